@@ -1,0 +1,1 @@
+"""Benchmark scripts; their results, with the commands that made them, go in BENCHMARKS.md."""

@@ -1,0 +1,310 @@
+"""Landmark data on disk: 300-W ``.pts`` files, dlib's XML, CSV, and the ``FaceSet`` they load into.
+
+A :class:`FaceSet` is one face per item: its image, its ``(L, 2)`` shape and a
+name, plus an optional box per face (dlib's XML carries boxes; otherwise the
+tight box of the shape is used). Images load eagerly, decoded on a few threads,
+or lazily, decoded on each access, which keeps a large set out of memory.
+"""
+import csv
+import os
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .shapes import tight_boxes
+from .validation import check_boxes, check_shapes
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def read_image(path, grayscale=False):
+    """Read an image file as uint8 BGR (or grey); clear errors for missing or corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path}")
+    buffer = np.fromfile(path, dtype=np.uint8)
+    flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
+    image = cv2.imdecode(buffer, flag) if buffer.size else None
+    if image is None:
+        raise ValueError(f"cannot decode {path}: empty, corrupt or not an image")
+    return image
+
+
+class LazyImages(Sequence):
+    """A sequence of image files decoded on access; slicing gives another ``LazyImages``."""
+
+    def __init__(self, paths, grayscale=False):
+        self.paths = [Path(p) for p in paths]
+        self.grayscale = grayscale
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return LazyImages(self.paths[index], self.grayscale)
+        return read_image(self.paths[index], self.grayscale)
+
+    def load(self, n_threads=4):
+        """Decode every image now (OpenCV releases the GIL, so threads help)."""
+        with ThreadPoolExecutor(n_threads) as pool:
+            return list(pool.map(lambda p: read_image(p, self.grayscale), self.paths))
+
+
+@dataclass
+class FaceSet:
+    """Faces with their landmarks: ``images[i]`` shows the face whose points are ``shapes[i]``.
+
+    images: sequence of uint8 images (a list, or :class:`LazyImages`)
+    shapes: ``(n, L, 2)`` float array, pixels, NaN for missing points
+    names:  ``n`` strings identifying the faces
+    boxes:  ``(n, 4)`` face boxes, or None for the tight boxes of the shapes
+    """
+
+    images: Sequence
+    shapes: np.ndarray
+    names: list
+    boxes: np.ndarray = None
+
+    def __post_init__(self):
+        self.shapes = check_shapes(self.shapes)
+        n = len(self.shapes)
+        if len(self.images) != n or len(self.names) != n:
+            raise ValueError(f"FaceSet needs one image and one name per shape: got "
+                             f"{len(self.images)} images, {len(self.names)} names, {n} shapes")
+        if self.boxes is not None:
+            self.boxes = check_boxes(self.boxes, n)
+
+    def __len__(self):
+        return len(self.shapes)
+
+    @property
+    def n_landmarks(self):
+        return self.shapes.shape[1]
+
+    def face_boxes(self):
+        """The given boxes, or the tight boxes of the shapes when none were given."""
+        return tight_boxes(self.shapes) if self.boxes is None else self.boxes
+
+    def subset(self, indices):
+        """The faces at ``indices`` (an index array, a boolean mask or a slice)."""
+        selected = np.arange(len(self))[indices]
+        if isinstance(self.images, LazyImages):
+            images = LazyImages([self.images.paths[i] for i in selected], self.images.grayscale)
+        else:
+            images = [self.images[i] for i in selected]
+        return FaceSet(images, self.shapes[selected], [self.names[i] for i in selected],
+                       None if self.boxes is None else self.boxes[selected])
+
+
+def read_pts(path, n_landmarks=None):
+    """Read a 300-W ``.pts`` file into an ``(L, 2)`` float array (coordinates as written)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no .pts file at {path}")
+    lines = [(number, line.strip()) for number, line in
+             enumerate(path.read_text(errors="replace").splitlines(), 1) if line.strip()]
+
+    def fail(number, why):
+        raise ValueError(f"{path}:{number}: {why}")
+
+    if len(lines) < 3 or not lines[0][1].startswith("version:"):
+        fail(lines[0][0] if lines else 1, "not a .pts file (expected 'version:', 'n_points:', '{')")
+    number, header = lines[1]
+    key, _, count = header.partition(":")
+    if key.strip() != "n_points" or not count.strip().isdigit():
+        fail(number, f"expected 'n_points: N', got {header!r}")
+    count = int(count)
+    if lines[2][1] != "{" or lines[-1][1] != "}":
+        fail(lines[2][0], "point list must be enclosed in '{' and '}'")
+    body = lines[3:-1]
+    if len(body) != count:
+        fail(lines[1][0], f"n_points says {count} but {len(body)} points follow")
+    if n_landmarks is not None and count != n_landmarks:
+        fail(lines[1][0], f"has {count} points, expected {n_landmarks}")
+    points = np.empty((count, 2))
+    for i, (number, line) in enumerate(body):
+        values = line.split()
+        try:
+            points[i] = [float(v) for v in values]
+        except ValueError:
+            fail(number, f"expected two numbers 'x y', got {line!r}")
+    if np.isinf(points).any():
+        fail(lines[1][0], "infinite coordinate")
+    return points
+
+
+def write_pts(path, shape):
+    """Write an ``(L, 2)`` shape as a 300-W ``.pts`` file (no missing points allowed)."""
+    shape = check_shapes(np.asarray(shape)[None], allow_nan=False)[0]
+    rows = "".join(f"{x:.10g} {y:.10g}\n" for x, y in shape)
+    Path(path).write_text(f"version: 1\nn_points: {len(shape)}\n{{\n{rows}}}\n")
+
+
+def load_faces(*folders, lazy=False, grayscale=False, recursive=True):
+    """Load every image + ``.pts`` pair under one or more folders into one :class:`FaceSet`.
+
+    A ``NAME.pts`` pairs with the image ``NAME.<jpg|png|...>`` beside it. Names
+    are the paths relative to their folder, without suffix. ``lazy`` defers
+    decoding to each access; otherwise images are decoded now, on a few threads.
+    """
+    if not folders:
+        raise ValueError("load_faces needs at least one folder")
+    names, image_paths, shapes = [], [], []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no folder at {folder}")
+        pts_files = sorted(folder.rglob("*.pts") if recursive else folder.glob("*.pts"))
+        if not pts_files:
+            raise ValueError(f"no .pts files under {folder}")
+        for pts in pts_files:
+            image = next((pts.with_suffix(s) for s in IMAGE_SUFFIXES if pts.with_suffix(s).is_file()),
+                         None)
+            if image is None:
+                raise FileNotFoundError(f"no image beside {pts} (looked for {', '.join(IMAGE_SUFFIXES)})")
+            shape = read_pts(pts)
+            if shapes and len(shape) != len(shapes[0]):
+                raise ValueError(f"{pts} has {len(shape)} points, earlier files have {len(shapes[0])}")
+            names.append(pts.relative_to(folder).with_suffix("").as_posix())
+            image_paths.append(image)
+            shapes.append(shape)
+    return _faceset(image_paths, np.array(shapes), names, None, lazy, grayscale)
+
+
+def read_dlib_xml(path, lazy=False, grayscale=False):
+    """Load dlib's imglab XML (``images/image/box/part``); one face per box, boxes kept.
+
+    dlib's integer rectangles are inclusive, so ``right = left + width - 1``.
+    Boxes marked ``ignore`` are skipped; a part that is absent is NaN.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no XML file at {path}")
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{path}: not well-formed XML ({error})") from None
+    faces = []
+    for image in root.iter("image"):
+        file = image.get("file")
+        if file is None:
+            raise ValueError(f"{path}: <image> without a file attribute")
+        for box in image.iter("box"):
+            if box.get("ignore", "0") not in ("0", "false"):
+                continue
+            try:
+                left, top, width, height = (float(box.get(k)) for k in ("left", "top", "width", "height"))
+                parts = {int(p.get("name")): (float(p.get("x")), float(p.get("y")))
+                         for p in box.iter("part")}
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: box or part in {file} lacks a numeric attribute") from None
+            if any(index < 0 for index in parts):
+                raise ValueError(f"{path}: negative part name in {file}")
+            faces.append((path.parent / file, (left, top, left + width - 1, top + height - 1), parts))
+    if not faces:
+        raise ValueError(f"{path}: no boxes with landmarks")
+    n_landmarks = 1 + max((max(parts, default=-1) for _, _, parts in faces), default=-1)
+    if n_landmarks == 0:
+        raise ValueError(f"{path}: no <part> elements")
+    shapes = np.full((len(faces), n_landmarks, 2), np.nan)
+    for shape, (_, _, parts) in zip(shapes, faces):
+        for index, point in parts.items():
+            shape[index] = point
+    names = [f"{Path(file).with_suffix('').as_posix()}#{i}" for i, (file, _, _) in enumerate(faces)]
+    return _faceset([file for file, _, _ in faces], shapes, names,
+                    np.array([box for _, box, _ in faces]), lazy, grayscale)
+
+
+def write_dlib_xml(path, image_paths, shapes, boxes=None):
+    """Write faces as dlib imglab XML, the training input of dlib's ``shape_predictor``.
+
+    ``image_paths`` has one entry per face (repeat a path for several faces in
+    one image); paths are written relative to the XML's folder. Boxes default to
+    the tight boxes and are rounded to dlib's inclusive integer rectangles.
+    """
+    shapes = check_shapes(shapes)
+    boxes = tight_boxes(shapes) if boxes is None else check_boxes(boxes, len(shapes))
+    if len(image_paths) != len(shapes):
+        raise ValueError(f"{len(image_paths)} image paths for {len(shapes)} shapes")
+    path = Path(path)
+    root = ElementTree.Element("dataset")
+    images = ElementTree.SubElement(root, "images")
+    elements = {}
+    for file, shape, (left, top, right, bottom) in zip(image_paths, shapes, boxes):
+        file = _relative_path(file, path.parent)
+        if file not in elements:
+            elements[file] = ElementTree.SubElement(images, "image", file=file)
+        x0, y0 = round(left), round(top)
+        box = ElementTree.SubElement(elements[file], "box", top=str(y0), left=str(x0),
+                                     width=str(round(right) - x0 + 1), height=str(round(bottom) - y0 + 1))
+        width = len(str(len(shape) - 1))
+        for index, (x, y) in enumerate(shape):
+            if not np.isnan(x):
+                ElementTree.SubElement(box, "part", name=f"{index:0{width}d}", x=f"{x:.6g}", y=f"{y:.6g}")
+    ElementTree.indent(root)
+    ElementTree.ElementTree(root).write(path, encoding="unicode", xml_declaration=True)
+
+
+def read_csv(path, lazy=False, grayscale=False):
+    """Load a CSV of ``image_path, x0, y0, x1, y1, ...`` rows; an empty cell is a missing point.
+
+    A first row whose coordinates are not numbers is taken as a header. Image
+    paths are relative to the CSV's folder unless absolute.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no CSV file at {path}")
+    with open(path, newline="") as file:
+        rows = [row for row in csv.reader(file) if any(cell.strip() for cell in row)]
+    if rows and not _is_number_row(rows[0][1:]):
+        rows = rows[1:]
+    if not rows:
+        raise ValueError(f"{path}: no data rows")
+    n_columns = len(rows[0])
+    if n_columns < 3 or (n_columns - 1) % 2:
+        raise ValueError(f"{path}: expected an image column then x,y pairs, got {n_columns} columns")
+    shapes = np.empty((len(rows), (n_columns - 1) // 2, 2))
+    for i, row in enumerate(rows):
+        if len(row) != n_columns:
+            raise ValueError(f"{path}: row {i + 1} has {len(row)} columns, expected {n_columns}")
+        try:
+            shapes[i] = np.array([float(c) if c.strip() else np.nan for c in row[1:]]).reshape(-1, 2)
+        except ValueError:
+            raise ValueError(f"{path}: row {i + 1} has a cell that is not a number") from None
+    image_paths = [path.parent / row[0].strip() for row in rows]
+    names = [f"{Path(row[0].strip()).with_suffix('').as_posix()}#{i}" for i, row in enumerate(rows)]
+    return _faceset(image_paths, shapes, names, None, lazy, grayscale)
+
+
+def write_csv(path, image_paths, shapes):
+    """Write faces as a CSV readable by :func:`read_csv` (missing points as empty cells)."""
+    shapes = check_shapes(shapes)
+    if len(image_paths) != len(shapes):
+        raise ValueError(f"{len(image_paths)} image paths for {len(shapes)} shapes")
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["image"] + [f"{axis}{i}" for i in range(shapes.shape[1]) for axis in "xy"])
+        for image, shape in zip(image_paths, shapes):
+            writer.writerow([_relative_path(image, Path(path).parent)] + ["" if np.isnan(v) else f"{v:.10g}" for v in shape.ravel()])
+
+
+def _relative_path(file, folder):
+    return Path(os.path.relpath(Path(file).resolve(), Path(folder).resolve())).as_posix()
+
+
+def _is_number_row(cells):
+    try:
+        [float(c) for c in cells if c.strip()]
+    except ValueError:
+        return False
+    return True
+
+
+def _faceset(image_paths, shapes, names, boxes, lazy, grayscale):
+    images = LazyImages(image_paths, grayscale)
+    return FaceSet(images if lazy else images.load(), shapes, names, boxes)

@@ -1,0 +1,208 @@
+"""The shared evaluation: NME, CED, AUC, failure rate, per-landmark error, reports and CED plots.
+
+Every method of both families (cascades and the CNN refiner) is scored here, so
+their figures compare. Errors are *normalised*: the mean point-to-point
+Euclidean distance of a face, divided by that face's normalising distance:
+
+``inter-ocular``  distance between the outer eye corners (36 and 45 in the 68 scheme)
+``inter-pupil``   distance between the eye centres (means of 36-41 and of 42-47)
+``box-diagonal``  diagonal of the face box
+``box-size``      ``sqrt(width * height)`` of the face box
+
+The face box is the tight box of the true shape unless boxes are given. Points
+missing (NaN) in the true shape are left out; a prediction may not have NaN.
+For other schemes pass ``eye_corners`` and ``eyes`` with that scheme's indices.
+"""
+from collections.abc import Mapping
+
+import numpy as np
+
+from .shapes import tight_boxes
+from .validation import check_boxes, check_shapes
+
+NORMALIZATIONS = ("inter-ocular", "inter-pupil", "box-diagonal", "box-size")
+IBUG68_EYE_CORNERS = (36, 45)
+IBUG68_EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
+
+
+def normalizing_distance(true_shapes, normalization="inter-ocular", boxes=None,
+                         eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+    """Per-face ``(n,)`` normalising distance, in pixels (see the module docstring)."""
+    true_shapes = check_shapes(true_shapes)
+    if normalization == "inter-ocular":
+        corners = _landmarks(true_shapes, eye_corners, "eye_corners", 2)
+        distance = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)
+    elif normalization == "inter-pupil":
+        if len(eyes) != 2:
+            raise ValueError(f"eyes must be two index lists (one per eye), got {eyes!r}")
+        centres = [np.mean(_landmarks(true_shapes, eye, "eyes"), axis=1) for eye in eyes]
+        distance = np.linalg.norm(centres[0] - centres[1], axis=1)
+    elif normalization in ("box-diagonal", "box-size"):
+        boxes = tight_boxes(true_shapes) if boxes is None else check_boxes(boxes, len(true_shapes))
+        width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        distance = np.hypot(width, height) if normalization == "box-diagonal" else np.sqrt(width * height)
+    else:
+        raise ValueError(f"unknown normalization {normalization!r}; choose from {NORMALIZATIONS}")
+    bad = np.flatnonzero(~(distance > 0))
+    if bad.size:
+        raise ValueError(f"{normalization} distance is zero or undefined (missing points?) "
+                         f"for faces {bad[:10].tolist()}")
+    return distance
+
+
+def _landmarks(shapes, indices, name, count=None):
+    indices = np.asarray(indices)
+    if (not np.issubdtype(indices.dtype, np.integer) or indices.ndim != 1 or indices.size == 0
+            or (count is not None and indices.size != count)):
+        raise ValueError(f"{name} must be a list of {count or 'some'} landmark indices, got {indices!r}")
+    if indices.min() < 0 or indices.max() >= shapes.shape[1]:
+        raise ValueError(f"{name} {indices.tolist()} out of range for {shapes.shape[1]} landmarks")
+    return shapes[:, indices]
+
+
+def point_errors(predicted, true_shapes, normalization="inter-ocular", boxes=None,
+                 eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+    """``(n, L)`` normalised distance of each point; NaN where the true point is missing."""
+    true_shapes = check_shapes(true_shapes)
+    predicted = check_shapes(predicted, *true_shapes.shape[:2], allow_nan=False, name="predicted")
+    distance = normalizing_distance(true_shapes, normalization, boxes, eye_corners, eyes)
+    return np.linalg.norm(predicted - true_shapes, axis=2) / distance[:, None]
+
+
+def nme(predicted, true_shapes, normalization="inter-ocular", boxes=None,
+        eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+    """Normalised mean error of each face, ``(n,)``; average it for the NME of a set."""
+    errors = point_errors(predicted, true_shapes, normalization, boxes, eye_corners, eyes)
+    return np.nanmean(errors, axis=1)
+
+
+def per_landmark_error(predicted, true_shapes, normalization="inter-ocular", boxes=None,
+                       eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+    """Mean normalised error of each landmark over the faces where it is present, ``(L,)``."""
+    errors = point_errors(predicted, true_shapes, normalization, boxes, eye_corners, eyes)
+    present = ~np.isnan(errors)
+    with np.errstate(invalid="ignore"):
+        return np.where(present, errors, 0.0).sum(axis=0) / present.sum(axis=0)
+
+
+def ced(errors, thresholds):
+    """Cumulative error distribution: the fraction of faces with error <= each threshold."""
+    errors = _check_errors(errors)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    return (errors[:, None] <= thresholds.ravel()[None, :]).mean(axis=0).reshape(thresholds.shape)
+
+
+def auc(errors, threshold=0.08):
+    """Area under the CED from 0 to ``threshold``, divided by ``threshold``: in [0, 1].
+
+    Computed exactly, not on a grid: each face contributes ``max(0, threshold - e)``.
+    """
+    errors = _check_errors(errors)
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold}")
+    return float(np.mean(np.maximum(0.0, threshold - errors)) / threshold)
+
+
+def failure_rate(errors, threshold=0.08):
+    """Fraction of faces whose error exceeds ``threshold``."""
+    return float(np.mean(_check_errors(errors) > threshold))
+
+
+def _check_errors(errors):
+    errors = np.asarray(errors, dtype=np.float64).ravel()
+    if errors.size == 0:
+        raise ValueError("no errors given (zero faces)")
+    if np.isnan(errors).any() or (errors < 0).any():
+        raise ValueError("errors must be non-negative numbers without NaN")
+    return errors
+
+
+class Report:
+    """Several methods scored on the same faces: per-face errors, one row of figures per method.
+
+    ``rows`` holds, per method, the mean NME for each normalisation, the AUC at
+    ``auc_threshold`` and the failure rate at each of ``thresholds``, all on the
+    first normalisation's errors. ``table()`` renders them as Markdown.
+    """
+
+    def __init__(self, predictions, true_shapes, boxes=None,
+                 normalizations=("inter-ocular", "inter-pupil"), thresholds=(0.08, 0.10),
+                 auc_threshold=0.08, eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+        if not isinstance(predictions, Mapping) or not predictions:
+            raise TypeError("predictions must be a non-empty mapping of method name -> (n, L, 2) shapes")
+        if isinstance(normalizations, str) or not normalizations:
+            raise ValueError("normalizations must be a non-empty list of names")
+        self.normalizations = tuple(normalizations)
+        self.thresholds = tuple(thresholds)
+        self.auc_threshold = auc_threshold
+        self.n_faces = len(check_shapes(true_shapes))
+        self.face_errors = {
+            method: {norm: nme(predicted, true_shapes, norm, boxes, eye_corners, eyes)
+                     for norm in self.normalizations}
+            for method, predicted in predictions.items()}
+        self.rows = [self._row(method, errors) for method, errors in self.face_errors.items()]
+
+    def _row(self, method, errors):
+        main = errors[self.normalizations[0]]
+        row = {"method": method, "n_faces": self.n_faces}
+        row.update({f"nme_{norm}": float(np.mean(errors[norm])) for norm in self.normalizations})
+        row[f"auc@{self.auc_threshold:g}"] = auc(main, self.auc_threshold)
+        row.update({f"failure@{t:g}": failure_rate(main, t) for t in self.thresholds})
+        return row
+
+    def errors(self, normalization=None):
+        """Per-face errors of every method for one normalisation (the first by default)."""
+        normalization = normalization or self.normalizations[0]
+        return {method: errors[normalization] for method, errors in self.face_errors.items()}
+
+    def to_dict(self):
+        return {"normalizations": list(self.normalizations), "n_faces": self.n_faces,
+                "rows": [dict(row) for row in self.rows]}
+
+    def table(self):
+        """Markdown table; NME, AUC and failure rates in percent."""
+        keys = [k for k in self.rows[0] if k not in ("method", "n_faces")]
+        header = ["method"] + [k.replace("nme_", "NME ").replace("auc", "AUC").replace("failure", "fail")
+                               + " (%)" for k in keys]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in self.rows:
+            lines.append("| " + " | ".join([row["method"]] + [f"{100 * row[k]:.2f}" for k in keys]) + " |")
+        first = self.normalizations[0]
+        lines.append(f"\n{self.n_faces} faces; AUC and failure rates on {first} NME.")
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+
+def report(predictions, true_shapes, **options):
+    """Score several methods on the same faces; see :class:`Report` for the options."""
+    return Report(predictions, true_shapes, **options)
+
+
+def plot_ced(errors, path, max_error=0.10, title=None, xlabel="NME (inter-ocular)"):
+    """Write the CED curves of several methods (``{name: per-face errors}``) to an image file.
+
+    Needs matplotlib (``pip install cascade-landmarks[plot]``).
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plot_ced needs matplotlib: pip install 'cascade-landmarks[plot]'") from None
+    if not isinstance(errors, Mapping) or not errors:
+        raise TypeError("errors must be a non-empty mapping of method name -> per-face errors")
+    thresholds = np.linspace(0.0, max_error, 501)
+    figure = Figure(figsize=(6, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for method, method_errors in errors.items():
+        label = f"{method} (AUC@{max_error:g} {auc(method_errors, max_error):.3f})"
+        axes.plot(thresholds, ced(method_errors, thresholds), label=label)
+    axes.set(xlim=(0, max_error), ylim=(0, 1), xlabel=xlabel, ylabel="fraction of faces",
+             title=title or "Cumulative error distribution")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    return path

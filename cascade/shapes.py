@@ -1,0 +1,200 @@
+"""Shape geometry: boxes and the unit frame, similarity fits, flips, jitter, initial shapes.
+
+Coordinates
+-----------
+Pixel coordinates are 0-based ``(x, y)`` with the centre of the top-left pixel
+at ``(0, 0)``. A box is ``(left, top, right, bottom)``. The *unit frame* of a
+box maps ``left -> 0, right -> 1`` on x and ``top -> 0, bottom -> 1`` on y:
+``u = (x - left) / (right - left)``, ``v = (y - top) / (bottom - top)``.
+Mean shapes and cascade residuals live in that frame, so they do not depend
+on face size.
+
+A similarity is stored as ``(A, t)`` with ``A`` a ``(2, 2)`` scaled rotation
+``[[a, -b], [b, a]]`` and ``t`` a ``(2,)`` shift, applied as ``x @ A.T + t``.
+Batched functions take ``(n, L, 2)`` shapes and return ``(n, 2, 2)`` and ``(n, 2)``.
+NaN marks a missing point throughout and is ignored by every fit and mean.
+"""
+import numpy as np
+
+from .validation import check_boxes, check_image, check_shapes
+
+
+def _ibug68_flip():
+    pairs = [(i, 16 - i) for i in range(8)]                   # jaw
+    pairs += [(17 + i, 26 - i) for i in range(5)]             # brows
+    pairs += [(31, 35), (32, 34)]                             # nostrils
+    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
+    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]            # outer lips
+    pairs += [(60, 64), (61, 63), (65, 67)]                                # inner lips
+    permutation = np.arange(68)
+    for left, right in pairs:
+        permutation[left], permutation[right] = right, left
+    permutation.flags.writeable = False
+    return permutation
+
+
+#: Left/right permutation of the 68-point iBUG scheme: after a horizontal flip,
+#: point ``i`` of the new shape is point ``IBUG68_FLIP[i]`` of the old one, mirrored.
+IBUG68_FLIP = _ibug68_flip()
+
+
+def tight_boxes(shapes):
+    """Tight ``(left, top, right, bottom)`` box of each shape, NaN points ignored.
+
+    ``(L, 2) -> (4,)`` or ``(n, L, 2) -> (n, 4)``.
+    """
+    shapes = np.asarray(shapes, dtype=np.float64)
+    single = shapes.ndim == 2
+    shapes = check_shapes(shapes[None] if single else shapes)
+    boxes = np.concatenate([np.nanmin(shapes, axis=1), np.nanmax(shapes, axis=1)], axis=1)
+    return boxes[0] if single else boxes
+
+
+def to_unit(shapes, boxes):
+    """Map ``(n, L, 2)`` pixel shapes into the unit frames of their ``(n, 4)`` boxes."""
+    origin, size = _box_origin_size(boxes)
+    return (np.asarray(shapes, dtype=np.float64) - origin) / size
+
+
+def from_unit(unit_shapes, boxes):
+    """Map ``(n, L, 2)`` unit-frame shapes back to pixels in their ``(n, 4)`` boxes."""
+    origin, size = _box_origin_size(boxes)
+    return np.asarray(unit_shapes, dtype=np.float64) * size + origin
+
+
+def _box_origin_size(boxes):
+    boxes = np.asarray(boxes, dtype=np.float64)
+    return boxes[:, None, :2], boxes[:, None, 2:] - boxes[:, None, :2]
+
+
+def mean_shape(shapes, boxes=None):
+    """Mean ``(L, 2)`` shape in the unit frame; ``boxes`` default to the tight boxes."""
+    shapes = check_shapes(shapes)
+    boxes = tight_boxes(shapes) if boxes is None else check_boxes(boxes, len(shapes))
+    unit = to_unit(shapes, boxes)
+    never_seen = np.isnan(unit[..., 0]).all(axis=0)
+    if never_seen.any():
+        raise ValueError(f"landmarks {np.flatnonzero(never_seen).tolist()} are missing in every face")
+    return np.nanmean(unit, axis=0)
+
+
+def similarity_fit(source, target):
+    """Least-squares similarity taking ``source`` onto ``target`` (Procrustes, no reflection).
+
+    ``source`` is ``(L, 2)`` or ``(n, L, 2)``, ``target`` is ``(n, L, 2)``; points
+    missing (NaN) in either are left out of the fit of that face. Returns
+    ``(A, t)`` with ``target[i] ~= source[i] @ A[i].T + t[i]``.
+    """
+    target = np.asarray(target, dtype=np.float64)
+    source = np.broadcast_to(np.asarray(source, dtype=np.float64), target.shape)
+    weight = ~(np.isnan(source).any(axis=2) | np.isnan(target).any(axis=2))   # (n, L)
+    count = weight.sum(axis=1, keepdims=True)
+    if (count == 0).any():
+        raise ValueError("similarity_fit needs at least one point present in both shapes")
+    w = weight[..., None]
+    src = np.where(w, source, 0.0)
+    dst = np.where(w, target, 0.0)
+    src_mean = src.sum(axis=1) / count
+    dst_mean = dst.sum(axis=1) / count
+    src_c = np.where(w, src - src_mean[:, None], 0.0)
+    dst_c = np.where(w, dst - dst_mean[:, None], 0.0)
+    norm = (src_c ** 2).sum(axis=(1, 2))
+    # A single point (or all points coincident) fixes no scale or angle: keep identity.
+    degenerate = norm <= 1e-12 * np.maximum(1.0, (dst_c ** 2).sum(axis=(1, 2)))
+    safe_norm = np.where(degenerate, 1.0, norm)
+    a = (src_c * dst_c).sum(axis=(1, 2)) / safe_norm
+    b = (src_c[..., 0] * dst_c[..., 1] - src_c[..., 1] * dst_c[..., 0]).sum(axis=1) / safe_norm
+    a = np.where(degenerate, 1.0, a)
+    b = np.where(degenerate, 0.0, b)
+    A = np.stack([np.stack([a, -b], axis=1), np.stack([b, a], axis=1)], axis=1)
+    t = dst_mean - np.einsum("nij,nj->ni", A, src_mean)
+    return A, t
+
+
+def apply_similarity(shapes, A, t):
+    """Apply batched similarities: ``(n, L, 2), (n, 2, 2), (n, 2) -> (n, L, 2)``."""
+    return np.einsum("nlj,nij->nli", np.asarray(shapes, dtype=np.float64), A) + t[:, None, :]
+
+
+def flip_image(image):
+    """Mirror an image left to right (a view; no pixels are copied)."""
+    return check_image(image)[:, ::-1]
+
+
+def flip_shapes(shapes, image_width, permutation=None):
+    """Mirror ``(n, L, 2)`` shapes left to right in images ``image_width`` pixels wide.
+
+    ``x -> image_width - 1 - x``, then points are renumbered with ``permutation``
+    so that the left eye stays the left eye. It defaults to :data:`IBUG68_FLIP`
+    for 68 points; other schemes must give their own.
+    """
+    shapes = check_shapes(shapes)
+    permutation = flip_permutation(shapes.shape[1], permutation)
+    flipped = shapes[:, permutation].copy()
+    flipped[..., 0] = (np.asarray(image_width, dtype=np.float64).reshape(-1, 1) - 1.0) - flipped[..., 0]
+    return flipped
+
+
+def flip_permutation(n_landmarks, permutation=None):
+    """Check a left/right permutation (an involution of ``range(n_landmarks)``)."""
+    if permutation is None:
+        if n_landmarks != 68:
+            raise ValueError(f"no built-in flip permutation for {n_landmarks} landmarks; "
+                             "pass permutation= (point i of the mirror is point permutation[i])")
+        return IBUG68_FLIP
+    permutation = np.asarray(permutation)
+    if permutation.shape != (n_landmarks,) or not np.issubdtype(permutation.dtype, np.integer):
+        raise ValueError(f"permutation must be {n_landmarks} integers, got {permutation!r}")
+    if not np.array_equal(np.sort(permutation), np.arange(n_landmarks)):
+        raise ValueError("permutation must contain each landmark index exactly once")
+    if not np.array_equal(permutation[permutation], np.arange(n_landmarks)):
+        raise ValueError("permutation must be its own inverse (left<->right pairs)")
+    return permutation
+
+
+def jitter_shapes(shapes, rng, scale=0.05, shift=0.05, rotation=0.0):
+    """Perturb each shape by a random similarity about its centroid.
+
+    The log of the scale factor, the shift (as a fraction of the shape's size,
+    the square root of its tight box area) and the rotation (degrees) are drawn
+    from normal distributions with the given standard deviations.
+    """
+    shapes = check_shapes(shapes)
+    n = len(shapes)
+    factor = np.exp(rng.normal(0.0, scale, n))
+    angle = np.deg2rad(rng.normal(0.0, rotation, n))
+    boxes = tight_boxes(shapes)
+    size = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    centre = np.nanmean(shapes, axis=1)
+    a, b = factor * np.cos(angle), factor * np.sin(angle)
+    A = np.stack([np.stack([a, -b], axis=1), np.stack([b, a], axis=1)], axis=1)
+    t = centre + rng.normal(0.0, shift, (n, 2)) * size[:, None] - np.einsum("nij,nj->ni", A, centre)
+    return apply_similarity(shapes, A, t)
+
+
+def jitter_boxes(boxes, rng, scale=0.05, shift=0.05):
+    """Randomly rescale (log-normal, about the centre) and shift (fraction of size) boxes."""
+    boxes = check_boxes(boxes)
+    n = len(boxes)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2 * np.exp(rng.normal(0.0, scale, (n, 1)))
+    centre = centre + rng.normal(0.0, shift, (n, 2)) * half * 2
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def sample_initial_indices(n_faces, n_init, rng):
+    """For each of ``n_faces`` training faces, ``n_init`` other faces to start from.
+
+    Returns ``(n_faces, n_init)`` indices; a face never starts from itself, and
+    the choices are distinct when there are enough other faces.
+    """
+    if n_faces < 2:
+        raise ValueError("initial shapes are drawn from other faces: need at least 2 faces")
+    if n_init < 1:
+        raise ValueError(f"n_init must be at least 1, got {n_init}")
+    others = n_faces - 1
+    indices = np.empty((n_faces, n_init), dtype=np.intp)
+    for face in range(n_faces):
+        chosen = rng.choice(others, size=n_init, replace=n_init > others)
+        indices[face] = chosen + (chosen >= face)
+    return indices

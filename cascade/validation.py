@@ -1,0 +1,100 @@
+"""Input checks done once, at the public edge, so inner code can trust its arrays.
+
+Every check raises ``TypeError`` (wrong kind or dtype) or ``ValueError`` (wrong
+shape or value) with a message that names the argument and the problem.
+The conventions checked here are stated in :mod:`cascade`'s docstring.
+"""
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def check_image(image, name="image"):
+    """Return ``image`` unchanged if it is a non-empty uint8 HxW or HxWx3 array."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise TypeError(f"{name} must be uint8 (0..255), got dtype {image.dtype}; "
+                        "convert with np.clip(x, 0, 255).astype(np.uint8)")
+    if image.ndim == 3 and image.shape[2] != 3:
+        raise ValueError(f"{name} must have 3 channels (BGR) when 3-D, got shape {image.shape}")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"{name} must be HxW (grey) or HxWx3 (BGR), got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {image.shape})")
+    return image
+
+
+def check_images(images, name="images"):
+    """Return a list of checked images from a sequence (or an array stacked on axis 0)."""
+    if isinstance(images, np.ndarray):
+        if images.ndim not in (3, 4):
+            raise ValueError(f"{name} given as one array must be (n, H, W) or (n, H, W, 3), "
+                             f"got shape {images.shape}")
+        images = list(images)
+    elif not isinstance(images, Sequence) or isinstance(images, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of images, got {type(images).__name__}")
+    return [check_image(image, f"{name}[{i}]") for i, image in enumerate(images)]
+
+
+def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, name="shapes"):
+    """Return ``shapes`` as a float64 ``(n_faces, n_landmarks, 2)`` array.
+
+    NaN marks a missing point and is allowed unless ``allow_nan`` is false;
+    infinities never are. A face whose points are all NaN is refused.
+    """
+    array = _as_float_array(shapes, name)
+    if array.ndim != 3 or array.shape[2] != 2:
+        raise ValueError(f"{name} must be (n_faces, n_landmarks, 2), got shape {array.shape}")
+    if n_faces is not None and array.shape[0] != n_faces:
+        raise ValueError(f"{name} has {array.shape[0]} faces, expected {n_faces}")
+    if n_landmarks is not None and array.shape[1] != n_landmarks:
+        raise ValueError(f"{name} has {array.shape[1]} landmarks, expected {n_landmarks}")
+    if np.isinf(array).any():
+        raise ValueError(f"{name} contains infinite coordinates")
+    missing = np.isnan(array)
+    if missing.any():
+        if not allow_nan:
+            raise ValueError(f"{name} contains NaN coordinates")
+        if (missing[..., 0] != missing[..., 1]).any():
+            raise ValueError(f"{name} has points with only one coordinate NaN")
+        if array.shape[1] and missing.all(axis=(1, 2)).any():
+            raise ValueError(f"{name} has a face whose points are all missing (NaN)")
+    return array
+
+
+def check_boxes(boxes, n_faces=None, image_sizes=None, name="boxes"):
+    """Return ``boxes`` as a float64 ``(n_faces, 4)`` array of (left, top, right, bottom).
+
+    Boxes must be finite with positive width and height. With ``image_sizes``
+    (a sequence of ``(height, width)``), each box must also overlap its image.
+    """
+    array = _as_float_array(boxes, name)
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise ValueError(f"{name} must be (n_faces, 4) as (left, top, right, bottom), "
+                         f"got shape {array.shape}")
+    if n_faces is not None and array.shape[0] != n_faces:
+        raise ValueError(f"{name} has {array.shape[0]} boxes, expected {n_faces}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    left, top, right, bottom = array.T
+    bad = np.flatnonzero((right <= left) | (bottom <= top))
+    if bad.size:
+        raise ValueError(f"{name}[{bad[0]}] = {array[bad[0]].tolist()} has zero or negative "
+                         "size (need right > left and bottom > top)")
+    if image_sizes is not None:
+        for i, (height, width) in enumerate(image_sizes):
+            if left[i] >= width or top[i] >= height or right[i] <= 0 or bottom[i] <= 0:
+                raise ValueError(f"{name}[{i}] = {array[i].tolist()} lies outside its "
+                                 f"{height}x{width} image")
+    return array
+
+
+def _as_float_array(values, name):
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:  # ragged nested lists
+        raise ValueError(f"{name} is not a rectangular array: {error}") from None
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{name} must be real numbers, got dtype {array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.float64)
