@@ -26,6 +26,7 @@ Landmark scheme
     are given for them.
 """
 from .data import FaceSet, load_faces, read_csv, read_dlib_xml, read_pts, write_dlib_xml, write_pts
+from .ert import ERT
 from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced, report
 from .features import frame_transforms, sample_pixels
 from .shapes import IBUG68_FLIP, mean_shape, similarity_fit, tight_boxes
@@ -33,6 +34,7 @@ from .shapes import IBUG68_FLIP, mean_shape, similarity_fit, tight_boxes
 __version__ = "0.1.0"
 
 __all__ = [
+    "ERT",
     "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",
     "sample_pixels", "frame_transforms",

@@ -225,7 +225,8 @@ def write_dlib_xml(path, image_paths, shapes, boxes=None):
 
     ``image_paths`` has one entry per face (repeat a path for several faces in
     one image); paths are written relative to the XML's folder. Boxes default to
-    the tight boxes and are rounded to dlib's inclusive integer rectangles.
+    the tight boxes and are rounded to dlib's inclusive integer rectangles; points
+    are rounded to whole pixels too, since dlib reads only integer coordinates.
     """
     shapes = check_shapes(shapes)
     boxes = tight_boxes(shapes) if boxes is None else check_boxes(boxes, len(shapes))
@@ -245,7 +246,7 @@ def write_dlib_xml(path, image_paths, shapes, boxes=None):
         width = len(str(len(shape) - 1))
         for index, (x, y) in enumerate(shape):
             if not np.isnan(x):
-                ElementTree.SubElement(box, "part", name=f"{index:0{width}d}", x=f"{x:.6g}", y=f"{y:.6g}")
+                ElementTree.SubElement(box, "part", name=f"{index:0{width}d}", x=str(round(x)), y=str(round(y)))
     ElementTree.indent(root)
     ElementTree.ElementTree(root).write(path, encoding="unicode", xml_declaration=True)
 

@@ -36,7 +36,11 @@ def frame_transforms(shapes, boxes, mean_shape):
     return box_size[:, :, None] * A
 
 
-def sample_pixels(images, shapes, transforms, anchors, offsets, image_index=None, n_jobs=1):
+OUTSIDE = ("clamp", "zero")
+
+
+def sample_pixels(images, shapes, transforms, anchors, offsets, image_index=None, n_jobs=1,
+                  outside="clamp"):
     """Grey values at shape-indexed feature points for a batch of faces (compiled).
 
     images:      sequence of uint8 images, HxW or HxWx3 (BGR)
@@ -46,17 +50,18 @@ def sample_pixels(images, shapes, transforms, anchors, offsets, image_index=None
     offsets:     (P, 2) offset of each feature point in the model frame
     image_index: (n,) image each face reads; default ``arange(n)`` (one face per image)
     n_jobs:      threads to split the faces over (the loop releases the GIL)
+    outside:     "clamp": a position off the image reads the nearest border pixel
+                 (NaN reads pixel 0 of that axis); "zero": it reads 0, as dlib does
 
-    Returns an ``(n, P)`` uint8 array. Positions outside an image read its nearest
-    border pixel; NaN positions read pixel 0 of that axis.
+    Returns an ``(n, P)`` uint8 array.
     """
     images, image_index, shapes, transforms, anchors, offsets = _check_sampling_args(
-        images, shapes, transforms, anchors, offsets, image_index)
+        images, shapes, transforms, anchors, offsets, image_index, outside)
     out = np.empty((len(shapes), len(anchors)), dtype=np.uint8)
 
     def fill(chunk):
         _sampling.sample_pixels(images, image_index[chunk], shapes[chunk],
-                                transforms[chunk], anchors, offsets, out[chunk])
+                                transforms[chunk], anchors, offsets, out[chunk], outside == "zero")
 
     chunks = [slice(c[0], c[-1] + 1) for c in np.array_split(np.arange(len(shapes)), max(1, n_jobs))
               if len(c)]
@@ -68,10 +73,11 @@ def sample_pixels(images, shapes, transforms, anchors, offsets, image_index=None
     return out
 
 
-def sample_pixels_reference(images, shapes, transforms, anchors, offsets, image_index=None):
+def sample_pixels_reference(images, shapes, transforms, anchors, offsets, image_index=None,
+                            outside="clamp"):
     """Pure-NumPy twin of :func:`sample_pixels`, for tests and readers; same result bit for bit."""
     images, image_index, shapes, transforms, anchors, offsets = _check_sampling_args(
-        images, shapes, transforms, anchors, offsets, image_index)
+        images, shapes, transforms, anchors, offsets, image_index, outside)
     out = np.empty((len(shapes), len(anchors)), dtype=np.uint8)
     dx, dy = offsets[:, 0], offsets[:, 1]
     for i, image in enumerate(images[k] for k in image_index):
@@ -83,6 +89,10 @@ def sample_pixels_reference(images, shapes, transforms, anchors, offsets, image_
         if image.ndim == 3:
             pixels = (pixels.astype(np.int64) @ _GREY_WEIGHTS_BGR
                       + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT
+        if outside == "zero":
+            with np.errstate(invalid="ignore"):
+                off = ~((x >= -0.5) & (x < image.shape[1] - 0.5) & (y >= -0.5) & (y < image.shape[0] - 0.5))
+            pixels = np.where(off, 0, pixels)
         out[i] = pixels
     return out
 
@@ -93,7 +103,9 @@ def _nearest_index(v, size):
     return np.floor(v + 0.5).astype(np.intp)
 
 
-def _check_sampling_args(images, shapes, transforms, anchors, offsets, image_index):
+def _check_sampling_args(images, shapes, transforms, anchors, offsets, image_index, outside):
+    if outside not in OUTSIDE:
+        raise ValueError(f"outside must be one of {OUTSIDE}, got {outside!r}")
     images = check_images(images)
     shapes = check_shapes(shapes)
     n, n_landmarks = shapes.shape[:2]

@@ -86,26 +86,34 @@ def similarity_fit(source, target):
     ``(A, t)`` with ``target[i] ~= source[i] @ A[i].T + t[i]``.
     """
     target = np.asarray(target, dtype=np.float64)
-    source = np.broadcast_to(np.asarray(source, dtype=np.float64), target.shape)
-    weight = ~(np.isnan(source).any(axis=2) | np.isnan(target).any(axis=2))   # (n, L)
-    count = weight.sum(axis=1, keepdims=True)
-    if (count == 0).any():
-        raise ValueError("similarity_fit needs at least one point present in both shapes")
-    w = weight[..., None]
-    src = np.where(w, source, 0.0)
-    dst = np.where(w, target, 0.0)
-    src_mean = src.sum(axis=1) / count
-    dst_mean = dst.sum(axis=1) / count
-    src_c = np.where(w, src - src_mean[:, None], 0.0)
-    dst_c = np.where(w, dst - dst_mean[:, None], 0.0)
-    norm = (src_c ** 2).sum(axis=(1, 2))
+    source = np.asarray(source, dtype=np.float64)
+    present = ~(np.isnan(source).any(axis=-1) | np.isnan(target).any(axis=2))   # (n, L)
+    if present.all():
+        src_mean = source.mean(axis=-2)
+        dst_mean = target.mean(axis=1)
+        src_c = source - src_mean[..., None, :]       # stays (L, 2) when source is one shape
+        dst_c = target - dst_mean[:, None]
+    else:
+        count = present.sum(axis=1, keepdims=True)
+        if (count == 0).any():
+            raise ValueError("similarity_fit needs at least one point present in both shapes")
+        w = present[..., None]
+        src = np.where(w, source, 0.0)
+        dst = np.where(w, target, 0.0)
+        src_mean = src.sum(axis=1) / count
+        dst_mean = dst.sum(axis=1) / count
+        src_c = np.where(w, src - src_mean[:, None], 0.0)
+        dst_c = np.where(w, dst - dst_mean[:, None], 0.0)
+    norm = np.einsum("...ld,...ld->...", src_c, src_c)
+    dot = np.einsum("...ld,...ld->...", src_c, dst_c)
+    cross = (np.einsum("...l,...l->...", src_c[..., 0], dst_c[..., 1])
+             - np.einsum("...l,...l->...", src_c[..., 1], dst_c[..., 0]))
     # A single point (or all points coincident) fixes no scale or angle: keep identity.
-    degenerate = norm <= 1e-12 * np.maximum(1.0, (dst_c ** 2).sum(axis=(1, 2)))
+    degenerate = norm <= 1e-12 * np.maximum(1.0, np.einsum("...ld,...ld->...", dst_c, dst_c))
     safe_norm = np.where(degenerate, 1.0, norm)
-    a = (src_c * dst_c).sum(axis=(1, 2)) / safe_norm
-    b = (src_c[..., 0] * dst_c[..., 1] - src_c[..., 1] * dst_c[..., 0]).sum(axis=1) / safe_norm
-    a = np.where(degenerate, 1.0, a)
-    b = np.where(degenerate, 0.0, b)
+    a = np.where(degenerate, 1.0, dot / safe_norm)
+    b = np.where(degenerate, 0.0, cross / safe_norm)
+    src_mean = np.broadcast_to(src_mean, dst_mean.shape)
     A = np.stack([np.stack([a, -b], axis=1), np.stack([b, a], axis=1)], axis=1)
     t = dst_mean - np.einsum("nij,nj->ni", A, src_mean)
     return A, t

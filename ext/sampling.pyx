@@ -6,7 +6,8 @@ For sample ``i`` and feature point ``p`` the position read is::
     x, y   = anchor + transforms[i] @ offsets[p]        # offset in the model frame
 
 and the value is the grey intensity of the nearest pixel, with the position
-clamped into the image first, so no read ever leaves the image (NaN clamps to 0).
+clamped into the image first, so no read ever leaves the image (NaN clamps to 0);
+with ``zero_outside`` a position off the image reads 0 instead, as in dlib.
 Colour (BGR) pixels are turned into grey on the fly with OpenCV's BT.601 weights
 in 15-bit fixed point, so a large colour image is never converted or copied.
 
@@ -14,74 +15,13 @@ in 15-bit fixed point, so a large colour image is never converted or copied.
 ``cascade.features.sample_pixels_reference`` is the NumPy twin the tests compare
 against bit for bit.
 """
-import numpy as np
-
 cimport numpy as cnp
 from libc.stdint cimport uint8_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
+
+from imageview cimport ImageView, grey_at, image_views
 
 cnp.import_array()
-
-# BT.601 luma in 15-bit fixed point, as cv2.cvtColor(COLOR_BGR2GRAY) rounds it.
-cdef enum:
-    GREY_SHIFT = 15
-    WEIGHT_B = 3735
-    WEIGHT_G = 19235
-    WEIGHT_R = 9798
-
-
-cdef struct ImageView:
-    const uint8_t* data
-    Py_ssize_t height
-    Py_ssize_t width
-    Py_ssize_t row_stride       # bytes; any sign, so flipped views need no copy
-    Py_ssize_t col_stride
-    Py_ssize_t channel_stride
-    int channels
-
-
-cdef inline Py_ssize_t nearest_index(double v, Py_ssize_t size) noexcept nogil:
-    # Written so that NaN fails the first test and clamps to 0.
-    if not v >= 0.0:
-        return 0
-    if v >= size - 1:
-        return size - 1
-    return <Py_ssize_t>(v + 0.5)
-
-
-cdef inline uint8_t grey_at(const ImageView* view, double x, double y) noexcept nogil:
-    cdef Py_ssize_t col = nearest_index(x, view.width)
-    cdef Py_ssize_t row = nearest_index(y, view.height)
-    cdef const uint8_t* px = view.data + row * view.row_stride + col * view.col_stride
-    if view.channels == 1:
-        return px[0]
-    return <uint8_t>((px[0] * WEIGHT_B + px[view.channel_stride] * WEIGHT_G
-                      + px[2 * view.channel_stride] * WEIGHT_R
-                      + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT)
-
-
-cdef int fill_view(ImageView* view, object image) except -1:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
-    cdef cnp.ndarray arr = <cnp.ndarray>image
-    if arr.dtype != np.uint8:
-        raise TypeError(f"image must be uint8, got {arr.dtype}")
-    if arr.ndim == 2:
-        view.channels = 1
-        view.channel_stride = 0
-    elif arr.ndim == 3 and arr.shape[2] == 3:
-        view.channels = 3
-        view.channel_stride = arr.strides[2]
-    else:
-        raise ValueError(f"image must be HxW or HxWx3, got shape {image.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"image is empty (shape {image.shape})")
-    view.data = <const uint8_t*>cnp.PyArray_DATA(arr)
-    view.height = arr.shape[0]
-    view.width = arr.shape[1]
-    view.row_stride = arr.strides[0]
-    view.col_stride = arr.strides[1]
-    return 0
 
 
 def sample_pixels(list images,
@@ -90,7 +30,8 @@ def sample_pixels(list images,
                   const double[:, :, ::1] transforms,
                   const cnp.intp_t[::1] anchors,
                   const double[:, ::1] offsets,
-                  uint8_t[:, ::1] out):
+                  uint8_t[:, ::1] out,
+                  bint zero_outside=False):
     """Fill ``out[i, p]`` with the grey value at feature point ``p`` of sample ``i``.
 
     images:      list of uint8 images (HxW or HxWx3 BGR, any strides)
@@ -100,6 +41,7 @@ def sample_pixels(list images,
     anchors:     (P,) landmark each feature point hangs from
     offsets:     (P, 2) feature point offsets in the model frame
     out:         (n, P) written in place; the GIL is released while it is filled
+    zero_outside: read 0 off the image instead of the nearest border pixel
     """
     cdef Py_ssize_t n_samples = shapes.shape[0]
     cdef Py_ssize_t n_landmarks = shapes.shape[1]
@@ -125,14 +67,10 @@ def sample_pixels(list images,
     if n_samples == 0 or n_points == 0:
         return
 
-    cdef ImageView* views = <ImageView*>malloc(max(n_images, 1) * sizeof(ImageView))
-    if views == NULL:
-        raise MemoryError()
+    cdef ImageView* views = image_views(images)
     cdef const ImageView* view
     cdef double t00, t01, t10, t11, dx, dy
     try:
-        for i in range(n_images):
-            fill_view(&views[i], images[i])
         # `images` holds a reference to every array, so the pointers stay valid.
         with nogil:
             for i in range(n_samples):
@@ -147,6 +85,6 @@ def sample_pixels(list images,
                     dy = offsets[p, 1]
                     out[i, p] = grey_at(view,
                                         shapes[i, a, 0] + (t00 * dx + t01 * dy),
-                                        shapes[i, a, 1] + (t10 * dx + t11 * dy))
+                                        shapes[i, a, 1] + (t10 * dx + t11 * dy), zero_outside)
     finally:
         free(views)

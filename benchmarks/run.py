@@ -1,0 +1,233 @@
+"""The benchmark suite: every method on the same faces and boxes, accuracy against speed.
+
+    python -m benchmarks.run [--methods mean-shape,ert,ert-q16,dlib] [--quick]
+                             [--cache DIR] [--out DIR] [--test-dir DIR ...]
+
+Trains each method on the shared 300-W training folders with mirrors (or loads
+it from ``--cache``, outside the repository), predicts the test faces with the
+same boxes, and writes to ``--out``: ``table.md`` (included in BENCHMARKS.md),
+``results.json`` (every figure), ``ced.png`` and ``speed_accuracy.png``.
+
+Protocol: ``GT-box``, the tight box of the 68 true points, rounded to whole
+pixels because dlib's rectangles are integers. Training runs in a child process
+per method, so its time and peak memory are its own. Prediction is timed after a
+warm-up, as the median of ``--repeats`` passes over all test faces, images
+already decoded; "1 thread" pins BLAS/OpenMP/Numba and ours to one thread.
+"""
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import cascade  # noqa: E402
+from cascade.evaluate import report  # noqa: E402
+
+from .methods import our_methods  # noqa: E402
+from .peers import peer_methods  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "300w"
+TRAIN_FOLDERS = ("lfpw/trainset", "helen/trainset", "afw")
+
+
+def all_methods():
+    return {**our_methods(), **peer_methods()}
+
+
+def load_sets(data, test_dirs, quick):
+    train = cascade.load_faces(*[Path(data) / f for f in TRAIN_FOLDERS], lazy=True)
+    tests = {str(d): cascade.load_faces(d, lazy=True) for d in (test_dirs or [Path(data) / "lfpw" / "testset"])}
+    if quick:
+        train = train.subset(slice(0, 120))
+        tests = {name: faces.subset(slice(0, 30)) for name, faces in tests.items()}
+    return train, tests
+
+
+def gt_boxes(faces):
+    return np.round(faces.face_boxes())
+
+
+def train_in_child(key, args, model_dir):
+    """Train one method in a child process; returns its time and peak memory."""
+    record = model_dir / f"{key}.train.json"
+    if not record.exists() or args.retrain:
+        options = ["--train-key", key, "--data", str(args.data), "--cache", str(args.cache),
+                   "--threads", str(args.threads)] + ["--quick"] * args.quick
+        print(f"training {key} in a child process: {' '.join(options)}", flush=True)
+        subprocess.run(child_command(options), check=True, cwd=model_dir)
+    return json.loads(record.read_text())
+
+
+def child_command(options):
+    """``python -m benchmarks.run OPTIONS`` with the repository *appended* to sys.path, so that
+    ``cascade`` is the installed package (with its compiled extensions), not the bare source."""
+    bootstrap = f"import sys; sys.path.append({str(ROOT)!r}); from benchmarks.run import main; main()"
+    return [sys.executable, "-c", bootstrap, *options]
+
+
+def train_here(args):
+    """The child's side of :func:`train_in_child`."""
+    model_dir = cache_dir(args)
+    train, _ = load_sets(args.data, None, args.quick)
+    train = cascade.FaceSet(train.images, train.shapes, train.names, gt_boxes(train))
+    method = next(m for m in all_methods().values() if getattr(m, "key", None) == args.train_key)
+    started = time.perf_counter()
+    method.train(train, model_dir, args.quick, args.threads)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    (model_dir / f"{args.train_key}.train.json").write_text(json.dumps(
+        {"seconds": seconds, "peak_rss_bytes": peak, "threads": args.threads, "n_faces": len(train),
+         "with_mirrors": True}))
+
+
+def cache_dir(args):
+    folder = Path(args.cache) / ("quick" if args.quick else "full")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def median_time(function, repeats):
+    function()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def benchmark(args):
+    model_dir = cache_dir(args)
+    train, tests = load_sets(args.data, args.test_dir, args.quick)
+    methods = all_methods()
+    unknown = set(args.methods) - set(methods)
+    if unknown:
+        raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {sorted(methods)}")
+    rows, skipped, errors = [], {}, {}
+    for test_name, test in tests.items():
+        images = list(test.images)
+        boxes = gt_boxes(test)
+        predictions = {}
+        for key in args.methods:
+            method = methods[key]
+            reason = method.unavailable() if hasattr(method, "unavailable") else None
+            if reason:
+                skipped[method.name] = reason
+                print(f"skipping {method.name}: {reason}", flush=True)
+                continue
+            training = train_in_child(method.key, args, model_dir) if method.key else None
+            method.load(model_dir, train)
+            method_images = method.prepare(images) if hasattr(method, "prepare") else images
+            predictions[method.name] = method.predict(method_images, boxes, 1)
+            speed = {f"{n}": len(images) / median_time(lambda n=n: method.predict(method_images, boxes, n),
+                                                       args.repeats)
+                     for n in sorted({1, args.threads})}
+            path = method.model_path(model_dir)
+            rows.append({"method": method.name, "key": key, "test_set": test_name, "faces_per_second": speed,
+                         "training": training, "model_bytes": path.stat().st_size if path else None})
+            print(f"{method.name}: {speed}", flush=True)
+        scored = report(predictions, test.shapes, normalizations=("inter-ocular", "inter-pupil"),
+                        thresholds=(0.08, 0.10), auc_threshold=0.08)
+        by_name = {row["method"]: row for row in scored.to_dict()["rows"]}
+        for row in rows:
+            if row["test_set"] == test_name:
+                row["accuracy"] = by_name[row["method"]]
+        errors[test_name] = scored.errors()
+    return rows, skipped, errors
+
+
+def write_outputs(args, rows, skipped, errors):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    command = "python -m benchmarks.run " + " ".join(sys.argv[1:])
+    (out / "results.json").write_text(json.dumps(
+        {"date": datetime.date.today().isoformat(), "machine": machine, "command": command,
+         "protocol": "GT-box (tight box of the true points, rounded)", "rows": rows, "skipped": skipped},
+        indent=1))
+    lines = [f"Protocol: GT-box (tight box of the 68 true points, rounded to whole pixels). "
+             f"{datetime.date.today()}, {machine}.", f"Command: `{command}`", ""]
+    header = ("| method | test set | faces | NME inter-ocular (%) | NME inter-pupil (%) | AUC@0.08 | "
+              "fail@0.08 (%) | fail@0.10 (%) | faces/s, 1 thread | faces/s, "
+              f"{args.threads} threads | training (min) | training peak memory (GiB) | model (MB) |")
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in rows:
+        accuracy, training = row["accuracy"], row["training"]
+        speed = row["faces_per_second"]
+        lines.append("| " + " | ".join([
+            row["method"], "/".join(Path(row["test_set"]).parts[-2:]),
+            str(accuracy["n_faces"]),
+            f"{100 * accuracy['nme_inter-ocular']:.2f}", f"{100 * accuracy['nme_inter-pupil']:.2f}",
+            f"{accuracy['auc@0.08']:.3f}", f"{100 * accuracy['failure@0.08']:.2f}",
+            f"{100 * accuracy['failure@0.1']:.2f}",
+            f"{speed['1']:,.0f}", f"{speed[str(args.threads)]:,.0f}",
+            f"{training['seconds'] / 60:.1f}" if training else "-",
+            f"{training['peak_rss_bytes'] / 2 ** 30:.2f}" if training else "-",
+            f"{row['model_bytes'] / 1e6:.1f}" if row["model_bytes"] else "-"]) + " |")
+    for name, reason in skipped.items():
+        lines.append(f"\nSkipped {name}: {reason}.")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    try:
+        plot(out, rows, errors)
+    except ImportError as error:
+        print(f"plots skipped: {error}")
+
+
+def plot(out, rows, errors):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    for test_name, method_errors in errors.items():
+        suffix = "" if len(errors) == 1 else "-" + Path(test_name).name
+        cascade.plot_ced(method_errors, out / f"ced{suffix}.png", max_error=0.10,
+                         title=f"CED, {Path(test_name).name}, GT boxes")
+    figure = Figure(figsize=(6, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for row in rows:
+        x, y = row["faces_per_second"]["1"], 100 * row["accuracy"]["nme_inter-ocular"]
+        axes.scatter(x, y)
+        axes.annotate(row["method"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize="small")
+    axes.set(xscale="log", xlabel="faces per second, one thread (log)", ylabel="NME inter-ocular (%)",
+             title="Speed against accuracy (GT boxes)")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out / "speed_accuracy.png", dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="mean-shape,ert,ert-q16,dlib",
+                        type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
+    parser.add_argument("--quick", action="store_true", help="small configs on a few dozen faces")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--test-dir", action="append", help="folder of image + .pts pairs (repeatable)")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "cascade-bench"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--train-key", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.train_key:
+        train_here(args)
+        return
+    rows, skipped, errors = benchmark(args)
+    write_outputs(args, rows, skipped, errors)
+
+
+if __name__ == "__main__":
+    main()

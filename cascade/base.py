@@ -1,0 +1,135 @@
+"""What every landmark estimator shares: input checks, mirrors, scoring, threads, save/load.
+
+An estimator subclasses :class:`BaseCascade` and provides
+
+- ``_fit(images, shapes, boxes)``: learn from checked, mirror-augmented inputs;
+- ``_predict(images, boxes)``: ``(n, L, 2)`` pixel shapes for checked inputs;
+- ``_ARRAYS``: the schema of its fitted arrays, ``name -> (dtypes, ndim)``, and
+  ``_check_arrays()`` that validates their shapes and indices after a load.
+
+Fitted arrays are attributes ending in ``_``; ``save``/``load`` write and read
+exactly those (see :mod:`cascade.io`).
+"""
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from . import io
+from .evaluate import nme
+from .shapes import flip_image, flip_permutation, flip_shapes, tight_boxes
+from .validation import check_boxes, check_images, check_shapes
+
+
+class BaseCascade(BaseEstimator):
+    _ARRAYS = {}
+
+    def fit(self, images, shapes, boxes=None):
+        """Learn from ``images``, their ``(n, L, 2)`` shapes and optional ``(n, 4)`` boxes.
+
+        ``boxes`` default to the tight boxes of the shapes. NaN points are
+        missing and left out of the regression targets. Returns ``self``.
+        """
+        images = check_images(images)
+        shapes = check_shapes(shapes, n_faces=len(images))
+        boxes = tight_boxes(shapes) if boxes is None else check_boxes(
+            boxes, len(images), [im.shape[:2] for im in images])
+        if len(images) < 2:
+            raise ValueError("fit needs at least 2 faces")
+        if getattr(self, "mirror", False):
+            images, shapes, boxes = self._with_mirrors(images, shapes, boxes)
+        self._fit(images, shapes, boxes)
+        return self
+
+    def predict(self, images, boxes):
+        """Landmarks in pixels: ``(n, L, 2)`` for n images and ``(n, 4)`` boxes.
+
+        A single image with a single ``(4,)`` box gives a single ``(L, 2)`` shape.
+        """
+        self._check_fitted()
+        single = np.ndim(boxes) == 1
+        if single:
+            images, boxes = [images], [boxes]
+        images = check_images(images)
+        boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
+        shapes = self._predict(images, boxes)
+        return shapes[0] if single else shapes
+
+    def score(self, images, shapes, boxes=None):
+        """Minus the mean NME (larger is better, as scikit-learn's model selection expects).
+
+        Inter-ocular for the 68-point scheme; the box-size normalisation otherwise.
+        ``boxes`` default to the tight boxes of ``shapes``.
+        """
+        shapes = check_shapes(shapes)
+        boxes = tight_boxes(shapes) if boxes is None else boxes
+        normalization = "inter-ocular" if shapes.shape[1] == 68 else "box-size"
+        return -float(np.mean(nme(self.predict(images, boxes), shapes, normalization)))
+
+    def save(self, path, **options):
+        """Write the fitted model to ``path`` (a ``.npz``; see :mod:`cascade.io`)."""
+        self._check_fitted()
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        return io.save_model(path, type(self).__name__, self.get_params(), arrays, **options)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`; every array and index is checked first."""
+        params, _, arrays = io.load_model(path, cls.__name__, cls._ARRAYS)
+        try:
+            model = cls(**params)
+        except TypeError as error:
+            raise ValueError(f"{path}: parameters do not fit {cls.__name__} ({error})") from None
+        for name, array in arrays.items():
+            setattr(model, name, array)
+        try:
+            model._check_arrays()
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        return model
+
+    # -- helpers for subclasses -------------------------------------------------------
+
+    def _check_fitted(self):
+        if not all(hasattr(self, name) for name in self._ARRAYS):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit or load")
+
+    def _with_mirrors(self, images, shapes, boxes):
+        permutation = flip_permutation(shapes.shape[1], getattr(self, "flip_permutation", None))
+        widths = np.array([im.shape[1] for im in images], dtype=np.float64)
+        mirrored_boxes = np.stack([widths - 1 - boxes[:, 2], boxes[:, 1],
+                                   widths - 1 - boxes[:, 0], boxes[:, 3]], axis=1)
+        return (images + [flip_image(im) for im in images],
+                np.concatenate([shapes, flip_shapes(shapes, widths, permutation)]),
+                np.concatenate([boxes, mirrored_boxes]))
+
+    def _map_faces(self, function, n_faces):
+        """Run ``function(slice)`` over the faces, split across ``n_jobs`` threads."""
+        n_jobs = effective_jobs(getattr(self, "n_jobs", 1))
+        bounds = np.linspace(0, n_faces, min(n_jobs, max(n_faces, 1)) + 1).astype(int)
+        chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                function(chunk)
+            return
+        with ThreadPoolExecutor(len(chunks)) as pool:
+            list(pool.map(function, chunks))
+
+    def _log(self, message):
+        if getattr(self, "verbose", 0):
+            print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
+
+
+def effective_jobs(n_jobs):
+    """Threads for ``n_jobs`` by scikit-learn's convention: None -> 1, -1 -> all cores, -2 -> all but one."""
+    cores = os.cpu_count() or 1
+    if n_jobs is None:
+        return 1
+    if n_jobs < 0:
+        return max(1, cores + 1 + n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs must not be 0")
+    return int(n_jobs)

@@ -1,0 +1,326 @@
+"""ERT: the ensemble of regression trees cascade (Kazemi & Sullivan, CVPR 2014).
+
+Each of ``n_stages`` stages holds a pool of ``feature_pool_size`` shape-indexed
+points (see :mod:`cascade.features`) and ``n_trees`` gradient-boosted regression
+trees whose splits compare two of those pixels and whose leaves add a shape
+update in the unit frame of the face box. Training follows the paper: initial
+shapes taken from other training faces (``n_init`` per face, the first being the
+mean shape), split pairs drawn with an exponential prior on their distance,
+``n_candidate_splits`` random candidates per node, leaves holding the mean
+residual times ``shrinkage``. One change from dlib: candidate thresholds are
+drawn at the data (``split_thresholds="data"``) rather than from a fixed range.
+
+The fitted model is eight flat arrays; prediction walks them in ``ext/ert.pyx``.
+"""
+import time
+
+import numpy as np
+
+from ._ext import ert as _ert
+from .base import BaseCascade, effective_jobs
+from .dlib_format import read_shape_predictor
+from .features import OUTSIDE, frame_transforms, sample_pixels, sample_pixels_reference
+from .shapes import from_unit, mean_shape, sample_initial_indices, similarity_fit, to_unit
+from .trees import PairSampler, TreeGrower, sample_thresholds, subtract_leaves
+
+#: Split thresholds are drawn uniformly from this range of grey-level differences (as dlib).
+THRESHOLD_RANGE = 64.0
+
+
+class ERT(BaseCascade):
+    """Ensemble of regression trees face alignment; defaults are the paper's.
+
+    Parameters
+    ----------
+    n_stages : cascade stages (10)
+    n_trees : trees per stage (500)
+    tree_depth : depth of every tree (4: 15 splits, 16 leaves)
+    shrinkage : learning rate applied to every leaf (0.1)
+    n_init : initial shapes per training face (20)
+    feature_pool_size : shape-indexed points per stage (400)
+    n_candidate_splits : random split candidates tried per node (20)
+    distance_prior : length scale of the exponential prior on the distance of a
+        split's two points, in the unit frame (0.1; pairs ``d`` apart are drawn
+        with weight ``exp(-d / distance_prior)``)
+    feature_pool_padding : how far beyond the mean shape's box the points may
+        lie, in the unit frame (0.0)
+    split_thresholds : how candidate thresholds are drawn: "data" (default), the
+        pixel difference of a random training sample in the node, so that every
+        candidate splits it; or "uniform", uniform in [-64, 64] grey levels as dlib
+    mirror : also train on the mirror image of every face (True)
+    flip_permutation : left/right landmark permutation for ``mirror``; built in
+        for 68 points
+    outside : what a feature point off the image reads: "clamp" (the nearest
+        border pixel) or "zero" (0, dlib's convention; models from
+        :meth:`from_dlib` use it)
+    random_state : seed (int) or ``numpy.random.Generator``; same seed, same model
+    n_jobs : threads for training and prediction (1; -1 for all cores)
+    verbose : print progress per stage when > 0
+    """
+
+    _ARRAYS = {
+        "mean_shape_": (["float32"], 2),
+        "anchors_": (["int32"], 2),
+        "offsets_": (["float32"], 3),
+        "split_u_": (["int32"], 3),
+        "split_v_": (["int32"], 3),
+        "split_threshold_": (["float32"], 3),
+        "leaf_values_": (["float32", "int16"], 4),
+        "leaf_scale_": (["float64"], 1),
+    }
+
+    def __init__(self, n_stages=10, n_trees=500, tree_depth=4, shrinkage=0.1, n_init=20,
+                 feature_pool_size=400, n_candidate_splits=20, distance_prior=0.1,
+                 feature_pool_padding=0.0, split_thresholds="data", mirror=True,
+                 flip_permutation=None, outside="clamp",
+                 random_state=None, n_jobs=1, verbose=0):
+        self.n_stages = n_stages
+        self.n_trees = n_trees
+        self.tree_depth = tree_depth
+        self.shrinkage = shrinkage
+        self.n_init = n_init
+        self.feature_pool_size = feature_pool_size
+        self.n_candidate_splits = n_candidate_splits
+        self.distance_prior = distance_prior
+        self.feature_pool_padding = feature_pool_padding
+        self.split_thresholds = split_thresholds
+        self.mirror = mirror
+        self.flip_permutation = flip_permutation
+        self.outside = outside
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -- training ---------------------------------------------------------------------
+
+    def _fit(self, images, shapes, boxes):
+        self._check_params()
+        rng = np.random.default_rng(self.random_state)
+        n_faces, n_landmarks = shapes.shape[:2]
+        dim = 2 * n_landmarks
+        n_splits = 2 ** self.tree_depth - 1
+        n_jobs = effective_jobs(self.n_jobs)
+
+        mean = mean_shape(shapes, boxes)
+        targets = to_unit(shapes, boxes)
+        missing = np.isnan(targets)
+        targets = np.where(missing, mean, targets)          # missing points: masked below
+        face_of = np.repeat(np.arange(n_faces), self.n_init)
+        current = np.repeat(mean[None], len(face_of), axis=0)
+        if self.n_init > 1:
+            others = sample_initial_indices(n_faces, self.n_init - 1, rng)
+            current.reshape(n_faces, self.n_init, n_landmarks, 2)[:, 1:] = targets[others]
+        sample_boxes = boxes[face_of]
+        present = (~missing[face_of]).reshape(-1, dim).astype(np.float32) if missing.any() else None
+
+        arrays = {name: [] for name in ("anchors_", "offsets_", "split_u_", "split_v_",
+                                        "split_threshold_", "leaf_values_")}
+        self._log(f"training on {n_faces} faces x {self.n_init} initialisations, "
+                  f"{self.n_stages} stages x {self.n_trees} trees, {n_jobs} threads")
+        for stage in range(self.n_stages):
+            started = time.perf_counter()
+            anchors, offsets, positions = self._feature_pool(mean, rng)
+            pixel_shapes = from_unit(current, sample_boxes)
+            pixels = sample_pixels(images, pixel_shapes, frame_transforms(pixel_shapes, sample_boxes, mean),
+                                   anchors, offsets, image_index=face_of, n_jobs=n_jobs,
+                                   outside=self.outside)
+            del pixel_shapes
+            residuals = (targets[face_of] - current).reshape(-1, dim).astype(np.float32)
+            if present is not None:
+                residuals *= present
+                applied = np.zeros_like(residuals)            # minus the update of each sample
+            else:
+                residuals_at_start = residuals.copy()
+            grower = TreeGrower(pixels, residuals, n_jobs)
+            pairs = PairSampler(positions, self.distance_prior)
+            split_u = np.empty((self.n_trees, n_splits), np.int32)
+            split_v = np.empty_like(split_u)
+            split_threshold = np.empty((self.n_trees, n_splits), np.float32)
+            leaf_values = np.empty((self.n_trees, n_splits + 1, dim), np.float32)
+            try:
+                for tree in range(self.n_trees):
+                    candidate_u, candidate_v = pairs.draw(rng, (n_splits, self.n_candidate_splits))
+                    if self.split_thresholds == "data":
+                        candidate_threshold = sample_thresholds(grower.pixels, rng)
+                    else:
+                        candidate_threshold = rng.uniform(-THRESHOLD_RANGE, THRESHOLD_RANGE,
+                                                          (n_splits, self.n_candidate_splits))
+                    grown = grower.grow(candidate_u, candidate_v, candidate_threshold)
+                    counts = grown.leaf_counts[:, None] if present is None else _leaf_presence(
+                        present, grown.leaf_of, n_splits + 1)
+                    leaf_values[tree] = self.shrinkage * grown.leaf_sums / np.maximum(counts, 1)
+                    subtract_leaves(residuals, grown.leaf_of, leaf_values[tree])
+                    if present is not None:
+                        subtract_leaves(applied, grown.leaf_of, leaf_values[tree])
+                        residuals *= present
+                    split_u[tree], split_v[tree] = grown.split_u, grown.split_v
+                    split_threshold[tree] = grown.split_threshold
+            finally:
+                grower.close()
+            update = -applied if present is not None else residuals_at_start - residuals
+            current += update.reshape(current.shape)
+            for name, value in zip(arrays, (anchors, offsets, split_u, split_v, split_threshold, leaf_values)):
+                arrays[name].append(value)
+            error = np.sqrt((residuals.reshape(-1, n_landmarks, 2) ** 2).sum(axis=2)).mean()
+            self._log(f"stage {stage + 1}/{self.n_stages}: mean point error {error:.4f} of the box "
+                      f"({time.perf_counter() - started:.1f} s)")
+
+        self.mean_shape_ = mean.astype(np.float32)
+        for name, values in arrays.items():
+            setattr(self, name, np.ascontiguousarray(np.stack(values)))
+        self.offsets_ = self.offsets_.astype(np.float32)
+        self.leaf_scale_ = np.ones(self.n_stages)
+
+    def _feature_pool(self, mean, rng):
+        """Uniform points over the mean shape's (padded) box, each hung from its nearest landmark."""
+        low = mean.min(axis=0) - self.feature_pool_padding
+        high = mean.max(axis=0) + self.feature_pool_padding
+        positions = rng.uniform(low, high, (self.feature_pool_size, 2))
+        distance = np.linalg.norm(positions[:, None] - mean[None], axis=2)
+        anchors = distance.argmin(axis=1).astype(np.int32)
+        return anchors, positions - mean[anchors], positions
+
+    def _check_params(self):
+        for name in ("n_stages", "n_trees", "tree_depth", "n_init", "feature_pool_size",
+                     "n_candidate_splits"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.feature_pool_size < 2:
+            raise ValueError("feature_pool_size must be at least 2 (splits compare two points)")
+        if self.tree_depth > 12:
+            raise ValueError(f"tree_depth {self.tree_depth} is too deep (at most 12)")
+        if not 0 < self.shrinkage <= 1:
+            raise ValueError(f"shrinkage must be in (0, 1], got {self.shrinkage!r}")
+        if not self.distance_prior > 0:
+            raise ValueError(f"distance_prior must be positive, got {self.distance_prior!r}")
+        if self.split_thresholds not in ("data", "uniform"):
+            raise ValueError(f"split_thresholds must be 'data' or 'uniform', got {self.split_thresholds!r}")
+        if self.outside not in OUTSIDE:
+            raise ValueError(f"outside must be one of {OUTSIDE}, got {self.outside!r}")
+        if not self.feature_pool_padding >= 0:
+            raise ValueError(f"feature_pool_padding must be >= 0, got {self.feature_pool_padding!r}")
+
+    # -- prediction -------------------------------------------------------------------
+
+    def _predict(self, images, boxes):
+        out = np.empty((len(images), len(self.mean_shape_), 2))
+
+        def run(chunk):
+            _ert.predict(images[chunk], boxes[chunk], self.mean_shape_, self.anchors_, self.offsets_,
+                         self.split_u_, self.split_v_, self.split_threshold_, self.leaf_values_,
+                         self.leaf_scale_, out[chunk], self.outside == "zero")
+
+        self._map_faces(run, len(images))
+        return out
+
+    @classmethod
+    def from_dlib(cls, path):
+        """An ERT holding the model of a dlib ``shape_predictor`` file (e.g. dlib's 68-point model).
+
+        Boxes mean the same as dlib's rectangles (``right = left + width - 1``), and
+        pixels off the image read 0 as in dlib, so on grey images the predictions
+        are dlib's. On colour images dlib averages the channels while cascade uses
+        BT.601 luma, so pass ``cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)`` to match dlib.
+        """
+        arrays = read_shape_predictor(path)
+        n_stages, n_trees, n_splits = arrays["split_u_"].shape
+        model = cls(n_stages=n_stages, n_trees=n_trees, tree_depth=int(np.log2(n_splits + 1)),
+                    feature_pool_size=arrays["anchors_"].shape[1], outside="zero")
+        for name, array in arrays.items():
+            setattr(model, name, np.ascontiguousarray(array))
+        try:
+            model._check_arrays()
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        return model
+
+    def quantize(self):
+        """A copy whose leaf values are int16 with one scale per stage (about half the size)."""
+        self._check_fitted()
+        model = type(self)(**self.get_params())
+        for name in self._ARRAYS:
+            setattr(model, name, getattr(self, name))
+        leaves = self.leaf_values_.astype(np.float64) * self.leaf_scale_[:, None, None, None]
+        peak = np.abs(leaves).reshape(len(leaves), -1).max(axis=1)
+        model.leaf_scale_ = np.where(peak > 0, peak / 32767.0, 1.0)
+        model.leaf_values_ = np.round(leaves / model.leaf_scale_[:, None, None, None]).astype(np.int16)
+        return model
+
+    def _check_arrays(self):
+        """Shapes and indices of the fitted arrays, so the compiled loop can trust them."""
+        n_landmarks = self.mean_shape_.shape[0]
+        n_stages, n_points = self.anchors_.shape
+        _, n_trees, n_splits = self.split_u_.shape
+        expected = {
+            "mean_shape_": (n_landmarks, 2), "anchors_": (n_stages, n_points),
+            "offsets_": (n_stages, n_points, 2), "split_u_": (n_stages, n_trees, n_splits),
+            "split_v_": (n_stages, n_trees, n_splits), "split_threshold_": (n_stages, n_trees, n_splits),
+            "leaf_values_": (n_stages, n_trees, n_splits + 1, 2 * n_landmarks), "leaf_scale_": (n_stages,),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
+        if n_landmarks < 1 or n_points < 2 or n_splits < 1 or n_splits & (n_splits + 1):
+            raise ValueError("model arrays do not describe complete trees over at least 2 points")
+        for name, size in (("anchors_", n_landmarks), ("split_u_", n_points), ("split_v_", n_points)):
+            values = getattr(self, name)
+            if values.size and (values.min() < 0 or values.max() >= size):
+                raise ValueError(f"{name} holds indices outside [0, {size})")
+        params = {"n_stages": n_stages, "n_trees": n_trees, "feature_pool_size": n_points,
+                  "tree_depth": int(np.log2(n_splits + 1))}
+        for name, value in params.items():
+            if getattr(self, name) != value:
+                raise ValueError(f"parameter {name}={getattr(self, name)!r} disagrees with the arrays ({value})")
+
+
+def _leaf_presence(present, leaf_of, n_leaves):
+    """How many samples reaching each leaf have each coordinate, ``(n_leaves, D)``."""
+    from scipy.sparse import csr_matrix
+    one_hot = csr_matrix((np.ones(len(leaf_of), np.float32), (leaf_of, np.arange(len(leaf_of)))),
+                         shape=(n_leaves, len(leaf_of)))
+    return np.asarray(one_hot @ present)
+
+
+def predict_reference(model, images, boxes):
+    """Slow NumPy twin of the compiled prediction, for tests and for readers of the algorithm.
+
+    It follows the compiled loop's (and dlib's) arithmetic: float32 shapes and
+    offsets, feature positions rounded to float32 before the box maps them to pixels.
+    """
+    f32 = np.float32
+    boxes = np.asarray(boxes, dtype=np.float64)
+    origin, size = boxes[:, None, :2], boxes[:, None, 2:] - boxes[:, None, :2]
+    n_splits = model.split_u_.shape[2]
+    faces = np.arange(len(images))
+    shapes = np.repeat(model.mean_shape_[None], len(images), axis=0)          # float32
+    for stage in range(len(model.anchors_)):
+        A, _ = similarity_fit(model.mean_shape_, shapes)
+        A = A.astype(f32)
+        offsets, anchors = model.offsets_[stage], model.anchors_[stage]
+        unit = np.stack([(A[:, None, 0, 0] * offsets[:, 0] + A[:, None, 0, 1] * offsets[:, 1]) + shapes[:, anchors, 0],
+                         (A[:, None, 1, 0] * offsets[:, 0] + A[:, None, 1, 1] * offsets[:, 1]) + shapes[:, anchors, 1]],
+                        axis=2)
+        positions = unit.astype(np.float64) * size + origin                        # (n, P, 2) pixels
+        # Read the pixels at those positions: each point its own anchor, at zero offset.
+        pixels = sample_pixels_reference(images, positions, np.zeros((len(images), 2, 2)),
+                                         np.arange(len(anchors)), np.zeros((len(anchors), 2)),
+                                         outside=model.outside).astype(f32)
+        sums = np.zeros((len(images), shapes.shape[1] * 2), dtype=np.int64)
+        flat = shapes.reshape(len(images), -1)
+        for tree in range(model.split_u_.shape[1]):
+            node = np.zeros(len(images), dtype=int)
+            while (node < n_splits).any():
+                u = model.split_u_[stage, tree, node]
+                v = model.split_v_[stage, tree, node]
+                left = pixels[faces, u] - pixels[faces, v] > model.split_threshold_[stage, tree, node]
+                node = 2 * node + np.where(left, 1, 2)
+            leaves = model.leaf_values_[stage, tree, node - n_splits]
+            if leaves.dtype == np.int16:
+                sums += leaves
+            else:
+                flat = flat + leaves                                               # float32, tree by tree
+        if model.leaf_values_.dtype == np.int16:
+            flat = flat + (sums * model.leaf_scale_[stage]).astype(f32)
+        shapes = flat.reshape(shapes.shape)
+    return shapes.astype(np.float64) * size + origin

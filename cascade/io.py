@@ -1,0 +1,96 @@
+"""The model file format: plain arrays plus JSON metadata in one ``.npz``; no pickle.
+
+A model file is a NumPy ``.npz`` archive holding the fitted arrays by name and
+one extra entry, ``__metadata__``, the UTF-8 bytes of a JSON object::
+
+    {"format": "cascade-model", "format_version": 1,
+     "estimator": "ERT", "params": {...}, "attributes": {...}}
+
+It is read with ``allow_pickle=False``, so it can hold nothing executable.
+Every array is checked against the estimator's schema (name, dtype, number of
+dimensions) here, and every index against the shapes it points into by the
+estimator, before any compiled code reads it. Saving writes a temporary file
+beside the target and renames it into place, so an interrupted save never
+leaves a truncated model behind.
+"""
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "cascade-model"
+FORMAT_VERSION = 1
+_METADATA = "__metadata__"
+
+
+def save_model(path, estimator, params, arrays, attributes=None, compress=True):
+    """Write ``arrays`` (name -> ndarray) and JSON-able ``params``/``attributes`` to ``path``."""
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "estimator": estimator,
+                "params": params, "attributes": attributes or {}}
+    encoded = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            (np.savez_compressed if compress else np.savez)(file, **arrays, **{_METADATA: encoded})
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model(path, estimator, schema):
+    """Read a model file written by :func:`save_model` for ``estimator``.
+
+    ``schema`` maps each array name to ``(allowed dtypes, ndim)``. Returns
+    ``(params, attributes, arrays)``; raises ``ValueError`` naming the problem
+    for a file that is not such a model, is damaged, or does not fit the schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not a model archive")
+        with archive:
+            contents = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+            RuntimeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a readable cascade model file ({error})") from None
+    if _METADATA not in contents:
+        raise ValueError(f"{path} is not a cascade model file (no metadata)")
+    try:
+        metadata = json.loads(contents.pop(_METADATA).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: damaged metadata ({error})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a cascade model file")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ValueError(f"{path} has format version {version!r}; this cascade reads up to "
+                         f"{FORMAT_VERSION}: upgrade cascade to load it")
+    if metadata.get("estimator") != estimator:
+        raise ValueError(f"{path} holds a {metadata.get('estimator')!r} model, not {estimator!r}")
+    params, attributes = metadata.get("params"), metadata.get("attributes", {})
+    if not isinstance(params, dict) or not isinstance(attributes, dict):
+        raise ValueError(f"{path}: damaged metadata (params and attributes must be objects)")
+    arrays = {}
+    for name, (dtypes, ndim) in schema.items():
+        if name not in contents:
+            raise ValueError(f"{path}: array {name!r} is missing")
+        array = contents.pop(name)
+        if array.dtype not in [np.dtype(d) for d in dtypes] or array.ndim != ndim:
+            raise ValueError(f"{path}: array {name!r} is {array.dtype} with {array.ndim} dimensions, "
+                             f"expected {'/'.join(map(str, dtypes))} with {ndim}")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError(f"{path}: array {name!r} has NaN or infinite values")
+        arrays[name] = np.ascontiguousarray(array)
+    if contents:
+        raise ValueError(f"{path}: unexpected arrays {sorted(contents)}")
+    return params, attributes, arrays

@@ -1,0 +1,148 @@
+"""Regression trees on shape-indexed pixel differences, grown level by level by ``ext/trees.pyx``.
+
+A tree of depth ``d`` is stored as flat arrays: ``2**d - 1`` split nodes in
+heap order (node ``j`` has children ``2j + 1`` and ``2j + 2``), each a feature
+pair ``(u, v)`` and a threshold, and ``2**d`` leaves. A sample goes left when
+``pixels[u] - pixels[v] > threshold``. Splits are chosen among random
+candidates to maximise the sum over children of ``|sum of residuals|^2 / count``,
+the reduction in squared error (Kazemi & Sullivan 2014, eq. 8).
+"""
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._ext import trees as _trees
+
+#: Samples per chunk of the split sums. Fixed, so that sums are added in one order
+#: whatever the number of threads: ``n_jobs`` never changes a model.
+CHUNK_SIZE = 2048
+
+
+@dataclass
+class GrownTree:
+    split_u: np.ndarray          # (n_splits,) feature index
+    split_v: np.ndarray          # (n_splits,) feature index
+    split_threshold: np.ndarray  # (n_splits,) float32
+    leaf_sums: np.ndarray        # (n_leaves, D) float64 sum of the residuals reaching each leaf
+    leaf_counts: np.ndarray      # (n_leaves,) samples reaching each leaf
+    leaf_of: np.ndarray          # (n,) int32 leaf each sample reached
+
+
+class PairSampler:
+    """Draws feature pairs ``(u, v)``, ``u != v``, with probability ``exp(-|x_u - x_v| / scale)``.
+
+    This is the exponential prior of Kazemi & Sullivan on the distance between
+    the two pixels of a split, measured here in the mean-shape unit frame.
+    """
+
+    def __init__(self, positions, scale):
+        distance = np.linalg.norm(positions[:, None] - positions[None], axis=2)
+        weight = np.exp(-distance / scale)
+        np.fill_diagonal(weight, 0.0)
+        self.n_points = len(positions)
+        self.cumulative = np.cumsum(weight.ravel())
+        self.cumulative /= self.cumulative[-1]
+
+    def draw(self, rng, shape):
+        flat = np.searchsorted(self.cumulative, rng.random(shape), side="right")
+        flat = np.minimum(flat, len(self.cumulative) - 1)
+        return flat // self.n_points, flat % self.n_points
+
+
+class TreeGrower:
+    """Grows trees on one fixed set of samples, splitting the work over ``n_jobs`` threads."""
+
+    def __init__(self, pixels, residuals, n_jobs=1):
+        self.pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        self.residuals = residuals
+        if residuals.dtype != np.float32 or not residuals.flags.c_contiguous:
+            raise TypeError("residuals must be a C-contiguous float32 array")
+        self.n_chunks = max(1, -(-len(pixels) // CHUNK_SIZE))
+        self.n_jobs = max(1, min(n_jobs, self.n_chunks))
+        bounds = np.linspace(0, self.n_chunks, self.n_jobs + 1).astype(int)
+        self.chunk_ranges = list(zip(bounds[:-1], bounds[1:]))
+        self.executor = ThreadPoolExecutor(self.n_jobs) if self.n_jobs > 1 else None
+
+    def close(self):
+        if self.executor is not None:
+            self.executor.shutdown()
+
+    def grow(self, candidate_u, candidate_v, candidate_threshold):
+        """Grow one tree; candidates are ``(n_splits, C)`` arrays, one row per split node.
+
+        ``candidate_threshold`` is such an array, or a function ``(u, v, node_of)``
+        giving the ``(n_nodes, C)`` thresholds of one level's candidates from the
+        samples' current nodes (see :func:`sample_thresholds`).
+        """
+        n_splits, n_candidates = candidate_u.shape
+        depth = int(np.log2(n_splits + 1))
+        dim = self.residuals.shape[1]
+        node_of = np.zeros(len(self.pixels), dtype=np.int32)
+        split_u = np.empty(n_splits, dtype=np.intp)
+        split_v = np.empty(n_splits, dtype=np.intp)
+        split_threshold = np.empty(n_splits, dtype=np.float32)
+        for level in range(depth):
+            first, n_nodes = 2 ** level - 1, 2 ** level
+            nodes = slice(first, first + n_nodes)
+            u = np.ascontiguousarray(candidate_u[nodes], dtype=np.intp)
+            v = np.ascontiguousarray(candidate_v[nodes], dtype=np.intp)
+            threshold = (candidate_threshold(u, v, node_of) if callable(candidate_threshold)
+                         else candidate_threshold[nodes])
+            threshold = np.ascontiguousarray(threshold, dtype=np.float32)
+            sums = np.zeros((self.n_chunks, n_nodes, n_candidates + 1, dim), dtype=np.float32)
+            counts = np.zeros((self.n_chunks, n_nodes, n_candidates + 1), dtype=np.int64)
+            self._run(lambda first_chunk, stop_chunk: _trees.split_sums(
+                self.pixels, self.residuals, node_of, u, v, threshold, sums, counts,
+                CHUNK_SIZE, first_chunk, stop_chunk))
+            sums = sums.sum(axis=0, dtype=np.float64)
+            counts = counts.sum(axis=0)
+            left, n_left = sums[:, :n_candidates], counts[:, :n_candidates]
+            right = sums[:, n_candidates, None] - left
+            n_right = counts[:, n_candidates, None] - n_left
+            gain = ((left ** 2).sum(axis=2) / np.maximum(n_left, 1)
+                    + (right ** 2).sum(axis=2) / np.maximum(n_right, 1))
+            best = gain.argmax(axis=1)
+            rows = np.arange(n_nodes)
+            split_u[nodes], split_v[nodes] = u[rows, best], v[rows, best]
+            split_threshold[nodes] = threshold[rows, best]
+            _trees.route(self.pixels, node_of, split_u[nodes], split_v[nodes], split_threshold[nodes])
+        # The last level's sums already hold every leaf's total: left child 2j, right 2j + 1.
+        leaf_sums = np.stack([left[rows, best], right[rows, best]], axis=1).reshape(-1, dim)
+        leaf_counts = np.stack([n_left[rows, best], n_right[rows, best]], axis=1).ravel()
+        return GrownTree(split_u, split_v, split_threshold, leaf_sums, leaf_counts, node_of)
+
+    def _run(self, task):
+        if self.executor is None:
+            task(0, self.n_chunks)
+        else:
+            list(self.executor.map(lambda bounds: task(*bounds), self.chunk_ranges))
+
+
+def sample_thresholds(pixels, rng, n_probe=4096):
+    """A threshold function for :meth:`TreeGrower.grow` that splits at the data.
+
+    Each candidate's threshold is the pixel difference of a random sample in its
+    node, less 0.5, so every candidate splits its node (unlike thresholds drawn
+    from a fixed range, many of which send all samples one way). Samples are
+    drawn from one random probe set of ``n_probe`` per tree, which keeps this cheap.
+    """
+    probe = rng.choice(len(pixels), size=min(n_probe, len(pixels)), replace=False)
+
+    def thresholds(u, v, node_of):
+        n_nodes, n_candidates = u.shape
+        nodes = node_of[probe]
+        order = np.argsort(nodes, kind="stable")
+        counts = np.bincount(nodes, minlength=n_nodes)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = (rng.random((n_nodes, n_candidates)) * np.maximum(counts, 1)[:, None]).astype(np.intp)
+        member = probe[order[np.minimum(starts[:, None] + rank, len(probe) - 1)]]
+        difference = pixels[member, u].astype(np.float32) - pixels[member, v]
+        return np.where(counts[:, None] > 0, difference - 0.5, 0.0)
+
+    return thresholds
+
+
+def subtract_leaves(residuals, leaf_of, leaf_values):
+    """``residuals[i] -= leaf_values[leaf_of[i]]`` in place (compiled)."""
+    _trees.subtract_leaves(residuals, leaf_of, np.ascontiguousarray(leaf_values, dtype=np.float32))

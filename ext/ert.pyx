@@ -1,0 +1,216 @@
+"""The ERT cascade at prediction time, in C with the GIL released.
+
+Per face: start from the mean shape in the face's unit frame; at each stage fit
+the similarity from the mean shape to the current shape, read the stage's
+shape-indexed pixels, walk every tree and add the leaf it reaches to the shape.
+The model is the flat arrays below; this loop reads nothing else.
+
+Faces go through in blocks of ``BLOCK``: each tree is walked for every face of a
+block in turn, so its 2**depth leaves are read from memory once per block
+rather than once per face, and the faces' independent reads overlap.
+
+The arithmetic is dlib's, so that models read from dlib files predict exactly
+what dlib does: the shape and the feature offsets are float32, a feature
+position is ``float32(A @ offset + shape[anchor])`` before the box maps it to
+pixels in double, and leaves are added to the float32 shape one tree at a time
+(int16 leaves are summed exactly per stage, then scaled). ``cascade.ert``
+holds the NumPy twin that tests compare with.
+"""
+cimport numpy as cnp
+from libc.stdint cimport int16_t, int32_t, uint8_t
+from libc.stdlib cimport free, malloc
+
+from imageview cimport ImageView, grey_at, image_views
+
+cnp.import_array()
+
+ctypedef fused leaf_t:
+    float
+    int16_t
+
+cdef enum:
+    BLOCK = 32
+
+
+def predict(list images,
+            const double[:, ::1] boxes,
+            const float[:, ::1] mean_shape,
+            const int32_t[:, ::1] anchors,
+            const float[:, :, ::1] offsets,
+            const int32_t[:, :, ::1] split_u,
+            const int32_t[:, :, ::1] split_v,
+            const float[:, :, ::1] split_threshold,
+            const leaf_t[:, :, :, ::1] leaf_values,
+            const double[::1] leaf_scale,
+            double[:, :, ::1] out,
+            bint zero_outside=False):
+    """Fill ``out`` (n, L, 2) with the shapes, in pixels, of the faces in ``boxes`` (n, 4).
+
+    images:          one uint8 image per face (HxW or HxWx3 BGR)
+    mean_shape:      (L, 2) unit frame
+    anchors:         (T, P) landmark of each stage's feature points
+    offsets:         (T, P, 2) their offsets in the mean-shape unit frame
+    split_u/v, split_threshold: (T, K, 2**depth - 1) split nodes in heap order
+    leaf_values:     (T, K, 2**depth, 2L) float32, or int16 scaled by leaf_scale[t]
+    leaf_scale:      (T,) multiplier of stage t's int16 leaf values (ignored for float32)
+    zero_outside:    pixels off the image read 0 (dlib) rather than the nearest border pixel
+    """
+    cdef Py_ssize_t n_faces = boxes.shape[0], n_landmarks = mean_shape.shape[0]
+    cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
+    cdef Py_ssize_t n_trees = split_u.shape[1], n_splits = split_u.shape[2]
+    cdef Py_ssize_t dim = 2 * n_landmarks
+    _check_model(mean_shape, anchors, offsets, split_u, split_v, split_threshold,
+                 leaf_values, leaf_scale)
+    if len(images) != n_faces or boxes.shape[1] != 4:
+        raise ValueError("need one image per box, boxes (n, 4)")
+    if out.shape[0] != n_faces or out.shape[1] != n_landmarks or out.shape[2] != 2:
+        raise ValueError("out must be (n_faces, n_landmarks, 2)")
+    if n_faces == 0:
+        return
+
+    cdef ImageView* views = image_views(images)
+    cdef float* shapes = <float*>malloc(BLOCK * dim * sizeof(float))
+    cdef int32_t* sums = <int32_t*>malloc(BLOCK * dim * sizeof(int32_t))
+    cdef uint8_t* pixels = <uint8_t*>malloc(BLOCK * n_points * sizeof(uint8_t))
+    cdef Py_ssize_t block, first, size, g, t, k, d, node
+    cdef float* shape
+    cdef const leaf_t* leaf
+    cdef const int32_t* tree_u
+    cdef const int32_t* tree_v
+    cdef const float* tree_threshold
+    cdef const uint8_t* face_pixels
+    try:
+        if shapes == NULL or sums == NULL or pixels == NULL:
+            raise MemoryError()
+        with nogil:
+            for block in range((n_faces + BLOCK - 1) // BLOCK):
+                first = block * BLOCK
+                size = min(BLOCK, n_faces - first)
+                for g in range(size):
+                    for d in range(dim):
+                        shapes[g * dim + d] = mean_shape[d // 2, d % 2]
+                for t in range(n_stages):
+                    for g in range(size):
+                        read_features(&views[first + g], &boxes[first + g, 0], mean_shape,
+                                      &shapes[g * dim], &anchors[t, 0], &offsets[t, 0, 0], n_points,
+                                      &pixels[g * n_points], zero_outside)
+                    if leaf_t is int16_t:
+                        for d in range(size * dim):
+                            sums[d] = 0
+                    for k in range(n_trees):
+                        tree_u = &split_u[t, k, 0]
+                        tree_v = &split_v[t, k, 0]
+                        tree_threshold = &split_threshold[t, k, 0]
+                        for g in range(size):
+                            face_pixels = &pixels[g * n_points]
+                            node = 0
+                            while node < n_splits:
+                                if (<float>face_pixels[tree_u[node]] - <float>face_pixels[tree_v[node]]
+                                        > tree_threshold[node]):
+                                    node = 2 * node + 1
+                                else:
+                                    node = 2 * node + 2
+                            leaf = &leaf_values[t, k, node - n_splits, 0]
+                            if leaf_t is float:
+                                shape = &shapes[g * dim]
+                                for d in range(dim):
+                                    shape[d] += leaf[d]
+                            else:
+                                for d in range(dim):
+                                    sums[g * dim + d] += leaf[d]
+                    if leaf_t is int16_t:
+                        for d in range(size * dim):
+                            shapes[d] += <float>(sums[d] * leaf_scale[t])
+                for g in range(size):
+                    for d in range(n_landmarks):
+                        out[first + g, d, 0] = <double>shapes[g * dim + 2 * d] * (boxes[first + g, 2] - boxes[first + g, 0]) + boxes[first + g, 0]
+                        out[first + g, d, 1] = <double>shapes[g * dim + 2 * d + 1] * (boxes[first + g, 3] - boxes[first + g, 1]) + boxes[first + g, 1]
+    finally:
+        free(views)
+        free(shapes)
+        free(sums)
+        free(pixels)
+
+
+cdef void read_features(const ImageView* view, const double* box, const float[:, ::1] mean_shape,
+                        const float* shape, const int32_t* anchors, const float* offsets,
+                        Py_ssize_t n_points, uint8_t* pixels, bint zero_outside) noexcept nogil:
+    """Grey values at one stage's feature points for one face (dlib's float32 positions)."""
+    cdef double a, b
+    similarity_from_mean(mean_shape, shape, &a, &b)
+    cdef float m00 = <float>a, m01 = <float>-b, m10 = <float>b, m11 = <float>a
+    cdef double left = box[0], top = box[1]
+    cdef double width = box[2] - left, height = box[3] - top
+    cdef Py_ssize_t p, anchor
+    cdef float dx, dy, u, v
+    for p in range(n_points):
+        anchor = anchors[p]
+        dx = offsets[2 * p]
+        dy = offsets[2 * p + 1]
+        u = (m00 * dx + m01 * dy) + shape[2 * anchor]
+        v = (m10 * dx + m11 * dy) + shape[2 * anchor + 1]
+        pixels[p] = grey_at(view, <double>u * width + left, <double>v * height + top, zero_outside)
+
+
+cdef void similarity_from_mean(const float[:, ::1] mean_shape, const float* shape,
+                               double* a, double* b) noexcept nogil:
+    """Scaled rotation [[a, -b], [b, a]] fitting the mean shape onto ``shape`` (least squares)."""
+    cdef Py_ssize_t n = mean_shape.shape[0], j
+    cdef double mx = 0, my = 0, sx = 0, sy = 0, dot = 0, cross = 0, norm = 0, ux, uy, vx, vy
+    for j in range(n):
+        mx += mean_shape[j, 0]
+        my += mean_shape[j, 1]
+        sx += shape[2 * j]
+        sy += shape[2 * j + 1]
+    mx /= n
+    my /= n
+    sx /= n
+    sy /= n
+    for j in range(n):
+        ux = mean_shape[j, 0] - mx
+        uy = mean_shape[j, 1] - my
+        vx = shape[2 * j] - sx
+        vy = shape[2 * j + 1] - sy
+        dot += ux * vx + uy * vy
+        cross += ux * vy - uy * vx
+        norm += ux * ux + uy * uy
+    if norm > 0:
+        a[0] = dot / norm
+        b[0] = cross / norm
+    else:
+        a[0] = 1.0
+        b[0] = 0.0
+
+
+def _check_model(const float[:, ::1] mean_shape, const int32_t[:, ::1] anchors,
+                 const float[:, :, ::1] offsets, const int32_t[:, :, ::1] split_u,
+                 const int32_t[:, :, ::1] split_v, const float[:, :, ::1] split_threshold,
+                 const leaf_t[:, :, :, ::1] leaf_values, const double[::1] leaf_scale):
+    """Refuse any array whose shape or indices would let the loop read out of bounds."""
+    cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
+    cdef Py_ssize_t n_trees = split_u.shape[1], n_splits = split_u.shape[2]
+    cdef Py_ssize_t t, k, s
+    if mean_shape.shape[0] < 1 or mean_shape.shape[1] != 2:
+        raise ValueError("mean_shape must be (L, 2) with L >= 1")
+    if offsets.shape[0] != n_stages or offsets.shape[1] != n_points or offsets.shape[2] != 2:
+        raise ValueError("offsets must be (T, P, 2) to match anchors (T, P)")
+    if (split_u.shape[0] != n_stages or split_v.shape[0] != n_stages
+            or split_threshold.shape[0] != n_stages
+            or split_v.shape[1] != n_trees or split_threshold.shape[1] != n_trees
+            or split_v.shape[2] != n_splits or split_threshold.shape[2] != n_splits):
+        raise ValueError("split_u, split_v and split_threshold must all be (T, K, n_splits)")
+    if (leaf_values.shape[0] != n_stages or leaf_values.shape[1] != n_trees
+            or leaf_values.shape[2] != n_splits + 1 or leaf_values.shape[3] != 2 * mean_shape.shape[0]):
+        raise ValueError("leaf_values must be (T, K, n_splits + 1, 2L)")
+    if leaf_scale.shape[0] != n_stages:
+        raise ValueError("leaf_scale must be (T,)")
+    if n_splits & (n_splits + 1):
+        raise ValueError(f"{n_splits} split nodes do not make a complete binary tree")
+    for t in range(n_stages):
+        for s in range(n_points):
+            if anchors[t, s] < 0 or anchors[t, s] >= mean_shape.shape[0]:
+                raise ValueError(f"anchor {anchors[t, s]} out of range")
+        for k in range(n_trees):
+            for s in range(n_splits):
+                if not (0 <= split_u[t, k, s] < n_points and 0 <= split_v[t, k, s] < n_points):
+                    raise ValueError(f"split feature index out of range [0, {n_points})")
