@@ -1,6 +1,6 @@
 """The benchmark suite: every method on the same faces and boxes, accuracy against speed.
 
-    python -m benchmarks.run [--methods mean-shape,ert,ert-q16,dlib] [--quick]
+    python -m benchmarks.run [--methods mean-shape,ert,ert-q16,ert-c40,ert-c40-q16,dlib] [--quick]
                              [--cache DIR] [--out DIR] [--test-dir DIR ...]
 
 Trains each method on the shared 300-W training folders with mirrors (or loads
@@ -12,31 +12,29 @@ Protocol: ``GT-box``, the tight box of the 68 true points, rounded to whole
 pixels because dlib's rectangles are integers. Training runs in a child process
 per method, so its time and peak memory are its own. Prediction is timed after a
 warm-up, as the median of ``--repeats`` passes over all test faces, images
-already decoded; "1 thread" pins BLAS/OpenMP/Numba and ours to one thread.
+already decoded, the methods taking turns pass by pass so that ratios between
+them compare like with like; "1 thread" limits BLAS/OpenMP (threadpoolctl) and ours to one thread.
 """
+import argparse
+import datetime
+import json
 import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_variable] = "1"
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import cascade
+from cascade.evaluate import report
 
-import numpy as np  # noqa: E402
-
-import cascade  # noqa: E402
-from cascade.evaluate import report  # noqa: E402
-
-from .methods import our_methods  # noqa: E402
-from .peers import peer_methods  # noqa: E402
+from .methods import our_methods
+from .peers import peer_methods
+from .timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "300w"
@@ -99,14 +97,21 @@ def cache_dir(args):
     return folder
 
 
-def median_time(function, repeats):
-    function()
-    times = []
+def interleaved_speeds(timed, boxes, thread_counts, repeats):
+    """Faces per second of every method, timed in turns (method A, B, ..., A, B, ...) so that
+    every method sees the same machine conditions; the median of ``repeats`` turns."""
+    calls = {(name, n): (lambda m=method, i=images, n=n: m.predict(i, boxes, n))
+             for name, (method, images) in timed.items() for n in thread_counts}
+    times = {key: [] for key in calls}
+    for call in calls.values():
+        call()                                              # warm-up
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for key, call in calls.items():
+            times[key].append(median_seconds(call, 0, warm_up=False))
+    speeds = {name: {} for name in timed}
+    for (name, n), samples in times.items():
+        speeds[name][str(n)] = len(boxes) / float(np.median(samples))
+    return speeds
 
 
 def benchmark(args):
@@ -120,7 +125,7 @@ def benchmark(args):
     for test_name, test in tests.items():
         images = list(test.images)
         boxes = gt_boxes(test)
-        predictions = {}
+        predictions, timed = {}, {}
         for key in args.methods:
             method = methods[key]
             reason = method.unavailable() if hasattr(method, "unavailable") else None
@@ -132,13 +137,14 @@ def benchmark(args):
             method.load(model_dir, train)
             method_images = method.prepare(images) if hasattr(method, "prepare") else images
             predictions[method.name] = method.predict(method_images, boxes, 1)
-            speed = {f"{n}": len(images) / median_time(lambda n=n: method.predict(method_images, boxes, n),
-                                                       args.repeats)
-                     for n in sorted({1, args.threads})}
+            timed[method.name] = (method, method_images)
             path = method.model_path(model_dir)
-            rows.append({"method": method.name, "key": key, "test_set": test_name, "faces_per_second": speed,
-                         "training": training, "model_bytes": path.stat().st_size if path else None})
-            print(f"{method.name}: {speed}", flush=True)
+            rows.append({"method": method.name, "key": key, "test_set": test_name, "training": training,
+                         "model_bytes": path.stat().st_size if path else None})
+        speeds = interleaved_speeds(timed, boxes, sorted({1, args.threads}), args.repeats)
+        for row in rows:
+            if row["test_set"] == test_name:
+                row["faces_per_second"] = speeds[row["method"]]
         scored = report(predictions, test.shapes, normalizations=("inter-ocular", "inter-pupil"),
                         thresholds=(0.08, 0.10), auc_threshold=0.08)
         by_name = {row["method"]: row for row in scored.to_dict()["rows"]}
@@ -197,31 +203,34 @@ def plot(out, rows, errors):
     figure = Figure(figsize=(6, 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    for row in rows:
-        x, y = row["faces_per_second"]["1"], 100 * row["accuracy"]["nme_inter-ocular"]
-        axes.scatter(x, y)
-        axes.annotate(row["method"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize="small")
+    # The mean shape is a baseline far off the scale of the landmarkers; the table has it.
+    for marker, row in zip("osD^v<>ph*", [r for r in rows if r["key"] != "mean-shape"]):
+        axes.scatter(row["faces_per_second"]["1"], 100 * row["accuracy"]["nme_inter-ocular"],
+                     marker=marker, s=60, label=f"{row['method']} ({Path(row['test_set']).name})")
     axes.set(xscale="log", xlabel="faces per second, one thread (log)", ylabel="NME inter-ocular (%)",
              title="Speed against accuracy (GT boxes)")
     axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(out / "speed_accuracy.png", dpi=120)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="mean-shape,ert,ert-q16,dlib",
+    parser.add_argument("--methods", default="mean-shape,ert,ert-q16,ert-c40,ert-c40-q16,dlib",
                         type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
     parser.add_argument("--quick", action="store_true", help="small configs on a few dozen faces")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--test-dir", action="append", help="folder of image + .pts pairs (repeatable)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "cascade-bench"))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--train-key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # One BLAS/OpenMP thread: the "1 thread" timings must not hide threads elsewhere.
+    threadpool_limits(1)
     if args.train_key:
         train_here(args)
         return

@@ -9,8 +9,6 @@ on those faces. Prints a Markdown table of the median time over the repeats.
 import argparse
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +17,7 @@ from cascade import load_faces
 from cascade.features import frame_transforms, sample_pixels, sample_pixels_reference
 from cascade.shapes import from_unit, mean_shape, sample_initial_indices, to_unit
 
-
-def median_seconds(function, repeats):
-    function()                                             # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from .timing import median_seconds
 
 
 def main(argv=None):

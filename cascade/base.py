@@ -79,16 +79,21 @@ class BaseCascade(BaseEstimator):
     def load(cls, path):
         """Read a model written by :meth:`save`; every array and index is checked first."""
         params, _, arrays = io.load_model(path, cls.__name__, cls._ARRAYS)
+        return cls._from_arrays(params, arrays, path)
+
+    @classmethod
+    def _from_arrays(cls, params, arrays, source):
+        """A fitted estimator made of ``params`` and ``arrays``, checked; errors name ``source``."""
         try:
             model = cls(**params)
         except TypeError as error:
-            raise ValueError(f"{path}: parameters do not fit {cls.__name__} ({error})") from None
+            raise ValueError(f"{source}: parameters do not fit {cls.__name__} ({error})") from None
         for name, array in arrays.items():
-            setattr(model, name, array)
+            setattr(model, name, np.ascontiguousarray(array))
         try:
             model._check_arrays()
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise ValueError(f"{source}: {error}") from None
         return model
 
     # -- helpers for subclasses -------------------------------------------------------

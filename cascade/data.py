@@ -291,7 +291,8 @@ def write_csv(path, image_paths, shapes):
         writer = csv.writer(file)
         writer.writerow(["image"] + [f"{axis}{i}" for i in range(shapes.shape[1]) for axis in "xy"])
         for image, shape in zip(image_paths, shapes):
-            writer.writerow([_relative_path(image, Path(path).parent)] + ["" if np.isnan(v) else f"{v:.10g}" for v in shape.ravel()])
+            cells = ["" if np.isnan(v) else f"{v:.10g}" for v in shape.ravel()]
+            writer.writerow([_relative_path(image, Path(path).parent)] + cells)
 
 
 def _relative_path(file, folder):

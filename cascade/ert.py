@@ -97,8 +97,6 @@ class ERT(BaseCascade):
         self._check_params()
         rng = np.random.default_rng(self.random_state)
         n_faces, n_landmarks = shapes.shape[:2]
-        dim = 2 * n_landmarks
-        n_splits = 2 ** self.tree_depth - 1
         n_jobs = effective_jobs(self.n_jobs)
 
         mean = mean_shape(shapes, boxes)
@@ -110,66 +108,77 @@ class ERT(BaseCascade):
         if self.n_init > 1:
             others = sample_initial_indices(n_faces, self.n_init - 1, rng)
             current.reshape(n_faces, self.n_init, n_landmarks, 2)[:, 1:] = targets[others]
-        sample_boxes = boxes[face_of]
-        present = (~missing[face_of]).reshape(-1, dim).astype(np.float32) if missing.any() else None
+        present = (~missing[face_of]).reshape(len(face_of), -1).astype(np.float32) if missing.any() else None
+        sample_targets, sample_boxes = targets[face_of], boxes[face_of]
 
-        arrays = {name: [] for name in ("anchors_", "offsets_", "split_u_", "split_v_",
-                                        "split_threshold_", "leaf_values_")}
+        stages = []
         self._log(f"training on {n_faces} faces x {self.n_init} initialisations, "
                   f"{self.n_stages} stages x {self.n_trees} trees, {n_jobs} threads")
         for stage in range(self.n_stages):
             started = time.perf_counter()
-            anchors, offsets, positions = self._feature_pool(mean, rng)
-            pixel_shapes = from_unit(current, sample_boxes)
-            pixels = sample_pixels(images, pixel_shapes, frame_transforms(pixel_shapes, sample_boxes, mean),
-                                   anchors, offsets, image_index=face_of, n_jobs=n_jobs,
-                                   outside=self.outside)
-            del pixel_shapes
-            residuals = (targets[face_of] - current).reshape(-1, dim).astype(np.float32)
-            if present is not None:
-                residuals *= present
-                applied = np.zeros_like(residuals)            # minus the update of each sample
-            else:
-                residuals_at_start = residuals.copy()
-            grower = TreeGrower(pixels, residuals, n_jobs)
-            pairs = PairSampler(positions, self.distance_prior)
-            split_u = np.empty((self.n_trees, n_splits), np.int32)
-            split_v = np.empty_like(split_u)
-            split_threshold = np.empty((self.n_trees, n_splits), np.float32)
-            leaf_values = np.empty((self.n_trees, n_splits + 1, dim), np.float32)
-            try:
-                for tree in range(self.n_trees):
-                    candidate_u, candidate_v = pairs.draw(rng, (n_splits, self.n_candidate_splits))
-                    if self.split_thresholds == "data":
-                        candidate_threshold = sample_thresholds(grower.pixels, rng)
-                    else:
-                        candidate_threshold = rng.uniform(-THRESHOLD_RANGE, THRESHOLD_RANGE,
-                                                          (n_splits, self.n_candidate_splits))
-                    grown = grower.grow(candidate_u, candidate_v, candidate_threshold)
-                    counts = grown.leaf_counts[:, None] if present is None else _leaf_presence(
-                        present, grown.leaf_of, n_splits + 1)
-                    leaf_values[tree] = self.shrinkage * grown.leaf_sums / np.maximum(counts, 1)
-                    subtract_leaves(residuals, grown.leaf_of, leaf_values[tree])
-                    if present is not None:
-                        subtract_leaves(applied, grown.leaf_of, leaf_values[tree])
-                        residuals *= present
-                    split_u[tree], split_v[tree] = grown.split_u, grown.split_v
-                    split_threshold[tree] = grown.split_threshold
-            finally:
-                grower.close()
-            update = -applied if present is not None else residuals_at_start - residuals
-            current += update.reshape(current.shape)
-            for name, value in zip(arrays, (anchors, offsets, split_u, split_v, split_threshold, leaf_values)):
-                arrays[name].append(value)
-            error = np.sqrt((residuals.reshape(-1, n_landmarks, 2) ** 2).sum(axis=2)).mean()
-            self._log(f"stage {stage + 1}/{self.n_stages}: mean point error {error:.4f} of the box "
+            stages.append(self._fit_stage(images, face_of, sample_boxes, sample_targets, current,
+                                          present, mean, rng, n_jobs))
+            self._log(f"stage {stage + 1}/{self.n_stages}: mean point residual {stages[-1].pop():.4f} "
                       f"({time.perf_counter() - started:.1f} s)")
 
         self.mean_shape_ = mean.astype(np.float32)
-        for name, values in arrays.items():
+        for name, values in zip(("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold_",
+                                 "leaf_values_"), zip(*stages)):
             setattr(self, name, np.ascontiguousarray(np.stack(values)))
         self.offsets_ = self.offsets_.astype(np.float32)
         self.leaf_scale_ = np.ones(self.n_stages)
+
+    def _fit_stage(self, images, face_of, boxes, targets, current, present, mean, rng, n_jobs):
+        """One cascade stage on every sample; moves ``current`` on by the stage's prediction.
+
+        Returns the stage's arrays and, last, the mean point residual left afterwards.
+        """
+        n_samples, n_landmarks = current.shape[:2]
+        n_splits = 2 ** self.tree_depth - 1
+        anchors, offsets, positions = self._feature_pool(mean, rng)
+        pixel_shapes = from_unit(current, boxes)
+        transforms = frame_transforms(pixel_shapes, boxes, mean)
+        pixels = sample_pixels(images, pixel_shapes, transforms, anchors, offsets,
+                               image_index=face_of, n_jobs=n_jobs, outside=self.outside)
+        del pixel_shapes
+        residuals = (targets - current).reshape(n_samples, -1).astype(np.float32)
+        if present is not None:
+            residuals *= present
+        # The stage's update of a sample is the drop in its residual; where points are missing
+        # (residuals held at 0) it is minus the running sum of its leaves instead.
+        residuals_at_start = residuals.copy() if present is None else None
+        minus_update = np.zeros_like(residuals) if present is not None else None
+
+        grower = TreeGrower(pixels, residuals, n_jobs)
+        pairs = PairSampler(positions, self.distance_prior)
+        split_u = np.empty((self.n_trees, n_splits), np.int32)
+        split_v = np.empty_like(split_u)
+        split_threshold = np.empty((self.n_trees, n_splits), np.float32)
+        leaf_values = np.empty((self.n_trees, n_splits + 1, residuals.shape[1]), np.float32)
+        try:
+            for tree in range(self.n_trees):
+                candidate_u, candidate_v = pairs.draw(rng, (n_splits, self.n_candidate_splits))
+                if self.split_thresholds == "data":
+                    candidate_threshold = sample_thresholds(grower.pixels, rng)
+                else:
+                    candidate_threshold = rng.uniform(-THRESHOLD_RANGE, THRESHOLD_RANGE,
+                                                      (n_splits, self.n_candidate_splits))
+                grown = grower.grow(candidate_u, candidate_v, candidate_threshold)
+                counts = grown.leaf_counts[:, None] if present is None else _leaf_presence(
+                    present, grown.leaf_of, n_splits + 1)
+                leaf_values[tree] = self.shrinkage * grown.leaf_sums / np.maximum(counts, 1)
+                subtract_leaves(residuals, grown.leaf_of, leaf_values[tree])
+                if present is not None:
+                    subtract_leaves(minus_update, grown.leaf_of, leaf_values[tree])
+                    residuals *= present
+                split_u[tree], split_v[tree] = grown.split_u, grown.split_v
+                split_threshold[tree] = grown.split_threshold
+        finally:
+            grower.close()
+        update = residuals_at_start - residuals if present is None else -minus_update
+        current += update.reshape(current.shape)
+        error = np.sqrt((residuals.reshape(n_samples, n_landmarks, 2) ** 2).sum(axis=2)).mean()
+        return [anchors, offsets, split_u, split_v, split_threshold, leaf_values, error]
 
     def _feature_pool(self, mean, rng):
         """Uniform points over the mean shape's (padded) box, each hung from its nearest landmark."""
@@ -225,27 +234,22 @@ class ERT(BaseCascade):
         """
         arrays = read_shape_predictor(path)
         n_stages, n_trees, n_splits = arrays["split_u_"].shape
-        model = cls(n_stages=n_stages, n_trees=n_trees, tree_depth=int(np.log2(n_splits + 1)),
-                    feature_pool_size=arrays["anchors_"].shape[1], outside="zero")
-        for name, array in arrays.items():
-            setattr(model, name, np.ascontiguousarray(array))
-        try:
-            model._check_arrays()
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
-        return model
+        params = dict(n_stages=n_stages, n_trees=n_trees, tree_depth=int(np.log2(n_splits + 1)),
+                      feature_pool_size=arrays["anchors_"].shape[1], outside="zero")
+        return cls._from_arrays(params, arrays, path)
 
     def quantize(self):
         """A copy whose leaf values are int16 with one scale per stage (about half the size)."""
         self._check_fitted()
-        model = type(self)(**self.get_params())
-        for name in self._ARRAYS:
-            setattr(model, name, getattr(self, name))
-        leaves = self.leaf_values_.astype(np.float64) * self.leaf_scale_[:, None, None, None]
+        leaves = self.leaf_values_.astype(np.float64)
+        if self.leaf_values_.dtype == np.int16:
+            leaves *= self.leaf_scale_[:, None, None, None]
         peak = np.abs(leaves).reshape(len(leaves), -1).max(axis=1)
-        model.leaf_scale_ = np.where(peak > 0, peak / 32767.0, 1.0)
-        model.leaf_values_ = np.round(leaves / model.leaf_scale_[:, None, None, None]).astype(np.int16)
-        return model
+        scale = np.where(peak > 0, peak / 32767.0, 1.0)
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays.update(leaf_values_=np.round(leaves / scale[:, None, None, None]).astype(np.int16),
+                      leaf_scale_=scale)
+        return type(self)._from_arrays(self.get_params(), arrays, "quantize")
 
     def _check_arrays(self):
         """Shapes and indices of the fitted arrays, so the compiled loop can trust them."""
@@ -271,7 +275,8 @@ class ERT(BaseCascade):
                   "tree_depth": int(np.log2(n_splits + 1))}
         for name, value in params.items():
             if getattr(self, name) != value:
-                raise ValueError(f"parameter {name}={getattr(self, name)!r} disagrees with the arrays ({value})")
+                raise ValueError(f"parameter {name}={getattr(self, name)!r} disagrees with the "
+                                 f"arrays ({value})")
 
 
 def _leaf_presence(present, leaf_of, n_leaves):
@@ -298,9 +303,9 @@ def predict_reference(model, images, boxes):
         A, _ = similarity_fit(model.mean_shape_, shapes)
         A = A.astype(f32)
         offsets, anchors = model.offsets_[stage], model.anchors_[stage]
-        unit = np.stack([(A[:, None, 0, 0] * offsets[:, 0] + A[:, None, 0, 1] * offsets[:, 1]) + shapes[:, anchors, 0],
-                         (A[:, None, 1, 0] * offsets[:, 0] + A[:, None, 1, 1] * offsets[:, 1]) + shapes[:, anchors, 1]],
-                        axis=2)
+        dx, dy = offsets[:, 0], offsets[:, 1]
+        unit = np.stack([(A[:, None, 0, 0] * dx + A[:, None, 0, 1] * dy) + shapes[:, anchors, 0],
+                         (A[:, None, 1, 0] * dx + A[:, None, 1, 1] * dy) + shapes[:, anchors, 1]], axis=2)
         positions = unit.astype(np.float64) * size + origin                        # (n, P, 2) pixels
         # Read the pixels at those positions: each point its own anchor, at zero offset.
         pixels = sample_pixels_reference(images, positions, np.zeros((len(images), 2, 2)),

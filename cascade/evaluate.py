@@ -202,7 +202,7 @@ def plot_ced(errors, path, max_error=0.10, title=None, xlabel="NME (inter-ocular
     axes.set(xlim=(0, max_error), ylim=(0, 1), xlabel=xlabel, ylabel="fraction of faces",
              title=title or "Cumulative error distribution")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize="small")
+    axes.legend(loc="center right", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     return path

@@ -5,9 +5,11 @@ the similarity from the mean shape to the current shape, read the stage's
 shape-indexed pixels, walk every tree and add the leaf it reaches to the shape.
 The model is the flat arrays below; this loop reads nothing else.
 
-Faces go through in blocks of ``BLOCK``: each tree is walked for every face of a
-block in turn, so its 2**depth leaves are read from memory once per block
-rather than once per face, and the faces' independent reads overlap.
+The model's leaves (tens of MB) do not fit in cache, so the loop is built
+around reading them: faces go through in blocks of ``BLOCK``, sharing each
+tree's leaf rows; per stage every tree is walked first, then the reached rows
+are added with the rows of the trees ``PREFETCH_TREES`` ahead already being
+fetched, so memory latency overlaps with the adding.
 
 The arithmetic is dlib's, so that models read from dlib files predict exactly
 what dlib does: the shape and the feature offsets are float32, a feature
@@ -29,7 +31,18 @@ ctypedef fused leaf_t:
     int16_t
 
 cdef enum:
-    BLOCK = 32
+    BLOCK = 32            # faces walked together
+    PREFETCH_TREES = 4    # how many trees ahead leaf rows are prefetched
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define CASCADE_PREFETCH(address) __builtin_prefetch(address)
+    #else
+    #define CASCADE_PREFETCH(address) ((void)0)
+    #endif
+    """
+    void CASCADE_PREFETCH(const void* address) noexcept nogil
 
 
 def predict(list images,
@@ -72,15 +85,12 @@ def predict(list images,
     cdef float* shapes = <float*>malloc(BLOCK * dim * sizeof(float))
     cdef int32_t* sums = <int32_t*>malloc(BLOCK * dim * sizeof(int32_t))
     cdef uint8_t* pixels = <uint8_t*>malloc(BLOCK * n_points * sizeof(uint8_t))
-    cdef Py_ssize_t block, first, size, g, t, k, d, node
-    cdef float* shape
+    cdef int32_t* reached = <int32_t*>malloc(BLOCK * n_trees * sizeof(int32_t))
+    cdef Py_ssize_t block, first, size, g, t, k, d, ahead
     cdef const leaf_t* leaf
-    cdef const int32_t* tree_u
-    cdef const int32_t* tree_v
-    cdef const float* tree_threshold
-    cdef const uint8_t* face_pixels
+    cdef Py_ssize_t row_bytes = dim * sizeof(leaf_t)
     try:
-        if shapes == NULL or sums == NULL or pixels == NULL:
+        if shapes == NULL or sums == NULL or pixels == NULL or reached == NULL:
             raise MemoryError()
         with nogil:
             for block in range((n_faces + BLOCK - 1) // BLOCK):
@@ -94,27 +104,26 @@ def predict(list images,
                         read_features(&views[first + g], &boxes[first + g, 0], mean_shape,
                                       &shapes[g * dim], &anchors[t, 0], &offsets[t, 0, 0], n_points,
                                       &pixels[g * n_points], zero_outside)
+                    # Walk every tree first: the walks only read pixels and the small split
+                    # arrays, and knowing all leaves up front lets their rows be prefetched.
+                    for k in range(n_trees):
+                        for g in range(size):
+                            reached[k * BLOCK + g] = walk(&split_u[t, k, 0], &split_v[t, k, 0],
+                                                          &split_threshold[t, k, 0], n_splits,
+                                                          &pixels[g * n_points])
                     if leaf_t is int16_t:
                         for d in range(size * dim):
                             sums[d] = 0
                     for k in range(n_trees):
-                        tree_u = &split_u[t, k, 0]
-                        tree_v = &split_v[t, k, 0]
-                        tree_threshold = &split_threshold[t, k, 0]
+                        ahead = k + PREFETCH_TREES
+                        if ahead < n_trees:
+                            for g in range(size):
+                                prefetch_row(&leaf_values[t, ahead, reached[ahead * BLOCK + g], 0], row_bytes)
                         for g in range(size):
-                            face_pixels = &pixels[g * n_points]
-                            node = 0
-                            while node < n_splits:
-                                if (<float>face_pixels[tree_u[node]] - <float>face_pixels[tree_v[node]]
-                                        > tree_threshold[node]):
-                                    node = 2 * node + 1
-                                else:
-                                    node = 2 * node + 2
-                            leaf = &leaf_values[t, k, node - n_splits, 0]
+                            leaf = &leaf_values[t, k, reached[k * BLOCK + g], 0]
                             if leaf_t is float:
-                                shape = &shapes[g * dim]
                                 for d in range(dim):
-                                    shape[d] += leaf[d]
+                                    shapes[g * dim + d] += leaf[d]
                             else:
                                 for d in range(dim):
                                     sums[g * dim + d] += leaf[d]
@@ -122,14 +131,37 @@ def predict(list images,
                         for d in range(size * dim):
                             shapes[d] += <float>(sums[d] * leaf_scale[t])
                 for g in range(size):
-                    for d in range(n_landmarks):
-                        out[first + g, d, 0] = <double>shapes[g * dim + 2 * d] * (boxes[first + g, 2] - boxes[first + g, 0]) + boxes[first + g, 0]
-                        out[first + g, d, 1] = <double>shapes[g * dim + 2 * d + 1] * (boxes[first + g, 3] - boxes[first + g, 1]) + boxes[first + g, 1]
+                    unit_to_pixels(&shapes[g * dim], n_landmarks, &boxes[first + g, 0], &out[first + g, 0, 0])
     finally:
         free(views)
         free(shapes)
         free(sums)
         free(pixels)
+        free(reached)
+
+
+cdef inline int32_t walk(const int32_t* split_u, const int32_t* split_v, const float* threshold,
+                         Py_ssize_t n_splits, const uint8_t* pixels) noexcept nogil:
+    """The leaf (0 .. n_splits) one tree sends a face to; left when u - v > threshold, as dlib."""
+    cdef Py_ssize_t node = 0
+    while node < n_splits:
+        # Branch-free: which way a face goes is unpredictable, so a branch would mispredict.
+        node = 2 * node + 2 - (<float>pixels[split_u[node]] - <float>pixels[split_v[node]] > threshold[node])
+    return <int32_t>(node - n_splits)
+
+
+cdef inline void prefetch_row(const void* row, Py_ssize_t n_bytes) noexcept nogil:
+    cdef Py_ssize_t offset
+    for offset in range(0, n_bytes, 64):
+        CASCADE_PREFETCH(<const char*>row + offset)
+
+
+cdef inline void unit_to_pixels(const float* shape, Py_ssize_t n_landmarks, const double* box,
+                                double* out) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n_landmarks):
+        out[2 * j] = <double>shape[2 * j] * (box[2] - box[0]) + box[0]
+        out[2 * j + 1] = <double>shape[2 * j + 1] * (box[3] - box[1]) + box[1]
 
 
 cdef void read_features(const ImageView* view, const double* box, const float[:, ::1] mean_shape,

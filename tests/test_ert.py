@@ -43,13 +43,12 @@ def test_model_is_flat_arrays(model):
     assert model.anchors_.shape == (4, 100) and model.offsets_.shape == (4, 100, 2)
 
 
-def test_compiled_prediction_equals_numpy_reference(model, held_out):
+def test_compiled_prediction_equals_numpy_reference(model, train, held_out):
     images, _, boxes = held_out
-    np.testing.assert_allclose(model.predict(images[:4], boxes[:4]),
-                               predict_reference(model, images[:4], boxes[:4]), atol=1e-9)
-    quantized = model.quantize()
-    np.testing.assert_allclose(quantized.predict(images[:4], boxes[:4]),
-                               predict_reference(quantized, images[:4], boxes[:4]), atol=1e-9)
+    uniform = ERT(**SMALL, split_thresholds="uniform").fit(*train)
+    for fitted in (model, model.quantize(), uniform, uniform.quantize()):
+        np.testing.assert_allclose(fitted.predict(images[:6], boxes[:6]),
+                                   predict_reference(fitted, images[:6], boxes[:6]), atol=1e-9)
 
 
 def test_same_seed_same_model_whatever_n_jobs(train, model):

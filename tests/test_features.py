@@ -24,12 +24,24 @@ def random_problem(rng, n_faces=6, n_landmarks=7, n_points=50, spread=400.0, col
     return images, shapes, transforms, anchors, offsets
 
 
-def test_compiled_equals_reference_far_outside(rng):
+@pytest.mark.parametrize("outside", ["clamp", "zero"])
+def test_compiled_equals_reference_far_outside(rng, outside):
     for _ in range(20):
         args = random_problem(rng)
-        expected = features.sample_pixels_reference(*args)
-        np.testing.assert_array_equal(features.sample_pixels(*args), expected)
-        np.testing.assert_array_equal(features.sample_pixels(*args, n_jobs=3), expected)
+        expected = features.sample_pixels_reference(*args, outside=outside)
+        np.testing.assert_array_equal(features.sample_pixels(*args, outside=outside), expected)
+        np.testing.assert_array_equal(features.sample_pixels(*args, n_jobs=3, outside=outside), expected)
+
+
+def test_zero_outside_reads_zero_off_the_image():
+    image = np.full((3, 4), 200, np.uint8)
+    points = np.array([[[-0.51, 1], [-0.5, 1], [3.49, 2], [3.5, 2], [1, 2.5], [np.nan, np.nan]]])
+    out = features.sample_pixels([image], points, np.zeros((1, 2, 2)), np.arange(6), np.zeros((6, 2)),
+                                 outside="zero")
+    np.testing.assert_array_equal(out, [[0, 200, 200, 0, 0, 0]])
+    with pytest.raises(ValueError, match="outside must be one of"):
+        features.sample_pixels([image], points, np.zeros((1, 2, 2)), np.arange(6), np.zeros((6, 2)),
+                               outside="wrap")
 
 
 def test_nan_and_huge_positions_clamp(rng):
@@ -133,8 +145,8 @@ def test_gil_is_released_during_sampling(rng):
        coords=hnp.arrays(np.float64, (3, 4, 2), elements=st.floats(allow_nan=True, allow_infinity=False,
                                                                      width=64)),
        offsets=hnp.arrays(np.float64, (5, 2), elements=st.floats(-1e6, 1e6)),
-       seed=st.integers(0, 2**32 - 1))
-def test_property_compiled_equals_reference(height, width, colour, coords, offsets, seed):
+       seed=st.integers(0, 2**32 - 1), outside=st.sampled_from(["clamp", "zero"]))
+def test_property_compiled_equals_reference(height, width, colour, coords, offsets, seed, outside):
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 256, (height, width, 3) if colour else (height, width), dtype=np.uint8)
     coords[np.isnan(coords).any(axis=2)] = np.nan            # whole points missing
@@ -142,7 +154,8 @@ def test_property_compiled_equals_reference(height, width, colour, coords, offse
     transforms = rng.normal(0, 1e3, (3, 2, 2))
     anchors = rng.integers(0, 4, 5)
     args = ([image], coords, transforms, anchors, offsets, np.zeros(3, dtype=int))
-    np.testing.assert_array_equal(features.sample_pixels(*args), features.sample_pixels_reference(*args))
+    np.testing.assert_array_equal(features.sample_pixels(*args, outside=outside),
+                                  features.sample_pixels_reference(*args, outside=outside))
 
 
 def test_bad_inputs_raise_clear_errors(rng):

@@ -1,0 +1,101 @@
+"""How ERT's costs grow: predict time against landmarks and batch size, training time against faces.
+
+    python -m benchmarks.scaling [--data ../shared/data/300w] [--out benchmarks/results]
+
+A reduced configuration (10 stages x 100 trees, 5 initialisations) keeps the
+whole run to minutes; growth rates, not absolute speeds, are the point here
+(``benchmarks.run`` measures the full models). All timings on one thread.
+
+- landmarks: 5, 29 and 68 points (subsets of the 68), the same faces and boxes;
+- batch size: 1 to 1,024 faces per ``predict`` call (test faces repeated);
+- training faces: 250 to 2,012 training faces (each with its mirror).
+
+Writes ``scaling.json`` and ``scaling.md`` to ``--out``.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import cascade
+from cascade.shapes import IBUG68_FLIP
+
+from .timing import median_seconds
+
+CONFIG = dict(n_stages=10, n_trees=100, n_init=5, random_state=0)
+SUBSETS = {
+    5: [36, 45, 30, 48, 54],
+    29: [0, 8, 16, 17, 19, 21, 22, 24, 26, 27, 30, 31, 33, 35, 36, 37, 39, 41, 42, 44, 45, 46,
+         48, 51, 54, 57, 62, 66, 28],
+    68: list(range(68)),
+}
+
+
+def subset_permutation(indices):
+    """The left/right permutation of a subset of the 68 points, in the subset's numbering."""
+    position = {point: i for i, point in enumerate(indices)}
+    return [position[IBUG68_FLIP[point]] for point in indices]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w")
+    parser.add_argument("--out", default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    threadpool_limits(1)
+    data = Path(args.data)
+    train = cascade.load_faces(data / "lfpw" / "trainset", data / "helen" / "trainset", data / "afw")
+    test = cascade.load_faces(data / "lfpw" / "testset")
+    train_boxes, test_boxes = np.round(train.face_boxes()), np.round(test.face_boxes())
+    test_images = list(test.images)
+    results = {"config": CONFIG, "landmarks": [], "batch": [], "training": []}
+
+    for n_points, indices in SUBSETS.items():
+        assert len(set(indices)) == n_points
+        model = cascade.ERT(**CONFIG, flip_permutation=subset_permutation(indices), n_jobs=1)
+        model.fit(train.images, train.shapes[:, indices], train_boxes)
+        seconds = median_seconds(lambda: model.predict(test_images, test_boxes), args.repeats)
+        error = cascade.nme(model.predict(test_images, test_boxes), test.shapes[:, indices], "box-size").mean()
+        results["landmarks"].append({"n_landmarks": n_points, "faces_per_second": len(test_images) / seconds,
+                                     "nme_box_size": float(error)})
+        print(results["landmarks"][-1], flush=True)
+        if n_points == 68:
+            full = model
+
+    for batch in (1, 4, 16, 64, 256, 1024):
+        index = np.arange(batch) % len(test_images)
+        images, boxes = [test_images[i] for i in index], test_boxes[index]
+        seconds = median_seconds(lambda: full.predict(images, boxes), args.repeats)
+        results["batch"].append({"batch": batch, "faces_per_second": batch / seconds})
+        print(results["batch"][-1], flush=True)
+
+    for n_faces in (250, 500, 1000, len(train)):
+        subset = train.subset(slice(0, n_faces))
+        started = time.perf_counter()
+        cascade.ERT(**CONFIG, n_jobs=1).fit(subset.images, subset.shapes, train_boxes[:n_faces])
+        results["training"].append({"n_faces": n_faces, "seconds": time.perf_counter() - started})
+        print(results["training"][-1], flush=True)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scaling.json").write_text(json.dumps(results, indent=1))
+    lines = [f"Reduced ERT ({CONFIG['n_stages']} stages x {CONFIG['n_trees']} trees, "
+             f"{CONFIG['n_init']} initialisations), one thread.", "",
+             "| landmarks | faces/s | NME box-size (%) |", "|---|---|---|"]
+    lines += [f"| {r['n_landmarks']} | {r['faces_per_second']:,.0f} | {100 * r['nme_box_size']:.2f} |"
+              for r in results["landmarks"]]
+    lines += ["", "| faces per predict call | faces/s |", "|---|---|"]
+    lines += [f"| {r['batch']} | {r['faces_per_second']:,.0f} |" for r in results["batch"]]
+    lines += ["", "| training faces (+ mirrors) | training time (s) | s per face |", "|---|---|---|"]
+    lines += [f"| {r['n_faces']} | {r['seconds']:.1f} | {r['seconds'] / r['n_faces']:.3f} |"
+              for r in results["training"]]
+    (out / "scaling.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
