@@ -1,16 +1,18 @@
 """How ERT's costs grow: predict time against landmarks and batch size, training time against faces.
 
-    python -m benchmarks.scaling [--data ../shared/data/300w] [--out benchmarks/results]
+    python -m benchmarks.scaling [--parts landmarks,batch,training] [--model ERT.npz]
+                                 [--data ../shared/data/300w] [--out benchmarks/results]
 
 A reduced configuration (10 stages x 100 trees, 5 initialisations) keeps the
 whole run to minutes; growth rates, not absolute speeds, are the point here
 (``benchmarks.run`` measures the full models). All timings on one thread.
 
 - landmarks: 5, 29 and 68 points (subsets of the 68), the same faces and boxes;
-- batch size: 1 to 1,024 faces per ``predict`` call (test faces repeated);
+- batch size: 1 to 1,024 faces per ``predict`` call (test faces repeated), with
+  the 68-point model of the landmarks part or the saved model given by ``--model``;
 - training faces: 250 to 2,012 training faces (each with its mirror).
 
-Writes ``scaling.json`` and ``scaling.md`` to ``--out``.
+Writes ``scaling.json`` and ``scaling.md`` (the parts run) to ``--out``.
 """
 import argparse
 import json
@@ -45,7 +47,11 @@ def main(argv=None):
     parser.add_argument("--data", default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w")
     parser.add_argument("--out", default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--parts", default="landmarks,batch,training", type=lambda s: s.split(","))
+    parser.add_argument("--model", help="saved ERT for the batch part (default: the 68-point one trained here)")
     args = parser.parse_args(argv)
+    if "batch" in args.parts and "landmarks" not in args.parts and not args.model:
+        parser.error("the batch part needs --model, or the landmarks part to train one")
     threadpool_limits(1)
     data = Path(args.data)
     train = cascade.load_faces(data / "lfpw" / "trainset", data / "helen" / "trainset", data / "afw")
@@ -53,8 +59,9 @@ def main(argv=None):
     train_boxes, test_boxes = np.round(train.face_boxes()), np.round(test.face_boxes())
     test_images = list(test.images)
     results = {"config": CONFIG, "landmarks": [], "batch": [], "training": []}
+    full = cascade.ERT.load(args.model) if args.model else None
 
-    for n_points, indices in SUBSETS.items():
+    for n_points, indices in SUBSETS.items() if "landmarks" in args.parts else ():
         assert len(set(indices)) == n_points
         model = cascade.ERT(**CONFIG, flip_permutation=subset_permutation(indices), n_jobs=1)
         model.fit(train.images, train.shapes[:, indices], train_boxes)
@@ -63,17 +70,19 @@ def main(argv=None):
         results["landmarks"].append({"n_landmarks": n_points, "faces_per_second": len(test_images) / seconds,
                                      "nme_box_size": float(error)})
         print(results["landmarks"][-1], flush=True)
-        if n_points == 68:
+        if n_points == 68 and full is None:
             full = model
 
-    for batch in (1, 4, 16, 64, 256, 1024):
+    results["batch_model"] = args.model or "the 68-point model above"
+    for batch in (1, 4, 16, 64, 256, 1024) if "batch" in args.parts else ():
         index = np.arange(batch) % len(test_images)
         images, boxes = [test_images[i] for i in index], test_boxes[index]
+        full.n_jobs = 1
         seconds = median_seconds(lambda: full.predict(images, boxes), args.repeats)
         results["batch"].append({"batch": batch, "faces_per_second": batch / seconds})
         print(results["batch"][-1], flush=True)
 
-    for n_faces in (250, 500, 1000, len(train)):
+    for n_faces in (250, 500, 1000, len(train)) if "training" in args.parts else ():
         subset = train.subset(slice(0, n_faces))
         started = time.perf_counter()
         cascade.ERT(**CONFIG, n_jobs=1).fit(subset.images, subset.shapes, train_boxes[:n_faces])
@@ -82,18 +91,33 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scaling.json").write_text(json.dumps(results, indent=1))
+    (out / f"scaling-{'-'.join(args.parts)}.json").write_text(json.dumps(results, indent=1))
+    lines = [f"One thread. Models trained here: reduced ERT ({CONFIG['n_stages']} stages x "
+             f"{CONFIG['n_trees']} trees, {CONFIG['n_init']} initialisations)."]
+    if results["landmarks"]:
+        lines += ["", "| landmarks | faces/s | NME box-size (%) |", "|---|---|---|"]
+        lines += [f"| {r['n_landmarks']} | {r['faces_per_second']:,.0f} | {100 * r['nme_box_size']:.2f} |"
+                  for r in results["landmarks"]]
+    if results["batch"]:
+        lines += ["", f"Batch model: {results['batch_model']}.", "",
+                  "| faces per predict call | faces/s |", "|---|---|"]
+        lines += [f"| {r['batch']} | {r['faces_per_second']:,.0f} |" for r in results["batch"]]
+    if results["training"]:
+        lines += ["", "| training faces (+ mirrors) | training time (s) | s per face |", "|---|---|---|"]
+        lines += [f"| {r['n_faces']} | {r['seconds']:.1f} | {r['seconds'] / r['n_faces']:.3f} |"
+                  for r in results["training"]]
+    (out / f"scaling-{'-'.join(args.parts)}.json").write_text(json.dumps(results, indent=1))
     lines = [f"Reduced ERT ({CONFIG['n_stages']} stages x {CONFIG['n_trees']} trees, "
              f"{CONFIG['n_init']} initialisations), one thread.", "",
              "| landmarks | faces/s | NME box-size (%) |", "|---|---|---|"]
     lines += [f"| {r['n_landmarks']} | {r['faces_per_second']:,.0f} | {100 * r['nme_box_size']:.2f} |"
               for r in results["landmarks"]]
-    lines += ["", "| faces per predict call | faces/s |", "|---|---|"]
+    lines += ["", f"Batch model: {results['batch_model']}.", "", "| faces per predict call | faces/s |", "|---|---|"]
     lines += [f"| {r['batch']} | {r['faces_per_second']:,.0f} |" for r in results["batch"]]
     lines += ["", "| training faces (+ mirrors) | training time (s) | s per face |", "|---|---|---|"]
     lines += [f"| {r['n_faces']} | {r['seconds']:.1f} | {r['seconds'] / r['n_faces']:.3f} |"
               for r in results["training"]]
-    (out / "scaling.md").write_text("\n".join(lines) + "\n")
+    (out / f"scaling-{'-'.join(args.parts)}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

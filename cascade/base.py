@@ -10,9 +10,7 @@ An estimator subclasses :class:`BaseCascade` and provides
 Fitted arrays are attributes ending in ``_``; ``save``/``load`` write and read
 exactly those (see :mod:`cascade.io`).
 """
-import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -21,6 +19,7 @@ from sklearn.exceptions import NotFittedError
 from . import io
 from .evaluate import nme
 from .shapes import flip_image, flip_permutation, flip_shapes, tight_boxes
+from .threads import map_chunks
 from .validation import check_boxes, check_images, check_shapes
 
 
@@ -113,28 +112,8 @@ class BaseCascade(BaseEstimator):
 
     def _map_faces(self, function, n_faces):
         """Run ``function(slice)`` over the faces, split across ``n_jobs`` threads."""
-        n_jobs = effective_jobs(getattr(self, "n_jobs", 1))
-        bounds = np.linspace(0, n_faces, min(n_jobs, max(n_faces, 1)) + 1).astype(int)
-        chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                function(chunk)
-            return
-        with ThreadPoolExecutor(len(chunks)) as pool:
-            list(pool.map(function, chunks))
+        map_chunks(function, n_faces, getattr(self, "n_jobs", 1))
 
     def _log(self, message):
         if getattr(self, "verbose", 0):
             print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
-
-
-def effective_jobs(n_jobs):
-    """Threads for ``n_jobs`` by scikit-learn's convention: None -> 1, -1 -> all cores, -2 -> all but one."""
-    cores = os.cpu_count() or 1
-    if n_jobs is None:
-        return 1
-    if n_jobs < 0:
-        return max(1, cores + 1 + n_jobs)
-    if n_jobs == 0:
-        raise ValueError("n_jobs must not be 0")
-    return int(n_jobs)

@@ -17,10 +17,11 @@ import time
 import numpy as np
 
 from ._ext import ert as _ert
-from .base import BaseCascade, effective_jobs
+from .base import BaseCascade
 from .dlib_format import read_shape_predictor
 from .features import OUTSIDE, frame_transforms, sample_pixels, sample_pixels_reference
 from .shapes import from_unit, mean_shape, sample_initial_indices, similarity_fit, to_unit
+from .threads import effective_jobs
 from .trees import PairSampler, TreeGrower, sample_thresholds, subtract_leaves
 
 #: Split thresholds are drawn uniformly from this range of grey-level differences (as dlib).

@@ -11,12 +11,11 @@ So the features move, turn and scale with the face, as in ERT, LBF and ESR.
 Values are grey intensities (BGR images are converted per pixel read), taken at
 the nearest pixel with positions clamped into the image.
 """
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from ._ext import sampling as _sampling
 from .shapes import similarity_fit, to_unit
+from .threads import map_chunks
 from .validation import check_images, check_shapes
 
 # BT.601 luma in 15-bit fixed point, the weights and rounding of cv2's BGR2GRAY.
@@ -49,7 +48,7 @@ def sample_pixels(images, shapes, transforms, anchors, offsets, image_index=None
     anchors:     (P,) landmark index of each feature point
     offsets:     (P, 2) offset of each feature point in the model frame
     image_index: (n,) image each face reads; default ``arange(n)`` (one face per image)
-    n_jobs:      threads to split the faces over (the loop releases the GIL)
+    n_jobs:      threads to split the faces over (the loop releases the GIL); -1: all cores
     outside:     "clamp": a position off the image reads the nearest border pixel
                  (NaN reads pixel 0 of that axis); "zero": it reads 0, as dlib does
 
@@ -63,13 +62,7 @@ def sample_pixels(images, shapes, transforms, anchors, offsets, image_index=None
         _sampling.sample_pixels(images, image_index[chunk], shapes[chunk],
                                 transforms[chunk], anchors, offsets, out[chunk], outside == "zero")
 
-    chunks = [slice(c[0], c[-1] + 1) for c in np.array_split(np.arange(len(shapes)), max(1, n_jobs))
-              if len(c)]
-    if len(chunks) <= 1:
-        fill(slice(None))
-    else:
-        with ThreadPoolExecutor(len(chunks)) as pool:
-            list(pool.map(fill, chunks))
+    map_chunks(fill, len(shapes), n_jobs)
     return out
 
 

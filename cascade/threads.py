@@ -1,0 +1,29 @@
+"""Splitting work over threads; the compiled loops release the GIL, so threads run in parallel."""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+def effective_jobs(n_jobs):
+    """Threads for ``n_jobs`` by scikit-learn's convention: None -> 1, -1 -> all cores, -2 -> all but one."""
+    if n_jobs is None:
+        return 1
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return int(n_jobs)
+
+
+def map_chunks(function, n_items, n_jobs):
+    """Call ``function(slice)`` on contiguous chunks covering ``range(n_items)``, one per thread."""
+    n_threads = min(effective_jobs(n_jobs), max(n_items, 1))
+    bounds = np.linspace(0, n_items, n_threads + 1).astype(int)
+    chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            function(chunk)
+        return
+    with ThreadPoolExecutor(len(chunks)) as pool:
+        list(pool.map(function, chunks))
