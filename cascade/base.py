@@ -51,6 +51,9 @@ class BaseCascade(BaseEstimator):
         self._check_fitted()
         single = np.ndim(boxes) == 1
         if single:
+            if np.shape(boxes) != (4,) or not isinstance(images, np.ndarray):
+                raise ValueError("for one face pass one image and a (4,) box; for several, a "
+                                 f"sequence of images and (n, 4) boxes (got boxes of shape {np.shape(boxes)})")
             images, boxes = [images], [boxes]
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])

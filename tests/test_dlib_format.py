@@ -1,5 +1,4 @@
 import math
-import struct
 
 import numpy as np
 import pytest

@@ -119,6 +119,10 @@ def test_bad_inputs(model, train, held_out):
     images, shapes, boxes = held_out
     with pytest.raises(NotFittedError):
         ERT().predict(images, boxes)
+    with pytest.raises(ValueError, match="for one face pass one image and a"):
+        model.predict(images, boxes[0])
+    with pytest.raises(ValueError, match=r"got boxes of shape \(3,\)"):
+        model.predict(images[0], [1, 2, 3])
     with pytest.raises(ValueError, match="expected 40"):
         model.predict(images, boxes[:5])
     with pytest.raises(ValueError, match="outside its"):
