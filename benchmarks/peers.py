@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from cascade import write_dlib_xml
-from cascade.shapes import IBUG68_FLIP, flip_image, flip_shapes
+from cascade.shapes import IBUG68_FLIP, flip_boxes, flip_image, flip_shapes
 
 #: dlib's defaults, and a small configuration for --quick.
 DLIB_QUICK = dict(cascade_depth=3, num_trees_per_cascade_level=20, oversampling_amount=3,
@@ -35,16 +35,17 @@ class DlibTrained:
         import dlib
         folder = model_dir / "dlib-train"
         folder.mkdir(exist_ok=True)
-        paths, shapes = list(train_set.images.paths), [train_set.shapes]
-        widths = []
+        paths, widths = list(train_set.images.paths), []
         for i, path in enumerate(train_set.images.paths):
             image = train_set.images[i]
             mirrored = folder / f"{i:05d}-mirror.png"           # lossless: the same pixels we train on
             cv2.imwrite(str(mirrored), np.ascontiguousarray(flip_image(image)))
             paths.append(mirrored)
             widths.append(image.shape[1])
-        shapes.append(flip_shapes(train_set.shapes, np.array(widths), IBUG68_FLIP))
-        write_dlib_xml(folder / "train.xml", paths, np.concatenate(shapes))
+        boxes = train_set.face_boxes()
+        write_dlib_xml(folder / "train.xml", paths,
+                       np.concatenate([train_set.shapes, flip_shapes(train_set.shapes, widths, IBUG68_FLIP)]),
+                       np.concatenate([boxes, flip_boxes(boxes, widths)]))
         options = dlib.shape_predictor_training_options()
         for name, value in (DLIB_QUICK if quick else {}).items():
             setattr(options, name, value)

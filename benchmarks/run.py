@@ -46,16 +46,18 @@ def all_methods():
 
 
 def load_sets(data, test_dirs, quick):
+    """Training and test faces, each carrying its GT-box protocol boxes (tight, rounded)."""
     train = cascade.load_faces(*[Path(data) / f for f in TRAIN_FOLDERS], lazy=True)
     tests = {str(d): cascade.load_faces(d, lazy=True) for d in (test_dirs or [Path(data) / "lfpw" / "testset"])}
     if quick:
         train = train.subset(slice(0, 120))
         tests = {name: faces.subset(slice(0, 30)) for name, faces in tests.items()}
-    return train, tests
+    return with_gt_boxes(train), {name: with_gt_boxes(faces) for name, faces in tests.items()}
 
 
-def gt_boxes(faces):
-    return np.round(faces.face_boxes())
+def with_gt_boxes(faces):
+    """The faces with the tight boxes of their points, rounded to whole pixels as dlib's rectangles are."""
+    return cascade.FaceSet(faces.images, faces.shapes, faces.names, np.round(faces.face_boxes()))
 
 
 def train_in_child(key, args, model_dir):
@@ -80,7 +82,6 @@ def train_here(args):
     """The child's side of :func:`train_in_child`."""
     model_dir = cache_dir(args)
     train, _ = load_sets(args.data, None, args.quick)
-    train = cascade.FaceSet(train.images, train.shapes, train.names, gt_boxes(train))
     method = next(m for m in all_methods().values() if getattr(m, "key", None) == args.train_key)
     started = time.perf_counter()
     method.train(train, model_dir, args.quick, args.threads)
@@ -124,7 +125,7 @@ def benchmark(args):
     rows, skipped, errors = [], {}, {}
     for test_name, test in tests.items():
         images = list(test.images)
-        boxes = gt_boxes(test)
+        boxes = test.face_boxes()
         predictions, timed = {}, {}
         for key in args.methods:
             method = methods[key]

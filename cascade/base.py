@@ -18,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 
 from . import io
 from .evaluate import nme
-from .shapes import flip_image, flip_permutation, flip_shapes, tight_boxes
+from .shapes import flip_boxes, flip_image, flip_permutation, flip_shapes, tight_boxes
 from .threads import map_chunks
 from .validation import check_boxes, check_images, check_shapes
 
@@ -34,8 +34,8 @@ class BaseCascade(BaseEstimator):
         """
         images = check_images(images)
         shapes = check_shapes(shapes, n_faces=len(images))
-        boxes = tight_boxes(shapes) if boxes is None else check_boxes(
-            boxes, len(images), [im.shape[:2] for im in images])
+        boxes = check_boxes(tight_boxes(shapes) if boxes is None else boxes, len(images),
+                            [im.shape[:2] for im in images])
         if len(images) < 2:
             raise ValueError("fit needs at least 2 faces")
         if getattr(self, "mirror", False):
@@ -100,6 +100,10 @@ class BaseCascade(BaseEstimator):
 
     # -- helpers for subclasses -------------------------------------------------------
 
+    def _check_arrays(self):
+        """Validate the parameters and the fitted arrays' shapes and indices (after a load)."""
+        raise NotImplementedError
+
     def _check_fitted(self):
         if not all(hasattr(self, name) for name in self._ARRAYS):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit or load")
@@ -107,11 +111,9 @@ class BaseCascade(BaseEstimator):
     def _with_mirrors(self, images, shapes, boxes):
         permutation = flip_permutation(shapes.shape[1], getattr(self, "flip_permutation", None))
         widths = np.array([im.shape[1] for im in images], dtype=np.float64)
-        mirrored_boxes = np.stack([widths - 1 - boxes[:, 2], boxes[:, 1],
-                                   widths - 1 - boxes[:, 0], boxes[:, 3]], axis=1)
         return (images + [flip_image(im) for im in images],
                 np.concatenate([shapes, flip_shapes(shapes, widths, permutation)]),
-                np.concatenate([boxes, mirrored_boxes]))
+                np.concatenate([boxes, flip_boxes(boxes, widths)]))
 
     def _map_faces(self, function, n_faces):
         """Run ``function(slice)`` over the faces, split across ``n_jobs`` threads."""

@@ -15,6 +15,7 @@ The fitted model is eight flat arrays; prediction walks them in ``ext/ert.pyx``.
 import time
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from ._ext import ert as _ert
 from .base import BaseCascade
@@ -253,7 +254,8 @@ class ERT(BaseCascade):
         return type(self)._from_arrays(self.get_params(), arrays, "quantize")
 
     def _check_arrays(self):
-        """Shapes and indices of the fitted arrays, so the compiled loop can trust them."""
+        """Parameters, shapes and indices of the fitted arrays, so the compiled loop can trust them."""
+        self._check_params()
         n_landmarks = self.mean_shape_.shape[0]
         n_stages, n_points = self.anchors_.shape
         _, n_trees, n_splits = self.split_u_.shape
@@ -282,7 +284,6 @@ class ERT(BaseCascade):
 
 def _leaf_presence(present, leaf_of, n_leaves):
     """How many samples reaching each leaf have each coordinate, ``(n_leaves, D)``."""
-    from scipy.sparse import csr_matrix
     one_hot = csr_matrix((np.ones(len(leaf_of), np.float32), (leaf_of, np.arange(len(leaf_of)))),
                          shape=(n_leaves, len(leaf_of)))
     return np.asarray(one_hot @ present)

@@ -9,7 +9,8 @@ unit frame, followed by the box's scaling to pixels (:func:`frame_transforms`).
 So the features move, turn and scale with the face, as in ERT, LBF and ESR.
 
 Values are grey intensities (BGR images are converted per pixel read), taken at
-the nearest pixel with positions clamped into the image.
+the nearest pixel; a position off the image reads the nearest border pixel, or
+0 with ``outside="zero"`` (dlib's convention).
 """
 import numpy as np
 

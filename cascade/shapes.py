@@ -143,6 +143,13 @@ def flip_shapes(shapes, image_width, permutation=None):
     return flipped
 
 
+def flip_boxes(boxes, image_width):
+    """Mirror ``(n, 4)`` boxes left to right in images ``image_width`` pixels wide (as :func:`flip_shapes`)."""
+    boxes = check_boxes(boxes)
+    width = np.asarray(image_width, dtype=np.float64).reshape(-1) - 1.0
+    return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
+
+
 def flip_permutation(n_landmarks, permutation=None):
     """Check a left/right permutation (an involution of ``range(n_landmarks)``)."""
     if permutation is None:

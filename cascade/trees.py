@@ -123,9 +123,11 @@ def sample_thresholds(pixels, rng, n_probe=4096):
     """A threshold function for :meth:`TreeGrower.grow` that splits at the data.
 
     Each candidate's threshold is the pixel difference of a random sample in its
-    node, less 0.5, so every candidate splits its node (unlike thresholds drawn
-    from a fixed range, many of which send all samples one way). Samples are
-    drawn from one random probe set of ``n_probe`` per tree, which keeps this cheap.
+    node, less 0.5: the samples differing at least as much go left. So a candidate
+    splits its node where its samples are, unless the sample drawn has the node's
+    smallest difference (thresholds from a fixed range, as dlib draws them, often
+    send every sample one way). Samples come from one random probe set of
+    ``n_probe`` per tree, which keeps this cheap.
     """
     probe = rng.choice(len(pixels), size=min(n_probe, len(pixels)), replace=False)
 

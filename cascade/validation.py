@@ -44,8 +44,9 @@ def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, name="s
     infinities never are. A face whose points are all NaN is refused.
     """
     array = _as_float_array(shapes, name)
-    if array.ndim != 3 or array.shape[2] != 2:
-        raise ValueError(f"{name} must be (n_faces, n_landmarks, 2), got shape {array.shape}")
+    if array.ndim != 3 or array.shape[2] != 2 or array.shape[1] == 0:
+        raise ValueError(f"{name} must be (n_faces, n_landmarks, 2) with at least one landmark, "
+                         f"got shape {array.shape}")
     if n_faces is not None and array.shape[0] != n_faces:
         raise ValueError(f"{name} has {array.shape[0]} faces, expected {n_faces}")
     if n_landmarks is not None and array.shape[1] != n_landmarks:
@@ -58,7 +59,7 @@ def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, name="s
             raise ValueError(f"{name} contains NaN coordinates")
         if (missing[..., 0] != missing[..., 1]).any():
             raise ValueError(f"{name} has points with only one coordinate NaN")
-        if array.shape[1] and missing.all(axis=(1, 2)).any():
+        if missing.all(axis=(1, 2)).any():
             raise ValueError(f"{name} has a face whose points are all missing (NaN)")
     return array
 
@@ -83,10 +84,12 @@ def check_boxes(boxes, n_faces=None, image_sizes=None, name="boxes"):
         raise ValueError(f"{name}[{bad[0]}] = {array[bad[0]].tolist()} has zero or negative "
                          "size (need right > left and bottom > top)")
     if image_sizes is not None:
-        for i, (height, width) in enumerate(image_sizes):
-            if left[i] >= width or top[i] >= height or right[i] <= 0 or bottom[i] <= 0:
-                raise ValueError(f"{name}[{i}] = {array[i].tolist()} lies outside its "
-                                 f"{height}x{width} image")
+        height, width = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2).T
+        outside = np.flatnonzero((left >= width) | (top >= height) | (right <= 0) | (bottom <= 0))
+        if outside.size:
+            i = outside[0]
+            raise ValueError(f"{name}[{i}] = {array[i].tolist()} lies outside its "
+                             f"{height[i]:.0f}x{width[i]:.0f} image")
     return array
 
 

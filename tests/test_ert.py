@@ -139,6 +139,10 @@ def test_bad_inputs(model, train, held_out):
         ERT(**SMALL).fit(train[0][:10], train[1][:10, :5])
     with pytest.raises(ValueError, match="shrinkage"):
         ERT(**{**SMALL, "shrinkage": 0}).fit(train[0][:10], train[1][:10])
+    collapsed = train[1][:10].copy()
+    collapsed[3] = collapsed[3, 0]                                    # every point of one face equal
+    with pytest.raises(ValueError, match=r"boxes\[3\].*zero or negative size"):
+        ERT(**SMALL).fit(train[0][:10], collapsed)
     with pytest.raises(ValueError, match="n_trees must be a positive integer"):
         ERT(**{**SMALL, "n_trees": 2.5}).fit(train[0][:10], train[1][:10])
 

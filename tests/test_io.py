@@ -79,6 +79,7 @@ def test_out_of_range_indices_are_refused(saved, tmp_path):
     (lambda c, m: m.update(estimator="LBF"), "holds a 'LBF' model"),
     (lambda c, m: m["params"].update(n_trees=7), "disagrees with the arrays"),
     (lambda c, m: m["params"].update(bogus=1), "parameters do not fit"),
+    (lambda c, m: m["params"].update(outside="wrap"), "outside must be one of"),
 ])
 def test_tampered_models_are_refused(saved, tmp_path, change, message):
     _, path = saved

@@ -32,6 +32,13 @@ def test_flip_moves_right_eye_corner_to_the_left(test_faces):
     assert flipped[0, 0] < flipped[16, 0]
 
 
+def test_flip_boxes_matches_flipped_shapes(test_faces):
+    width = test_faces.images[0].shape[1]
+    flipped = sh.flip_shapes(test_faces.shapes[:3], width)
+    np.testing.assert_allclose(sh.flip_boxes(sh.tight_boxes(test_faces.shapes[:3]), width),
+                               sh.tight_boxes(flipped))
+
+
 def test_ibug68_permutation_is_an_involution():
     p = sh.IBUG68_FLIP
     assert np.array_equal(p[p], np.arange(68))

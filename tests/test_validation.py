@@ -68,6 +68,8 @@ def test_shapes():
     assert check_shapes(shapes).dtype == np.float64
     with pytest.raises(ValueError, match=r"\(n_faces, n_landmarks, 2\)"):
         check_shapes(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="at least one landmark"):
+        check_shapes(np.zeros((2, 0, 2)))
     with pytest.raises(ValueError, match="has 3 landmarks, expected 5"):
         check_shapes(shapes, n_landmarks=5)
     nan = np.zeros((1, 3, 2))
