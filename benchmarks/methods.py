@@ -16,11 +16,21 @@ import numpy as np
 import cascade
 from cascade.shapes import from_unit, mean_shape
 
-#: ERT configurations by key: the paper's defaults, and 40 candidate splits per node
-#: (chosen on helen/trainset held out from a model trained on lfpw/trainset + afw,
-#: never on the test set). ``--quick`` shrinks either.
-ERT_CONFIGS = {"ert": {}, "ert-c40": {"n_candidate_splits": 40}}
-QUICK = dict(n_stages=3, n_trees=20, n_init=3, feature_pool_size=100)
+#: Our cascades by key: (estimator, parameters). ERT: the paper's defaults, and 40
+#: candidate splits per node (chosen on helen/trainset held out from a model trained on
+#: lfpw/trainset + afw, never on the test set). LBF: its two presets.
+CONFIGS = {
+    "ert": (cascade.ERT, {}),
+    "ert-c40": (cascade.ERT, {"n_candidate_splits": 40}),
+    "lbf-fast": (cascade.LBF, {"preset": "fast"}),
+    "lbf": (cascade.LBF, {"preset": "accurate"}),
+}
+#: What ``--quick`` shrinks each estimator to.
+QUICK = {
+    cascade.ERT: dict(n_stages=3, n_trees=20, n_init=3, feature_pool_size=100),
+    cascade.LBF: dict(n_stages=3, n_trees=2, tree_depth=4, n_init=3, points_per_landmark=12,
+                      n_candidate_splits=30, alpha=0.3),
+}
 
 
 class MeanShape:
@@ -39,16 +49,17 @@ class MeanShape:
         return None
 
 
-class CascadeERT:
-    """cascade.ERT in one of ``ERT_CONFIGS``; ``quantized`` reads its int16-leaf copy."""
+class CascadeForest:
+    """One of ``CONFIGS``; ``quantized`` reads its int16-leaf copy."""
 
     def __init__(self, key, label, quantized=False):
         self.key, self.quantized = key, quantized
+        self.estimator, self.params = CONFIGS[key]
         self.name = f"{label}, int16 leaves" if quantized else label
 
     def train(self, train_set, model_dir, quick, n_threads):
-        params = {**ERT_CONFIGS[self.key], **(QUICK if quick else {"verbose": 1})}
-        model = cascade.ERT(**params, random_state=0, n_jobs=n_threads)
+        params = {**self.params, **(QUICK[self.estimator] if quick else {"verbose": 1})}
+        model = self.estimator(**params, random_state=0, n_jobs=n_threads)
         model.fit(train_set.images, train_set.shapes, train_set.face_boxes())
         model.save(model_dir / f"{self.key}.npz")
         model.quantize().save(model_dir / f"{self.key}-q16.npz")
@@ -57,17 +68,23 @@ class CascadeERT:
         return model_dir / f"{self.key}{'-q16' if self.quantized else ''}.npz"
 
     def load(self, model_dir, train_set):
-        self.model = cascade.ERT.load(self.model_path(model_dir))
+        self.model = self.estimator.load(self.model_path(model_dir))
         return self
 
     def predict(self, images, boxes, n_threads):
         self.model.n_jobs = n_threads
         return self.model.predict(images, boxes)
 
+    def profile(self, images, boxes):
+        """Seconds per prediction phase (pixel sampling, tree walks, leaf adds), one thread."""
+        return self.model.profile(images, boxes)
+
 
 def our_methods():
-    return {"mean-shape": MeanShape(),
-            "ert": CascadeERT("ert", "cascade ERT"),
-            "ert-q16": CascadeERT("ert", "cascade ERT", quantized=True),
-            "ert-c40": CascadeERT("ert-c40", "cascade ERT, 40 splits/node"),
-            "ert-c40-q16": CascadeERT("ert-c40", "cascade ERT, 40 splits/node", quantized=True)}
+    labels = {"ert": "cascade ERT", "ert-c40": "cascade ERT, 40 splits/node",
+              "lbf-fast": "cascade LBF fast", "lbf": "cascade LBF accurate"}
+    methods = {"mean-shape": MeanShape()}
+    for key, label in labels.items():
+        methods[key] = CascadeForest(key, label)
+        methods[f"{key}-q16"] = CascadeForest(key, label, quantized=True)
+    return methods

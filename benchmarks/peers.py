@@ -1,11 +1,18 @@
-"""Peers behind the same adapter as ours (see ``methods.py``): dlib's shape_predictor.
+"""Peers behind the same adapter as ours (see ``methods.py``): dlib's shape_predictor
+and OpenCV contrib's FacemarkLBF.
 
-Needs the ``peers`` extra (``dlib-bin``); each adapter says why it is skipped
-when its package is missing. dlib reads RGB or grey images and returns points
-rounded to whole pixels, as its users get them.
+dlib needs the ``peers`` extra (``dlib-bin``); it reads RGB or grey images and
+returns points rounded to whole pixels, as its users get them. FacemarkLBF cannot
+be trained from Python, so it runs as a small C++ program built against OpenCV
+with the contrib face module (``benchmarks/opencv_lbf/build.sh``), found through
+the ``CASCADE_OPENCV_LBF`` environment variable. Each adapter says why it is
+skipped when its peer is missing.
 """
 import importlib.util
+import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -81,5 +88,62 @@ class DlibTrained:
         return out
 
 
+class OpenCVLBF:
+    """OpenCV's FacemarkLBF (4.10, contrib) trained on our training faces and boxes.
+
+    Default options but for ``INIT_SHAPES`` starts per face instead of 10: its
+    training is single-threaded and would take hours at 10 on this machine. It
+    mirrors the training faces itself. Prediction and its timing run in the C++
+    program (``FacemarkLBF::fit`` per face, one thread, images decoded beforehand).
+    """
+
+    INIT_SHAPES = 3
+    name, key = f"OpenCV FacemarkLBF ({INIT_SHAPES} starts/face)", "opencv-lbf"
+
+    @staticmethod
+    def program():
+        return os.environ.get("CASCADE_OPENCV_LBF", "")
+
+    def unavailable(self):
+        if not os.path.isfile(self.program()):
+            return ("set CASCADE_OPENCV_LBF to the facemark_lbf program that "
+                    "benchmarks/opencv_lbf/build.sh builds")
+        return None
+
+    def train(self, train_set, model_dir, quick, n_threads):
+        if quick:
+            raise SystemExit("OpenCV FacemarkLBF has no quick configuration")
+        listing = model_dir / "opencv-lbf-train.txt"
+        write_face_list(listing, train_set.images.paths, train_set.face_boxes(), train_set.shapes)
+        subprocess.run([self.program(), "train", str(listing), str(self.model_path(model_dir)),
+                        str(self.INIT_SHAPES)], check=True, stdout=subprocess.DEVNULL)
+
+    def model_path(self, model_dir):
+        return model_dir / "opencv-lbf.yaml"
+
+    def load(self, model_dir, train_set):
+        self.model = self.model_path(model_dir)
+        return self
+
+    def predict_external(self, faces, boxes, repeats, work_dir):
+        """Predicted ``(n, 68, 2)`` shapes and faces per second on one thread, timed in C++."""
+        listing, out = work_dir / "opencv-lbf-test.txt", work_dir / "opencv-lbf-predicted.txt"
+        write_face_list(listing, faces.images.paths, boxes, np.zeros((len(boxes), 68, 2)))
+        subprocess.run([self.program(), "predict", str(listing), str(self.model), str(out), str(repeats)],
+                       check=True)
+        lines = out.read_text().splitlines()
+        shapes = np.array([[float(v) for v in line.split()] for line in lines[:-1]]).reshape(-1, 68, 2)
+        return shapes, {"1": len(boxes) / float(lines[-1].split()[1])}
+
+
+def write_face_list(path, image_paths, boxes, shapes):
+    """The face list facemark_lbf reads: image, box as whole-pixel left top width height, points."""
+    boxes = np.round(boxes).astype(int)
+    with open(path, "w") as out:
+        for image, (left, top, right, bottom), points in zip(image_paths, boxes, shapes):
+            coordinates = " ".join(f"{v:.3f}" for v in points.ravel())
+            out.write(f"{Path(image).resolve()} {left} {top} {right - left} {bottom - top} {coordinates}\n")
+
+
 def peer_methods():
-    return {"dlib": DlibTrained()}
+    return {"dlib": DlibTrained(), "opencv-lbf": OpenCVLBF()}

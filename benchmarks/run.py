@@ -1,6 +1,6 @@
 """The benchmark suite: every method on the same faces and boxes, accuracy against speed.
 
-    python -m benchmarks.run [--methods mean-shape,ert,ert-q16,ert-c40,ert-c40-q16,dlib] [--quick]
+    python -m benchmarks.run [--methods mean-shape,ert,lbf-fast,lbf,dlib,...] [--quick]
                              [--cache DIR] [--out DIR] [--test-dir DIR ...]
 
 Trains each method on the shared 300-W training folders with mirrors (or loads
@@ -86,7 +86,8 @@ def train_here(args):
     started = time.perf_counter()
     method.train(train, model_dir, args.quick, args.threads)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # A peer's own training program (a grandchild) counts too.
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) * 1024
     (model_dir / f"{args.train_key}.train.json").write_text(json.dumps(
         {"seconds": seconds, "peak_rss_bytes": peak, "threads": args.threads, "n_faces": len(train),
          "with_mirrors": True}))
@@ -115,6 +116,12 @@ def interleaved_speeds(timed, boxes, thread_counts, repeats):
     return speeds
 
 
+def phase_split(method, images, boxes, repeats=5):
+    """Microseconds per face in each prediction phase, one thread: the median of ``repeats`` runs."""
+    runs = [method.profile(images, boxes) for _ in range(repeats + 1)][1:]    # the first warms up
+    return {phase: 1e6 * float(np.median([run[phase] for run in runs])) / len(boxes) for phase in runs[0]}
+
+
 def benchmark(args):
     model_dir = cache_dir(args)
     train, tests = load_sets(args.data, args.test_dir, args.quick)
@@ -136,16 +143,24 @@ def benchmark(args):
                 continue
             training = train_in_child(method.key, args, model_dir) if method.key else None
             method.load(model_dir, train)
+            path = method.model_path(model_dir)
+            row = {"method": method.name, "key": key, "test_set": test_name, "training": training,
+                   "model_bytes": path.stat().st_size if path else None}
+            rows.append(row)
+            if hasattr(method, "predict_external"):          # a program that times itself
+                predictions[method.name], row["faces_per_second"] = method.predict_external(
+                    test, boxes, args.repeats, model_dir)
+                continue
             method_images = method.prepare(images) if hasattr(method, "prepare") else images
             predictions[method.name] = method.predict(method_images, boxes, 1)
             timed[method.name] = (method, method_images)
-            path = method.model_path(model_dir)
-            rows.append({"method": method.name, "key": key, "test_set": test_name, "training": training,
-                         "model_bytes": path.stat().st_size if path else None})
         speeds = interleaved_speeds(timed, boxes, sorted({1, args.threads}), args.repeats)
         for row in rows:
-            if row["test_set"] == test_name:
+            if row["test_set"] == test_name and row["method"] in timed:
                 row["faces_per_second"] = speeds[row["method"]]
+                method, method_images = timed[row["method"]]
+                if hasattr(method, "profile"):
+                    row["phase_us_per_face"] = phase_split(method, method_images, boxes)
         scored = report(predictions, test.shapes, normalizations=("inter-ocular", "inter-pupil"),
                         thresholds=(0.08, 0.10), auc_threshold=0.08)
         by_name = {row["method"]: row for row in scored.to_dict()["rows"]}
@@ -180,10 +195,19 @@ def write_outputs(args, rows, skipped, errors):
             f"{100 * accuracy['nme_inter-ocular']:.2f}", f"{100 * accuracy['nme_inter-pupil']:.2f}",
             f"{accuracy['auc@0.08']:.3f}", f"{100 * accuracy['failure@0.08']:.2f}",
             f"{100 * accuracy['failure@0.1']:.2f}",
-            f"{speed['1']:,.0f}", f"{speed[str(args.threads)]:,.0f}",
+            f"{speed['1']:,.0f}", f"{speed[str(args.threads)]:,.0f}" if str(args.threads) in speed else "-",
             f"{training['seconds'] / 60:.1f}" if training else "-",
             f"{training['peak_rss_bytes'] / 2 ** 30:.2f}" if training else "-",
             f"{row['model_bytes'] / 1e6:.1f}" if row["model_bytes"] else "-"]) + " |")
+    profiled = [row for row in rows if "phase_us_per_face" in row]
+    if profiled:
+        lines += ["", "Where prediction time goes, microseconds per face on one thread (the compiled "
+                  "loop's own clock; for LBF, adding the reached leaves is the global regression):", "",
+                  "| method | pixel sampling | tree walks | leaf adds (global regression) |", "|---|---|---|---|"]
+        for row in profiled:
+            phases = row["phase_us_per_face"]
+            lines.append(f"| {row['method']} | {phases['sampling']:.0f} | {phases['walking']:.0f} | "
+                         f"{phases['adding']:.0f} |")
     for name, reason in skipped.items():
         lines.append(f"\nSkipped {name}: {reason}.")
     (out / "table.md").write_text("\n".join(lines) + "\n")
@@ -218,7 +242,8 @@ def plot(out, rows, errors):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="mean-shape,ert,ert-q16,ert-c40,ert-c40-q16,dlib",
+    parser.add_argument("--methods", default="mean-shape,ert,ert-q16,ert-c40,ert-c40-q16,lbf-fast,"
+                        "lbf-fast-q16,lbf,lbf-q16,dlib",
                         type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
     parser.add_argument("--quick", action="store_true", help="small configs on a few dozen faces")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -230,11 +255,11 @@ def main(argv=None):
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--train-key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    # One BLAS/OpenMP thread: the "1 thread" timings must not hide threads elsewhere.
-    threadpool_limits(1)
     if args.train_key:
         train_here(args)
         return
+    # One BLAS/OpenMP thread: the "1 thread" timings must not hide threads elsewhere.
+    threadpool_limits(1)
     rows, skipped, errors = benchmark(args)
     write_outputs(args, rows, skipped, errors)
 

@@ -27,6 +27,7 @@ Landmark scheme
 """
 from .data import FaceSet, load_faces, read_csv, read_dlib_xml, read_pts, write_dlib_xml, write_pts
 from .ert import ERT
+from .lbf import LBF
 from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced, report
 from .features import frame_transforms, sample_pixels
 from .shapes import IBUG68_FLIP, mean_shape, similarity_fit, tight_boxes
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ERT",
+    "LBF",
     "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",
     "sample_pixels", "frame_transforms",

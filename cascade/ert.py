@@ -10,18 +10,17 @@ mean shape), split pairs drawn with an exponential prior on their distance,
 residual times ``shrinkage``. One change from dlib: candidate thresholds are
 drawn at the data (``split_thresholds="data"``) rather than from a fixed range.
 
-The fitted model is eight flat arrays; prediction walks them in ``ext/ert.pyx``.
+The fitted model is the eight flat arrays of :mod:`cascade.forest`.
 """
 import time
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from ._ext import ert as _ert
-from .base import BaseCascade
 from .dlib_format import read_shape_predictor
-from .features import OUTSIDE, frame_transforms, sample_pixels, sample_pixels_reference
-from .shapes import from_unit, mean_shape, sample_initial_indices, similarity_fit, to_unit
+from .features import OUTSIDE, frame_transforms, sample_pixels
+from .forest import ForestCascade, training_samples
+from .shapes import from_unit
 from .threads import effective_jobs
 from .trees import PairSampler, TreeGrower, sample_thresholds, subtract_leaves
 
@@ -29,7 +28,7 @@ from .trees import PairSampler, TreeGrower, sample_thresholds, subtract_leaves
 THRESHOLD_RANGE = 64.0
 
 
-class ERT(BaseCascade):
+class ERT(ForestCascade):
     """Ensemble of regression trees face alignment; defaults are the paper's.
 
     Parameters
@@ -60,17 +59,6 @@ class ERT(BaseCascade):
     verbose : print progress per stage when > 0
     """
 
-    _ARRAYS = {
-        "mean_shape_": (["float32"], 2),
-        "anchors_": (["int32"], 2),
-        "offsets_": (["float32"], 3),
-        "split_u_": (["int32"], 3),
-        "split_v_": (["int32"], 3),
-        "split_threshold_": (["float32"], 3),
-        "leaf_values_": (["float32", "int16"], 4),
-        "leaf_scale_": (["float64"], 1),
-    }
-
     def __init__(self, n_stages=10, n_trees=500, tree_depth=4, shrinkage=0.1, n_init=20,
                  feature_pool_size=400, n_candidate_splits=20, distance_prior=0.1,
                  feature_pool_padding=0.0, split_thresholds="data", mirror=True,
@@ -98,20 +86,11 @@ class ERT(BaseCascade):
     def _fit(self, images, shapes, boxes):
         self._check_params()
         rng = np.random.default_rng(self.random_state)
-        n_faces, n_landmarks = shapes.shape[:2]
+        n_faces = len(shapes)
         n_jobs = effective_jobs(self.n_jobs)
 
-        mean = mean_shape(shapes, boxes)
-        targets = to_unit(shapes, boxes)
-        missing = np.isnan(targets)
-        targets = np.where(missing, mean, targets)          # missing points: masked below
-        face_of = np.repeat(np.arange(n_faces), self.n_init)
-        current = np.repeat(mean[None], len(face_of), axis=0)
-        if self.n_init > 1:
-            others = sample_initial_indices(n_faces, self.n_init - 1, rng)
-            current.reshape(n_faces, self.n_init, n_landmarks, 2)[:, 1:] = targets[others]
-        present = (~missing[face_of]).reshape(len(face_of), -1).astype(np.float32) if missing.any() else None
-        sample_targets, sample_boxes = targets[face_of], boxes[face_of]
+        mean, face_of, sample_targets, current, present = training_samples(shapes, boxes, self.n_init, rng)
+        sample_boxes = boxes[face_of]
 
         stages = []
         self._log(f"training on {n_faces} faces x {self.n_init} initialisations, "
@@ -212,18 +191,7 @@ class ERT(BaseCascade):
         if not self.feature_pool_padding >= 0:
             raise ValueError(f"feature_pool_padding must be >= 0, got {self.feature_pool_padding!r}")
 
-    # -- prediction -------------------------------------------------------------------
-
-    def _predict(self, images, boxes):
-        out = np.empty((len(images), len(self.mean_shape_), 2))
-
-        def run(chunk):
-            _ert.predict(images[chunk], boxes[chunk], self.mean_shape_, self.anchors_, self.offsets_,
-                         self.split_u_, self.split_v_, self.split_threshold_, self.leaf_values_,
-                         self.leaf_scale_, out[chunk], self.outside == "zero")
-
-        self._map_faces(run, len(images))
-        return out
+    # -- models from elsewhere ----------------------------------------------------------
 
     @classmethod
     def from_dlib(cls, path):
@@ -240,46 +208,10 @@ class ERT(BaseCascade):
                       feature_pool_size=arrays["anchors_"].shape[1], outside="zero")
         return cls._from_arrays(params, arrays, path)
 
-    def quantize(self):
-        """A copy whose leaf values are int16 with one scale per stage (about half the size)."""
-        self._check_fitted()
-        leaves = self.leaf_values_.astype(np.float64)
-        if self.leaf_values_.dtype == np.int16:
-            leaves *= self.leaf_scale_[:, None, None, None]
-        peak = np.abs(leaves).reshape(len(leaves), -1).max(axis=1)
-        scale = np.where(peak > 0, peak / 32767.0, 1.0)
-        arrays = {name: getattr(self, name) for name in self._ARRAYS}
-        arrays.update(leaf_values_=np.round(leaves / scale[:, None, None, None]).astype(np.int16),
-                      leaf_scale_=scale)
-        return type(self)._from_arrays(self.get_params(), arrays, "quantize")
-
-    def _check_arrays(self):
-        """Parameters, shapes and indices of the fitted arrays, so the compiled loop can trust them."""
-        self._check_params()
-        n_landmarks = self.mean_shape_.shape[0]
-        n_stages, n_points = self.anchors_.shape
-        _, n_trees, n_splits = self.split_u_.shape
-        expected = {
-            "mean_shape_": (n_landmarks, 2), "anchors_": (n_stages, n_points),
-            "offsets_": (n_stages, n_points, 2), "split_u_": (n_stages, n_trees, n_splits),
-            "split_v_": (n_stages, n_trees, n_splits), "split_threshold_": (n_stages, n_trees, n_splits),
-            "leaf_values_": (n_stages, n_trees, n_splits + 1, 2 * n_landmarks), "leaf_scale_": (n_stages,),
-        }
-        for name, shape in expected.items():
-            if getattr(self, name).shape != shape:
-                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
-        if n_landmarks < 1 or n_points < 2 or n_splits < 1 or n_splits & (n_splits + 1):
-            raise ValueError("model arrays do not describe complete trees over at least 2 points")
-        for name, size in (("anchors_", n_landmarks), ("split_u_", n_points), ("split_v_", n_points)):
-            values = getattr(self, name)
-            if values.size and (values.min() < 0 or values.max() >= size):
-                raise ValueError(f"{name} holds indices outside [0, {size})")
-        params = {"n_stages": n_stages, "n_trees": n_trees, "feature_pool_size": n_points,
-                  "tree_depth": int(np.log2(n_splits + 1))}
-        for name, value in params.items():
-            if getattr(self, name) != value:
-                raise ValueError(f"parameter {name}={getattr(self, name)!r} disagrees with the "
-                                 f"arrays ({value})")
+    def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):
+        return {"n_stages": (self.n_stages, n_stages), "n_trees": (self.n_trees, n_trees),
+                "feature_pool_size": (self.feature_pool_size, n_points),
+                "tree_depth": (self.tree_depth, tree_depth)}
 
 
 def _leaf_presence(present, leaf_of, n_leaves):
@@ -287,47 +219,3 @@ def _leaf_presence(present, leaf_of, n_leaves):
     one_hot = csr_matrix((np.ones(len(leaf_of), np.float32), (leaf_of, np.arange(len(leaf_of)))),
                          shape=(n_leaves, len(leaf_of)))
     return np.asarray(one_hot @ present)
-
-
-def predict_reference(model, images, boxes):
-    """Slow NumPy twin of the compiled prediction, for tests and for readers of the algorithm.
-
-    It follows the compiled loop's (and dlib's) arithmetic: float32 shapes and
-    offsets, feature positions rounded to float32 before the box maps them to pixels.
-    """
-    f32 = np.float32
-    boxes = np.asarray(boxes, dtype=np.float64)
-    origin, size = boxes[:, None, :2], boxes[:, None, 2:] - boxes[:, None, :2]
-    n_splits = model.split_u_.shape[2]
-    faces = np.arange(len(images))
-    shapes = np.repeat(model.mean_shape_[None], len(images), axis=0)          # float32
-    for stage in range(len(model.anchors_)):
-        A, _ = similarity_fit(model.mean_shape_, shapes)
-        A = A.astype(f32)
-        offsets, anchors = model.offsets_[stage], model.anchors_[stage]
-        dx, dy = offsets[:, 0], offsets[:, 1]
-        unit = np.stack([(A[:, None, 0, 0] * dx + A[:, None, 0, 1] * dy) + shapes[:, anchors, 0],
-                         (A[:, None, 1, 0] * dx + A[:, None, 1, 1] * dy) + shapes[:, anchors, 1]], axis=2)
-        positions = unit.astype(np.float64) * size + origin                        # (n, P, 2) pixels
-        # Read the pixels at those positions: each point its own anchor, at zero offset.
-        pixels = sample_pixels_reference(images, positions, np.zeros((len(images), 2, 2)),
-                                         np.arange(len(anchors)), np.zeros((len(anchors), 2)),
-                                         outside=model.outside).astype(f32)
-        sums = np.zeros((len(images), shapes.shape[1] * 2), dtype=np.int64)
-        flat = shapes.reshape(len(images), -1)
-        for tree in range(model.split_u_.shape[1]):
-            node = np.zeros(len(images), dtype=int)
-            while (node < n_splits).any():
-                u = model.split_u_[stage, tree, node]
-                v = model.split_v_[stage, tree, node]
-                left = pixels[faces, u] - pixels[faces, v] > model.split_threshold_[stage, tree, node]
-                node = 2 * node + np.where(left, 1, 2)
-            leaves = model.leaf_values_[stage, tree, node - n_splits]
-            if leaves.dtype == np.int16:
-                sums += leaves
-            else:
-                flat = flat + leaves                                               # float32, tree by tree
-        if model.leaf_values_.dtype == np.int16:
-            flat = flat + (sums * model.leaf_scale_[stage]).astype(f32)
-        shapes = flat.reshape(shapes.shape)
-    return shapes.astype(np.float64) * size + origin

@@ -145,6 +145,19 @@ def sample_thresholds(pixels, rng, n_probe=4096):
     return thresholds
 
 
+def leaves_of(pixels, split_u, split_v, split_threshold):
+    """The leaf (0 .. n_splits) each row of ``pixels`` reaches in one tree, ``(n,)`` int32."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    node_of = np.zeros(len(pixels), dtype=np.int32)
+    depth = int(np.log2(len(split_u) + 1))
+    for level in range(depth):
+        nodes = slice(2 ** level - 1, 2 ** (level + 1) - 1)
+        _trees.route(pixels, node_of, np.ascontiguousarray(split_u[nodes], dtype=np.intp),
+                     np.ascontiguousarray(split_v[nodes], dtype=np.intp),
+                     np.ascontiguousarray(split_threshold[nodes], dtype=np.float32))
+    return node_of
+
+
 def subtract_leaves(residuals, leaf_of, leaf_values):
     """``residuals[i] -= leaf_values[leaf_of[i]]`` in place (compiled)."""
     _trees.subtract_leaves(residuals, leaf_of, np.ascontiguousarray(leaf_values, dtype=np.float32))

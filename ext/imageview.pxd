@@ -35,20 +35,30 @@ cdef inline Py_ssize_t nearest_index(double v, Py_ssize_t size) noexcept nogil:
     return <Py_ssize_t>(v + 0.5)
 
 
-cdef inline uint8_t grey_at(const ImageView* view, double x, double y,
-                            bint zero_outside) noexcept nogil:
-    # zero_outside: a position whose nearest pixel is off the image reads 0 (dlib's
-    # convention) instead of the nearest border pixel.
+cdef inline const uint8_t* pixel_address(const ImageView* view, double x, double y,
+                                        bint zero_outside) noexcept nogil:
+    # The first byte of the pixel nearest (x, y), clamped into the image; NULL when
+    # zero_outside and that pixel is off the image (it reads 0, dlib's convention).
     if zero_outside and not (-0.5 <= x < view.width - 0.5 and -0.5 <= y < view.height - 0.5):
+        return NULL
+    return (view.data + nearest_index(y, view.height) * view.row_stride
+            + nearest_index(x, view.width) * view.col_stride)
+
+
+cdef inline uint8_t grey_of(const ImageView* view, const uint8_t* px) noexcept nogil:
+    # The grey value of the pixel at ``px`` (from pixel_address; NULL reads 0).
+    if px == NULL:
         return 0
-    cdef Py_ssize_t col = nearest_index(x, view.width)
-    cdef Py_ssize_t row = nearest_index(y, view.height)
-    cdef const uint8_t* px = view.data + row * view.row_stride + col * view.col_stride
     if view.channels == 1:
         return px[0]
     return <uint8_t>((px[0] * WEIGHT_B + px[view.channel_stride] * WEIGHT_G
                       + px[2 * view.channel_stride] * WEIGHT_R
                       + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT)
+
+
+cdef inline uint8_t grey_at(const ImageView* view, double x, double y,
+                            bint zero_outside) noexcept nogil:
+    return grey_of(view, pixel_address(view, x, y, zero_outside))
 
 
 cdef inline int fill_view(ImageView* view, object image) except -1:

@@ -24,6 +24,14 @@ def test_faces(data_root):
     return load_faces(data_root / "lfpw" / "testset", lazy=True).subset(slice(0, 24))
 
 
+@pytest.fixture(scope="session")
+def train_faces(data_root):
+    """The first 150 faces of lfpw/trainset as (images, shapes): what the estimator tests fit on."""
+    from cascade import load_faces
+    faces = load_faces(data_root / "lfpw" / "trainset", lazy=True).subset(slice(0, 150))
+    return list(faces.images), faces.shapes
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

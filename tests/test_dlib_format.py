@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cascade import ERT, load_faces, write_dlib_xml
-from cascade.ert import predict_reference
+from cascade.forest import predict_reference
 
 
 def pack_int(value):

@@ -1,5 +1,7 @@
-"""The ERT cascade at prediction time, in C with the GIL released.
+"""A cascade of pixel-difference trees at prediction time, in C with the GIL released.
 
+ERT and LBF share this loop: their fitted models are the same flat arrays (an
+LBF stage's global regression, one weight row per leaf, is a leaf value table).
 Per face: start from the mean shape in the face's unit frame; at each stage fit
 the similarity from the mean shape to the current shape, read the stage's
 shape-indexed pixels, walk every tree and add the leaf it reaches to the shape.
@@ -15,14 +17,15 @@ The arithmetic is dlib's, so that models read from dlib files predict exactly
 what dlib does: the shape and the feature offsets are float32, a feature
 position is ``float32(A @ offset + shape[anchor])`` before the box maps it to
 pixels in double, and leaves are added to the float32 shape one tree at a time
-(int16 leaves are summed exactly per stage, then scaled). ``cascade.ert``
-holds the NumPy twin that tests compare with.
+(int16 leaves are summed exactly per stage, then scaled).
+``cascade.forest`` holds the NumPy twin that tests compare with.
 """
 cimport numpy as cnp
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.stdlib cimport free, malloc
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
-from imageview cimport ImageView, grey_at, image_views
+from imageview cimport ImageView, grey_of, image_views, pixel_address
 
 cnp.import_array()
 
@@ -33,6 +36,7 @@ ctypedef fused leaf_t:
 cdef enum:
     BLOCK = 32            # faces walked together
     PREFETCH_TREES = 4    # how many trees ahead leaf rows are prefetched
+    READ_GROUP = 64       # feature points whose pixels are prefetched together
 
 cdef extern from *:
     """
@@ -56,7 +60,9 @@ def predict(list images,
             const leaf_t[:, :, :, ::1] leaf_values,
             const double[::1] leaf_scale,
             double[:, :, ::1] out,
-            bint zero_outside=False):
+            bint zero_outside=False,
+            bint mean_frame_updates=False,
+            double[::1] phase_seconds=None):
     """Fill ``out`` (n, L, 2) with the shapes, in pixels, of the faces in ``boxes`` (n, 4).
 
     images:          one uint8 image per face (HxW or HxWx3 BGR)
@@ -67,6 +73,11 @@ def predict(list images,
     leaf_values:     (T, K, 2**depth, 2L) float32, or int16 scaled by leaf_scale[t]
     leaf_scale:      (T,) multiplier of stage t's int16 leaf values (ignored for float32)
     zero_outside:    pixels off the image read 0 (dlib) rather than the nearest border pixel
+    mean_frame_updates: a stage's summed leaves are a shape update in the mean shape's
+                     frame, turned by the stage's similarity before being added (LBF);
+                     otherwise they are added as they are (ERT, dlib)
+    phase_seconds:   if given, (3,): seconds spent reading pixels, walking trees and adding
+                     leaves are added to it (for profiling; the clock reads cost ~1 %)
     """
     cdef Py_ssize_t n_faces = boxes.shape[0], n_landmarks = mean_shape.shape[0]
     cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
@@ -78,6 +89,9 @@ def predict(list images,
         raise ValueError("need one image per box, boxes (n, 4)")
     if out.shape[0] != n_faces or out.shape[1] != n_landmarks or out.shape[2] != 2:
         raise ValueError("out must be (n_faces, n_landmarks, 2)")
+    if phase_seconds is not None and phase_seconds.shape[0] != 3:
+        raise ValueError("phase_seconds must have 3 entries")
+    cdef bint timed = phase_seconds is not None
     if n_faces == 0:
         return
 
@@ -86,11 +100,17 @@ def predict(list images,
     cdef int32_t* sums = <int32_t*>malloc(BLOCK * dim * sizeof(int32_t))
     cdef uint8_t* pixels = <uint8_t*>malloc(BLOCK * n_points * sizeof(uint8_t))
     cdef int32_t* reached = <int32_t*>malloc(BLOCK * n_trees * sizeof(int32_t))
+    cdef float* update = <float*>malloc(BLOCK * dim * sizeof(float))
+    cdef double similarity[2 * BLOCK]
+    cdef float* adding_to = update if mean_frame_updates else shapes
     cdef Py_ssize_t block, first, size, g, t, k, d, ahead
     cdef const leaf_t* leaf
     cdef Py_ssize_t row_bytes = dim * sizeof(leaf_t)
+    cdef double clock = 0.0
+    cdef double seconds[3]
+    seconds[0] = seconds[1] = seconds[2] = 0.0
     try:
-        if shapes == NULL or sums == NULL or pixels == NULL or reached == NULL:
+        if shapes == NULL or sums == NULL or pixels == NULL or reached == NULL or update == NULL:
             raise MemoryError()
         with nogil:
             for block in range((n_faces + BLOCK - 1) // BLOCK):
@@ -100,10 +120,15 @@ def predict(list images,
                     for d in range(dim):
                         shapes[g * dim + d] = mean_shape[d // 2, d % 2]
                 for t in range(n_stages):
+                    if timed:
+                        clock = now()
                     for g in range(size):
-                        read_features(&views[first + g], &boxes[first + g, 0], mean_shape,
+                        similarity_from_mean(mean_shape, &shapes[g * dim], &similarity[2 * g])
+                        read_features(&views[first + g], &boxes[first + g, 0], &similarity[2 * g],
                                       &shapes[g * dim], &anchors[t, 0], &offsets[t, 0, 0], n_points,
                                       &pixels[g * n_points], zero_outside)
+                    if timed:
+                        clock = lap(clock, &seconds[0])
                     # Walk every tree first: the walks only read pixels and the small split
                     # arrays, and knowing all leaves up front lets their rows be prefetched.
                     for k in range(n_trees):
@@ -111,9 +136,14 @@ def predict(list images,
                             reached[k * BLOCK + g] = walk(&split_u[t, k, 0], &split_v[t, k, 0],
                                                           &split_threshold[t, k, 0], n_splits,
                                                           &pixels[g * n_points])
+                    if timed:
+                        clock = lap(clock, &seconds[1])
                     if leaf_t is int16_t:
                         for d in range(size * dim):
                             sums[d] = 0
+                    if mean_frame_updates:
+                        for d in range(size * dim):
+                            update[d] = 0
                     for k in range(n_trees):
                         ahead = k + PREFETCH_TREES
                         if ahead < n_trees:
@@ -123,21 +153,43 @@ def predict(list images,
                             leaf = &leaf_values[t, k, reached[k * BLOCK + g], 0]
                             if leaf_t is float:
                                 for d in range(dim):
-                                    shapes[g * dim + d] += leaf[d]
+                                    adding_to[g * dim + d] += leaf[d]
                             else:
                                 for d in range(dim):
                                     sums[g * dim + d] += leaf[d]
                     if leaf_t is int16_t:
                         for d in range(size * dim):
-                            shapes[d] += <float>(sums[d] * leaf_scale[t])
+                            adding_to[d] += <float>(sums[d] * leaf_scale[t])
+                    if mean_frame_updates:
+                        for g in range(size):
+                            add_turned(&update[g * dim], &similarity[2 * g], n_landmarks, &shapes[g * dim])
+                    if timed:
+                        lap(clock, &seconds[2])
                 for g in range(size):
                     unit_to_pixels(&shapes[g * dim], n_landmarks, &boxes[first + g, 0], &out[first + g, 0, 0])
+        if timed:
+            for d in range(3):
+                phase_seconds[d] += seconds[d]
     finally:
         free(views)
         free(shapes)
         free(sums)
         free(pixels)
         free(reached)
+        free(update)
+
+
+cdef inline double now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + 1e-9 * ts.tv_nsec
+
+
+cdef inline double lap(double since, double* total) noexcept nogil:
+    """Add the time since ``since`` to ``total``; returns the current time."""
+    cdef double t = now()
+    total[0] += t - since
+    return t
 
 
 cdef inline int32_t walk(const int32_t* split_u, const int32_t* split_v, const float* threshold,
@@ -164,29 +216,52 @@ cdef inline void unit_to_pixels(const float* shape, Py_ssize_t n_landmarks, cons
         out[2 * j + 1] = <double>shape[2 * j + 1] * (box[3] - box[1]) + box[1]
 
 
-cdef void read_features(const ImageView* view, const double* box, const float[:, ::1] mean_shape,
+cdef inline void add_turned(const float* update, const double* similarity, Py_ssize_t n_landmarks,
+                            float* shape) noexcept nogil:
+    """``shape += A @ update`` point by point, ``A`` the similarity (float32, as features use it)."""
+    cdef float a = <float>similarity[0], b = <float>similarity[1], dx, dy
+    cdef Py_ssize_t j
+    for j in range(n_landmarks):
+        dx = update[2 * j]
+        dy = update[2 * j + 1]
+        shape[2 * j] += a * dx - b * dy
+        shape[2 * j + 1] += b * dx + a * dy
+
+
+cdef void read_features(const ImageView* view, const double* box, const double* similarity,
                         const float* shape, const int32_t* anchors, const float* offsets,
                         Py_ssize_t n_points, uint8_t* pixels, bint zero_outside) noexcept nogil:
     """Grey values at one stage's feature points for one face (dlib's float32 positions)."""
-    cdef double a, b
-    similarity_from_mean(mean_shape, shape, &a, &b)
+    cdef double a = similarity[0], b = similarity[1]
     cdef float m00 = <float>a, m01 = <float>-b, m10 = <float>b, m11 = <float>a
     cdef double left = box[0], top = box[1]
     cdef double width = box[2] - left, height = box[3] - top
-    cdef Py_ssize_t p, anchor
+    cdef Py_ssize_t group, first, p, stop, anchor
     cdef float dx, dy, u, v
-    for p in range(n_points):
-        anchor = anchors[p]
-        dx = offsets[2 * p]
-        dy = offsets[2 * p + 1]
-        u = (m00 * dx + m01 * dy) + shape[2 * anchor]
-        v = (m10 * dx + m11 * dy) + shape[2 * anchor + 1]
-        pixels[p] = grey_at(view, <double>u * width + left, <double>v * height + top, zero_outside)
+    # Two passes per group of points: find and prefetch every address, then read. The
+    # images of a block of faces outgrow the core's cache, and the reads are independent,
+    # so this overlaps their latencies instead of waiting for each in turn.
+    cdef const uint8_t* address[READ_GROUP]
+    for group in range((n_points + READ_GROUP - 1) // READ_GROUP):
+        first = group * READ_GROUP
+        stop = min(first + READ_GROUP, n_points)
+        for p in range(first, stop):
+            anchor = anchors[p]
+            dx = offsets[2 * p]
+            dy = offsets[2 * p + 1]
+            u = (m00 * dx + m01 * dy) + shape[2 * anchor]
+            v = (m10 * dx + m11 * dy) + shape[2 * anchor + 1]
+            address[p - first] = pixel_address(view, <double>u * width + left,
+                                               <double>v * height + top, zero_outside)
+            CASCADE_PREFETCH(address[p - first])
+        for p in range(first, stop):
+            pixels[p] = grey_of(view, address[p - first])
 
 
 cdef void similarity_from_mean(const float[:, ::1] mean_shape, const float* shape,
-                               double* a, double* b) noexcept nogil:
-    """Scaled rotation [[a, -b], [b, a]] fitting the mean shape onto ``shape`` (least squares)."""
+                               double* similarity) noexcept nogil:
+    """``(a, b)`` of the scaled rotation [[a, -b], [b, a]] fitting the mean shape onto ``shape``
+    (least squares)."""
     cdef Py_ssize_t n = mean_shape.shape[0], j
     cdef double mx = 0, my = 0, sx = 0, sy = 0, dot = 0, cross = 0, norm = 0, ux, uy, vx, vy
     for j in range(n):
@@ -207,11 +282,11 @@ cdef void similarity_from_mean(const float[:, ::1] mean_shape, const float* shap
         cross += ux * vy - uy * vx
         norm += ux * ux + uy * uy
     if norm > 0:
-        a[0] = dot / norm
-        b[0] = cross / norm
+        similarity[0] = dot / norm
+        similarity[1] = cross / norm
     else:
-        a[0] = 1.0
-        b[0] = 0.0
+        similarity[0] = 1.0
+        similarity[1] = 0.0
 
 
 def _check_model(const float[:, ::1] mean_shape, const int32_t[:, ::1] anchors,

@@ -1,0 +1,194 @@
+"""What ERT and LBF share: a cascade of pixel-difference trees whose leaves add to the shape.
+
+Both estimators fit the same model, eight flat arrays per cascade of
+``n_stages`` stages with ``K`` trees each:
+
+- ``mean_shape_`` ``(L, 2)``: the start shape, in the unit frame of the box;
+- ``anchors_`` ``(n_stages, P)`` and ``offsets_`` ``(n_stages, P, 2)``: each stage's
+  shape-indexed points (see :mod:`cascade.features`);
+- ``split_u_``, ``split_v_``, ``split_threshold_`` ``(n_stages, K, 2**depth - 1)``:
+  split nodes in heap order, a face going left when ``pixel[u] - pixel[v] > threshold``;
+- ``leaf_values_`` ``(n_stages, K, 2**depth, 2L)``: what each leaf adds to the
+  shape (float32, or int16 times ``leaf_scale_[stage]``).
+
+ERT's leaves are boosted regression-tree means; an LBF leaf holds the row of the
+stage's global linear regression that its binary feature selects. Either way
+prediction is the one compiled loop in ``ext/forest.pyx``.
+"""
+import numpy as np
+
+from ._ext import forest as _forest
+from .base import BaseCascade
+from .features import sample_pixels_reference
+from .shapes import mean_shape, sample_initial_indices, similarity_fit, to_unit
+from .validation import check_boxes, check_images
+
+
+class ForestCascade(BaseCascade):
+    """Base of the tree cascades: prediction, quantisation and model checks.
+
+    A subclass trains the arrays (``_fit``) and says, in ``_array_params``,
+    which of its parameters the arrays' sizes fix. ``_MEAN_FRAME_UPDATES`` says
+    whether a stage's summed leaves are an update in the mean shape's frame, to
+    be turned by the similarity from the mean shape to the current shape before
+    being added (LBF), or an update in the box's unit frame (ERT, as dlib).
+    """
+
+    _MEAN_FRAME_UPDATES = False
+
+    _ARRAYS = {
+        "mean_shape_": (["float32"], 2),
+        "anchors_": (["int32"], 2),
+        "offsets_": (["float32"], 3),
+        "split_u_": (["int32"], 3),
+        "split_v_": (["int32"], 3),
+        "split_threshold_": (["float32"], 3),
+        "leaf_values_": (["float32", "int16"], 4),
+        "leaf_scale_": (["float64"], 1),
+    }
+
+    def _predict(self, images, boxes):
+        out = np.empty((len(images), len(self.mean_shape_), 2))
+        self._map_faces(lambda chunk: self._run(images[chunk], boxes[chunk], out[chunk]), len(images))
+        return out
+
+    def _run(self, images, boxes, out, phase_seconds=None):
+        _forest.predict(images, boxes, self.mean_shape_, self.anchors_, self.offsets_,
+                        self.split_u_, self.split_v_, self.split_threshold_, self.leaf_values_,
+                        self.leaf_scale_, out, self.outside == "zero", self._MEAN_FRAME_UPDATES,
+                        phase_seconds)
+
+    def profile(self, images, boxes):
+        """Seconds spent per phase predicting these faces on one thread.
+
+        Returns ``{"sampling": s, "walking": s, "adding": s}``: reading the
+        shape-indexed pixels, walking the trees, adding the reached leaves (for
+        LBF, the global regression's gather-add).
+        """
+        self._check_fitted()
+        images = check_images(images)
+        boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
+        seconds = np.zeros(3)
+        self._run(images, boxes, np.empty((len(images), len(self.mean_shape_), 2)), seconds)
+        return dict(zip(("sampling", "walking", "adding"), seconds.tolist()))
+
+    def quantize(self):
+        """A copy whose leaf values are int16 with one scale per stage (about half the size)."""
+        self._check_fitted()
+        leaves = self.leaf_values_.astype(np.float64)
+        if self.leaf_values_.dtype == np.int16:
+            leaves *= self.leaf_scale_[:, None, None, None]
+        peak = np.abs(leaves).reshape(len(leaves), -1).max(axis=1)
+        scale = np.where(peak > 0, peak / 32767.0, 1.0)
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays.update(leaf_values_=np.round(leaves / scale[:, None, None, None]).astype(np.int16),
+                      leaf_scale_=scale)
+        return type(self)._from_arrays(self.get_params(), arrays, "quantize")
+
+    def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):
+        """The parameters the arrays' sizes fix, as ``{name: (value given, value in the arrays)}``."""
+        raise NotImplementedError
+
+    def _check_arrays(self):
+        """Parameters, shapes and indices of the fitted arrays, so the compiled loop can trust them."""
+        self._check_params()
+        n_landmarks = self.mean_shape_.shape[0]
+        n_stages, n_points = self.anchors_.shape
+        _, n_trees, n_splits = self.split_u_.shape
+        expected = {
+            "mean_shape_": (n_landmarks, 2), "anchors_": (n_stages, n_points),
+            "offsets_": (n_stages, n_points, 2), "split_u_": (n_stages, n_trees, n_splits),
+            "split_v_": (n_stages, n_trees, n_splits), "split_threshold_": (n_stages, n_trees, n_splits),
+            "leaf_values_": (n_stages, n_trees, n_splits + 1, 2 * n_landmarks), "leaf_scale_": (n_stages,),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
+        if n_landmarks < 1 or n_points < 2 or n_splits < 1 or n_splits & (n_splits + 1):
+            raise ValueError("model arrays do not describe complete trees over at least 2 points")
+        for name, size in (("anchors_", n_landmarks), ("split_u_", n_points), ("split_v_", n_points)):
+            values = getattr(self, name)
+            if values.size and (values.min() < 0 or values.max() >= size):
+                raise ValueError(f"{name} holds indices outside [0, {size})")
+        if not np.isfinite(self.leaf_scale_).all():
+            raise ValueError("leaf_scale_ holds NaN or infinite values")
+        depth = int(np.log2(n_splits + 1))
+        for name, (given, actual) in self._array_params(n_stages, n_trees, n_points, depth,
+                                                        n_landmarks).items():
+            if given != actual:
+                raise ValueError(f"parameter {name}={given!r} disagrees with the arrays ({actual})")
+
+
+def training_samples(shapes, boxes, n_init, rng):
+    """The samples a tree cascade trains on: ``n_init`` starts per face.
+
+    The first start of every face is the mean shape, the others are the shapes
+    of other faces (Kazemi & Sullivan; Ren et al.), all in the unit frame.
+    Returns ``mean``, ``face_of`` (each sample's face), ``targets`` and
+    ``current`` (``(n_faces * n_init, L, 2)``, missing target points set to the
+    mean's) and ``present`` (``(n_samples, 2L)`` float32 1/0 mask of the target
+    coordinates, or None when no point is missing).
+    """
+    n_faces, n_landmarks = shapes.shape[:2]
+    mean = mean_shape(shapes, boxes)
+    targets = to_unit(shapes, boxes)
+    missing = np.isnan(targets)
+    targets = np.where(missing, mean, targets)
+    face_of = np.repeat(np.arange(n_faces), n_init)
+    current = np.repeat(mean[None], len(face_of), axis=0)
+    if n_init > 1:
+        others = sample_initial_indices(n_faces, n_init - 1, rng)
+        current.reshape(n_faces, n_init, n_landmarks, 2)[:, 1:] = targets[others]
+    present = (~missing[face_of]).reshape(len(face_of), -1).astype(np.float32) if missing.any() else None
+    return mean, face_of, targets[face_of], current, present
+
+
+def predict_reference(model, images, boxes):
+    """Slow NumPy twin of the compiled prediction, for tests and for readers of the algorithm.
+
+    It follows the compiled loop's (and dlib's) arithmetic: float32 shapes and
+    offsets, feature positions rounded to float32 before the box maps them to pixels.
+    """
+    f32 = np.float32
+    boxes = np.asarray(boxes, dtype=np.float64)
+    origin, size = boxes[:, None, :2], boxes[:, None, 2:] - boxes[:, None, :2]
+    n_splits = model.split_u_.shape[2]
+    faces = np.arange(len(images))
+    shapes = np.repeat(model.mean_shape_[None], len(images), axis=0)          # float32
+    for stage in range(len(model.anchors_)):
+        A, _ = similarity_fit(model.mean_shape_, shapes)
+        A = A.astype(f32)
+        offsets, anchors = model.offsets_[stage], model.anchors_[stage]
+        dx, dy = offsets[:, 0], offsets[:, 1]
+        unit = np.stack([(A[:, None, 0, 0] * dx + A[:, None, 0, 1] * dy) + shapes[:, anchors, 0],
+                         (A[:, None, 1, 0] * dx + A[:, None, 1, 1] * dy) + shapes[:, anchors, 1]], axis=2)
+        positions = unit.astype(np.float64) * size + origin                        # (n, P, 2) pixels
+        # Read the pixels at those positions: each point its own anchor, at zero offset.
+        pixels = sample_pixels_reference(images, positions, np.zeros((len(images), 2, 2)),
+                                         np.arange(len(anchors)), np.zeros((len(anchors), 2)),
+                                         outside=model.outside).astype(f32)
+        sums = np.zeros((len(images), shapes.shape[1] * 2), dtype=np.int64)
+        # Leaves go onto the shape itself, or (LBF) onto an update turned into place after.
+        flat = np.zeros_like(shapes) if model._MEAN_FRAME_UPDATES else shapes
+        flat = flat.reshape(len(images), -1)
+        for tree in range(model.split_u_.shape[1]):
+            node = np.zeros(len(images), dtype=int)
+            while (node < n_splits).any():
+                u = model.split_u_[stage, tree, node]
+                v = model.split_v_[stage, tree, node]
+                left = pixels[faces, u] - pixels[faces, v] > model.split_threshold_[stage, tree, node]
+                node = 2 * node + np.where(left, 1, 2)
+            leaves = model.leaf_values_[stage, tree, node - n_splits]
+            if leaves.dtype == np.int16:
+                sums += leaves
+            else:
+                flat = flat + leaves                                               # float32, tree by tree
+        if model.leaf_values_.dtype == np.int16:
+            flat = flat + (sums * model.leaf_scale_[stage]).astype(f32)
+        if model._MEAN_FRAME_UPDATES:
+            dx, dy = flat[:, 0::2], flat[:, 1::2]
+            a, b = A[:, 1, 1, None], A[:, 1, 0, None]
+            shapes = shapes + np.stack([a * dx - b * dy, b * dx + a * dy], axis=2)
+        else:
+            shapes = flat.reshape(shapes.shape)
+    return shapes.astype(np.float64) * size + origin
