@@ -115,8 +115,9 @@ class OpenCVLBF:
             raise SystemExit("OpenCV FacemarkLBF has no quick configuration")
         listing = model_dir / "opencv-lbf-train.txt"
         write_face_list(listing, train_set.images.paths, train_set.face_boxes(), train_set.shapes)
-        subprocess.run([self.program(), "train", str(listing), str(self.model_path(model_dir)),
-                        str(self.INIT_SHAPES)], check=True, stdout=subprocess.DEVNULL)
+        with open(model_dir / "opencv-lbf.train.log", "w") as log:       # its progress, verbose
+            subprocess.run([self.program(), "train", str(listing), str(self.model_path(model_dir)),
+                            str(self.INIT_SHAPES)], check=True, stdout=log)
 
     def model_path(self, model_dir):
         return model_dir / "opencv-lbf.yaml"

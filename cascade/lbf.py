@@ -280,7 +280,7 @@ def _global_regression(leaf_of, n_leaves, targets, alpha, n_jobs):
     leaf_of = leaf_of.astype(np.intp)
 
     def count_row(a):
-        # Upper triangle only (cho_factor reads no more): trees b >= a against tree a.
+        # Upper triangle only (the factorisation reads no more): trees b >= a against tree a.
         codes = (leaf_of[a] * n_leaves)[None] + leaf_of[a:]
         codes += (np.arange(n_trees - a) * n_leaves ** 2)[:, None]
         tables = np.bincount(codes.ravel(), minlength=(n_trees - a) * n_leaves ** 2)
@@ -292,5 +292,7 @@ def _global_regression(leaf_of, n_leaves, targets, alpha, n_jobs):
     gram[np.diag_indices(n_features)] += alpha * n_samples
     features = _binary_features(leaf_of, n_leaves)
     right = np.asarray(features.T @ targets.astype(np.float64))
-    factor = cho_factor(gram, lower=False, overwrite_a=True, check_finite=False)
+    # LAPACK works in column order: the transpose (a view) holds the lower triangle in
+    # that order, so the factorisation happens in place instead of on a copy.
+    factor = cho_factor(gram.T, lower=True, overwrite_a=True, check_finite=False)
     return cho_solve(factor, right, overwrite_b=True, check_finite=False)

@@ -25,3 +25,23 @@ def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
     assert rows["ert"]["faces_per_second"]["1"] > 0
     table = (out / "table.md").read_text()
     assert "| cascade ERT |" in table and "| cascade LBF fast |" in table and "Where prediction time goes" in table
+
+
+def test_opencv_lbf_peer_says_why_it_is_skipped(monkeypatch, tmp_path):
+    from benchmarks.peers import OpenCVLBF
+    monkeypatch.delenv("CASCADE_OPENCV_LBF", raising=False)
+    assert "build.sh" in OpenCVLBF().unavailable()
+    monkeypatch.setenv("CASCADE_OPENCV_LBF", str(tmp_path / "missing"))
+    assert "build.sh" in OpenCVLBF().unavailable()
+
+
+def test_face_list_for_the_opencv_program(tmp_path):
+    import numpy as np
+    from benchmarks.peers import write_face_list
+    shapes = np.arange(2 * 68 * 2, dtype=float).reshape(2, 68, 2) / 3
+    write_face_list(tmp_path / "faces.txt", ["a.jpg", "b.jpg"], [[1.4, 2.6, 50.2, 61.0], [0, 0, 9, 9]], shapes)
+    lines = (tmp_path / "faces.txt").read_text().splitlines()
+    fields = lines[0].split()
+    assert fields[0].endswith("a.jpg") and fields[1:5] == ["1", "3", "49", "58"]     # left top width height
+    np.testing.assert_allclose(np.array(fields[5:], float).reshape(68, 2), shapes[0], atol=5e-4)
+    assert len(lines) == 2
