@@ -88,6 +88,22 @@ class DlibTrained:
         return out
 
 
+class DlibPretrained(DlibTrained):
+    """dlib's own 68-point model (``face_recognition_models``) on the boxes of dlib's HOG
+    detector, the boxes it was trained on. Trained by dlib on iBUG 300-W, whose training
+    images may include the test faces: an upper bound on what it shows here."""
+
+    name, key, own_detector = "dlib 68-point model, pretrained (its HOG boxes)", None, "dlib-hog"
+
+    @staticmethod
+    def unavailable():
+        return missing("dlib") or missing("face_recognition_models")
+
+    def model_path(self, model_dir):
+        import face_recognition_models
+        return Path(face_recognition_models.pose_predictor_model_location())
+
+
 class OpenCVLBF:
     """OpenCV's FacemarkLBF (4.10, contrib) trained on our training faces and boxes.
 
@@ -147,4 +163,4 @@ def write_face_list(path, image_paths, boxes, shapes):
 
 
 def peer_methods():
-    return {"dlib": DlibTrained(), "opencv-lbf": OpenCVLBF()}
+    return {"dlib": DlibTrained(), "dlib-68": DlibPretrained(), "opencv-lbf": OpenCVLBF()}

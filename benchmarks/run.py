@@ -1,19 +1,25 @@
 """The benchmark suite: every method on the same faces and boxes, accuracy against speed.
 
     python -m benchmarks.run [--methods mean-shape,ert,lbf-fast,lbf,dlib,...] [--quick]
+                             [--protocol gt|detector] [--detector haar|dlib-hog]
                              [--cache DIR] [--out DIR] [--test-dir DIR ...]
 
 Trains each method on the shared 300-W training folders with mirrors (or loads
 it from ``--cache``, outside the repository), predicts the test faces with the
 same boxes, and writes to ``--out``: ``table.md`` (included in BENCHMARKS.md),
-``results.json`` (every figure), ``ced.png`` and ``speed_accuracy.png``.
+``results.json`` (every figure), ``ced.png`` and ``speed_accuracy.png``, their
+names ending in ``-detector-NAME`` under the detector protocol.
 
-Protocol: ``GT-box``, the tight box of the 68 true points, rounded to whole
-pixels because dlib's rectangles are integers. Training runs in a child process
-per method, so its time and peak memory are its own. Prediction is timed after a
-warm-up, as the median of ``--repeats`` passes over all test faces, images
-already decoded, the methods taking turns pass by pass so that ratios between
-them compare like with like; "1 thread" limits BLAS/OpenMP (threadpoolctl) and ours to one thread.
+Protocols: ``gt`` (default), the tight box of the 68 true points, rounded to
+whole pixels because dlib's rectangles are integers; ``detector``, a face
+detector's box (see :func:`protocol_boxes`), faces it misses counted as
+failures. Training runs in a child process per method, so its time and peak
+memory are its own. Prediction is timed after a warm-up, as the median of
+``--repeats`` passes over all test faces, images already decoded, the methods
+taking turns pass by pass so that ratios between them compare like with like;
+"1 thread" limits BLAS/OpenMP (threadpoolctl) and ours to one thread; speed
+ratios to dlib are taken turn by turn, then their median. Image decoding and
+face detection are timed on their own.
 """
 import argparse
 import datetime
@@ -24,13 +30,15 @@ import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cascade
-from cascade.evaluate import report
+from cascade.detect import DETECTORS, BoxCalibration, make_detector, match_detection
+from cascade.evaluate import auc, failure_rate, report
 
 from .methods import our_methods
 from .peers import peer_methods
@@ -99,11 +107,12 @@ def cache_dir(args):
     return folder
 
 
-def interleaved_speeds(timed, boxes, thread_counts, repeats):
+def interleaved_speeds(timed, thread_counts, repeats):
     """Faces per second of every method, timed in turns (method A, B, ..., A, B, ...) so that
-    every method sees the same machine conditions; the median of ``repeats`` turns."""
-    calls = {(name, n): (lambda m=method, i=images, n=n: m.predict(i, boxes, n))
-             for name, (method, images) in timed.items() for n in thread_counts}
+    every method sees the same machine conditions; the median of ``repeats`` turns.
+    ``timed`` maps a method's name to ``(method, images, boxes)``."""
+    calls = {(name, n): (lambda m=method, i=images, b=boxes, n=n: m.predict(i, b, n))
+             for name, (method, images, boxes) in timed.items() for n in thread_counts}
     times = {key: [] for key in calls}
     for call in calls.values():
         call()                                              # warm-up
@@ -112,14 +121,68 @@ def interleaved_speeds(timed, boxes, thread_counts, repeats):
             times[key].append(median_seconds(call, 0, warm_up=False))
     speeds = {name: {} for name in timed}
     for (name, n), samples in times.items():
-        speeds[name][str(n)] = len(boxes) / float(np.median(samples))
-    return speeds
+        speeds[name][str(n)] = len(timed[name][2]) / float(np.median(samples))
+    return speeds, times
+
+
+def speed_ratios(times, timed, reference):
+    """Each method's speed over ``reference``'s on one thread, per face: the median over turns
+    of the ratio within each turn (the two were timed back to back, so they shared the machine)."""
+    if reference not in timed:
+        return {}
+    per_face = {name: np.array(times[(name, 1)]) / len(timed[name][2]) for name in timed}
+    return {name: float(np.median(per_face[reference] / per_face[name])) for name in timed}
 
 
 def phase_split(method, images, boxes, repeats=5):
     """Microseconds per face in each prediction phase, one thread: the median of ``repeats`` runs."""
     runs = [method.profile(images, boxes) for _ in range(repeats + 1)][1:]    # the first warms up
     return {phase: 1e6 * float(np.median([run[phase] for run in runs])) / len(boxes) for phase in runs[0]}
+
+
+def protocol_boxes(args, train, test, images, model_dir):
+    """The boxes methods get on ``test``, the detector's own boxes (None under GT-box), which
+    faces have one, and the protocol's notes.
+
+    GT-box: every face, the rounded tight box of its points. Detector: the
+    detection overlapping the tight box most (IoU >= 0.2), mapped by the box
+    calibration learnt on the training faces with the same detector; faces with
+    no such detection get no box and count as failures.
+    """
+    if args.protocol == "gt":
+        return test.face_boxes(), None, np.ones(len(test), bool), {}
+    detector = make_detector(args.detector)
+    calibration = detector_calibration(args, detector, train, model_dir)
+    started = time.perf_counter()
+    detections = [detector(image)[0] for image in images]
+    seconds = time.perf_counter() - started
+    matched = [match_detection(boxes, truth) for boxes, truth in zip(detections, test.face_boxes())]
+    found = np.array([m >= 0 for m in matched])
+    raw = np.array([d[m] for d, m in zip(detections, matched) if m >= 0])
+    return calibration.apply(raw), raw, found, {"detector": args.detector, "detection_ms_per_image": 1000 * seconds / len(images),
+                          "detected": int(found.sum()), "calibration": calibration.to_dict()}
+
+
+def detector_calibration(args, detector, train, model_dir):
+    """The detector's box calibration, fitted on the training faces once and cached."""
+    record = model_dir / f"calibration-{args.detector}.json"
+    if record.exists() and not args.retrain:
+        return BoxCalibration(**json.loads(record.read_text())["calibration"])
+    truth = train.face_boxes()
+
+    def match(index):
+        boxes, _ = detector(train.images[index])
+        best = match_detection(boxes, truth[index])
+        return boxes[best] if best >= 0 else None
+
+    print(f"calibrating {args.detector} boxes on {len(train)} training faces", flush=True)
+    with ThreadPoolExecutor(args.threads) as pool:
+        matched = list(pool.map(match, range(len(train))))
+    found = [i for i, box in enumerate(matched) if box is not None]
+    calibration = BoxCalibration.fit(np.array([matched[i] for i in found]), truth[found])
+    record.write_text(json.dumps({"calibration": calibration.to_dict(), "matched": len(found),
+                                  "training_faces": len(train)}))
+    return calibration
 
 
 def benchmark(args):
@@ -129,14 +192,21 @@ def benchmark(args):
     unknown = set(args.methods) - set(methods)
     if unknown:
         raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {sorted(methods)}")
-    rows, skipped, errors = [], {}, {}
+    rows, skipped, errors, notes = [], {}, {}, {}
     for test_name, test in tests.items():
+        decode_seconds = median_seconds(lambda: [test.images[i] for i in range(len(test))], 3)
         images = list(test.images)
-        boxes = test.face_boxes()
+        boxes, detector_boxes, found, notes[test_name] = protocol_boxes(args, train, test, images, model_dir)
+        notes[test_name]["decode_ms_per_image"] = 1000 * decode_seconds / len(test)
+        found_at = np.flatnonzero(found)
+        images, test_found = [images[i] for i in found_at], test.subset(found_at)
         predictions, timed = {}, {}
         for key in args.methods:
             method = methods[key]
             reason = method.unavailable() if hasattr(method, "unavailable") else None
+            own_detector = getattr(method, "own_detector", None)
+            if own_detector and (args.protocol, args.detector) != ("detector", own_detector):
+                reason = reason or f"runs on its own detector's boxes: --protocol detector --detector {own_detector}"
             if reason:
                 skipped[method.name] = reason
                 print(f"skipping {method.name}: {reason}", flush=True)
@@ -149,41 +219,75 @@ def benchmark(args):
             rows.append(row)
             if hasattr(method, "predict_external"):          # a program that times itself
                 predictions[method.name], row["faces_per_second"] = method.predict_external(
-                    test, boxes, args.repeats, model_dir)
+                    test_found, boxes, args.repeats, model_dir)
                 continue
             method_images = method.prepare(images) if hasattr(method, "prepare") else images
-            predictions[method.name] = method.predict(method_images, boxes, 1)
-            timed[method.name] = (method, method_images)
-        speeds = interleaved_speeds(timed, boxes, sorted({1, args.threads}), args.repeats)
+            method_boxes = detector_boxes if own_detector else boxes
+            predictions[method.name] = method.predict(method_images, method_boxes, 1)
+            timed[method.name] = (method, method_images, method_boxes)
+        speeds, times = interleaved_speeds(timed, sorted({1, args.threads}), args.repeats)
+        ratios = speed_ratios(times, timed, methods["dlib"].name)
         for row in rows:
             if row["test_set"] == test_name and row["method"] in timed:
                 row["faces_per_second"] = speeds[row["method"]]
-                method, method_images = timed[row["method"]]
+                if ratios:
+                    row["speed_vs_dlib"] = ratios[row["method"]]
+                method, method_images, method_boxes = timed[row["method"]]
                 if hasattr(method, "profile"):
-                    row["phase_us_per_face"] = phase_split(method, method_images, boxes)
-        scored = report(predictions, test.shapes, normalizations=("inter-ocular", "inter-pupil"),
-                        thresholds=(0.08, 0.10), auc_threshold=0.08)
-        by_name = {row["method"]: row for row in scored.to_dict()["rows"]}
-        for row in rows:
-            if row["test_set"] == test_name:
-                row["accuracy"] = by_name[row["method"]]
-        errors[test_name] = scored.errors()
-    return rows, skipped, errors
+                    row["phase_us_per_face"] = phase_split(method, method_images, method_boxes)
+        errors[test_name] = score(rows, test_name, predictions, test.shapes, found)
+    return rows, skipped, errors, notes
 
 
-def write_outputs(args, rows, skipped, errors):
+def score(rows, test_name, predictions, true_shapes, found):
+    """Put each row's accuracy in it; returns every method's per-face inter-ocular errors.
+
+    NME is the mean over the faces that got a box; AUC and failure rates count
+    the faces without one as failures (their error is infinite).
+    """
+    scored = report(predictions, true_shapes[found], normalizations=("inter-ocular", "inter-pupil"),
+                    thresholds=(0.08, 0.10), auc_threshold=0.08)
+    by_name = {row["method"]: row for row in scored.to_dict()["rows"]}
+    every_face = {}
+    for name, face_errors in scored.errors().items():
+        every_face[name] = np.full(len(found), np.inf)
+        every_face[name][found] = face_errors
+        by_name[name].update({"n_faces": len(found), "n_with_box": int(found.sum()),
+                              "auc@0.08": auc(every_face[name], 0.08),
+                              "failure@0.08": failure_rate(every_face[name], 0.08),
+                              "failure@0.1": failure_rate(every_face[name], 0.10)})
+    for row in rows:
+        if row["test_set"] == test_name:
+            row["accuracy"] = by_name[row["method"]]
+    return every_face
+
+
+def protocol_name(args):
+    if args.protocol == "gt":
+        return "GT-box (tight box of the 68 true points, rounded to whole pixels)"
+    return (f"detector boxes ({args.detector} detector, the detection overlapping the true tight box "
+            "most, calibrated to tight boxes on the training faces; faces it misses count as failures)")
+
+
+def write_outputs(args, rows, skipped, errors, notes):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if args.protocol == "gt" else f"-detector-{args.detector}"
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     command = "python -m benchmarks.run " + " ".join(sys.argv[1:])
-    (out / "results.json").write_text(json.dumps(
+    (out / f"results{suffix}.json").write_text(json.dumps(
         {"date": datetime.date.today().isoformat(), "machine": machine, "command": command,
-         "protocol": "GT-box (tight box of the true points, rounded)", "rows": rows, "skipped": skipped},
-        indent=1))
-    lines = [f"Protocol: GT-box (tight box of the 68 true points, rounded to whole pixels). "
-             f"{datetime.date.today()}, {machine}.", f"Command: `{command}`", ""]
+         "protocol": protocol_name(args), "notes": notes, "rows": rows, "skipped": skipped}, indent=1))
+    lines = [f"Protocol: {protocol_name(args)}. {datetime.date.today()}, {machine}.",
+             f"Command: `{command}`", ""]
+    for test_name, note in notes.items():
+        found = (f"; detection {note['detection_ms_per_image']:.1f} ms per image (one thread), "
+                 f"{note['detected']} faces with a box" if "detected" in note else "")
+        lines.append(f"{Path(test_name).name}: image decoding {note['decode_ms_per_image']:.2f} ms per image"
+                     f"{found}; the landmarking speeds below leave these out.")
+    lines.append("")
     header = ("| method | test set | faces | NME inter-ocular (%) | NME inter-pupil (%) | AUC@0.08 | "
-              "fail@0.08 (%) | fail@0.10 (%) | faces/s, 1 thread | faces/s, "
+              "fail@0.08 (%) | fail@0.10 (%) | faces/s, 1 thread | vs dlib, 1 thread | faces/s, "
               f"{args.threads} threads | training (min) | training peak memory (GiB) | model (MB) |")
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
@@ -191,11 +295,13 @@ def write_outputs(args, rows, skipped, errors):
         speed = row["faces_per_second"]
         lines.append("| " + " | ".join([
             row["method"], "/".join(Path(row["test_set"]).parts[-2:]),
-            str(accuracy["n_faces"]),
+            str(accuracy["n_faces"]) if accuracy["n_with_box"] == accuracy["n_faces"]
+            else f"{accuracy['n_with_box']} of {accuracy['n_faces']}",
             f"{100 * accuracy['nme_inter-ocular']:.2f}", f"{100 * accuracy['nme_inter-pupil']:.2f}",
             f"{accuracy['auc@0.08']:.3f}", f"{100 * accuracy['failure@0.08']:.2f}",
             f"{100 * accuracy['failure@0.1']:.2f}",
-            f"{speed['1']:,.0f}", f"{speed[str(args.threads)]:,.0f}" if str(args.threads) in speed else "-",
+            f"{speed['1']:,.0f}", f"{row['speed_vs_dlib']:.2f}x" if "speed_vs_dlib" in row else "-",
+            f"{speed[str(args.threads)]:,.0f}" if str(args.threads) in speed else "-",
             f"{training['seconds'] / 60:.1f}" if training else "-",
             f"{training['peak_rss_bytes'] / 2 ** 30:.2f}" if training else "-",
             f"{row['model_bytes'] / 1e6:.1f}" if row["model_bytes"] else "-"]) + " |")
@@ -210,21 +316,21 @@ def write_outputs(args, rows, skipped, errors):
                          f"{phases['adding']:.0f} |")
     for name, reason in skipped.items():
         lines.append(f"\nSkipped {name}: {reason}.")
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    (out / f"table{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
-        plot(out, rows, errors)
+        plot(out, rows, errors, suffix, "GT boxes" if args.protocol == "gt" else f"{args.detector} boxes")
     except ImportError as error:
         print(f"plots skipped: {error}")
 
 
-def plot(out, rows, errors):
+def plot(out, rows, errors, suffix, boxes_label):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     for test_name, method_errors in errors.items():
-        suffix = "" if len(errors) == 1 else "-" + Path(test_name).name
-        cascade.plot_ced(method_errors, out / f"ced{suffix}.png", max_error=0.10,
-                         title=f"CED, {Path(test_name).name}, GT boxes")
+        name = suffix if len(errors) == 1 else f"{suffix}-{Path(test_name).name}"
+        cascade.plot_ced(method_errors, out / f"ced{name}.png", max_error=0.10,
+                         title=f"CED, {Path(test_name).name}, {boxes_label}")
     figure = Figure(figsize=(6, 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -233,11 +339,11 @@ def plot(out, rows, errors):
         axes.scatter(row["faces_per_second"]["1"], 100 * row["accuracy"]["nme_inter-ocular"],
                      marker=marker, s=60, label=f"{row['method']} ({Path(row['test_set']).name})")
     axes.set(xscale="log", xlabel="faces per second, one thread (log)", ylabel="NME inter-ocular (%)",
-             title="Speed against accuracy (GT boxes)")
+             title=f"Speed against accuracy ({boxes_label})")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(out / "speed_accuracy.png", dpi=120)
+    figure.savefig(out / f"speed_accuracy{suffix}.png", dpi=120)
 
 
 def main(argv=None):
@@ -246,6 +352,9 @@ def main(argv=None):
                         "lbf-fast-q16,lbf,lbf-q16,dlib",
                         type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
     parser.add_argument("--quick", action="store_true", help="small configs on a few dozen faces")
+    parser.add_argument("--protocol", choices=("gt", "detector"), default="gt",
+                        help="boxes: tight ground-truth boxes, or a detector's, calibrated")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default="haar")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--test-dir", action="append", help="folder of image + .pts pairs (repeatable)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "cascade-bench"))
@@ -260,8 +369,7 @@ def main(argv=None):
         return
     # One BLAS/OpenMP thread: the "1 thread" timings must not hide threads elsewhere.
     threadpool_limits(1)
-    rows, skipped, errors = benchmark(args)
-    write_outputs(args, rows, skipped, errors)
+    write_outputs(args, *benchmark(args))
 
 
 if __name__ == "__main__":

@@ -110,8 +110,6 @@ class ForestCascade(BaseCascade):
             values = getattr(self, name)
             if values.size and (values.min() < 0 or values.max() >= size):
                 raise ValueError(f"{name} holds indices outside [0, {size})")
-        if not np.isfinite(self.leaf_scale_).all():
-            raise ValueError("leaf_scale_ holds NaN or infinite values")
         depth = int(np.log2(n_splits + 1))
         for name, (given, actual) in self._array_params(n_stages, n_trees, n_points, depth,
                                                         n_landmarks).items():

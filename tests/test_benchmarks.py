@@ -11,13 +11,15 @@ from benchmarks.run import child_command  # noqa: E402
 
 def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
     out = tmp_path / "out"
-    command = child_command(["--quick", "--methods", "mean-shape,ert,ert-q16,lbf-fast", "--data", str(data_root),
+    command = child_command(["--quick", "--methods", "mean-shape,ert,ert-q16,lbf-fast,dlib", "--data", str(data_root),
                              "--cache", str(tmp_path / "cache"), "--out", str(out), "--repeats", "1",
                              "--threads", "2"])
     subprocess.run(command, check=True, cwd=tmp_path, timeout=300)
     results = json.loads((out / "results.json").read_text())
     rows = {row["key"]: row for row in results["rows"]}
-    assert set(rows) == {"mean-shape", "ert", "ert-q16", "lbf-fast"}
+    assert {"mean-shape", "ert", "ert-q16", "lbf-fast"} <= set(rows)
+    if "dlib" in rows:                                  # the peers extra is installed
+        assert rows["dlib"]["speed_vs_dlib"] == 1.0 and rows["ert"]["speed_vs_dlib"] > 0
     for key in ("ert", "lbf-fast"):
         assert rows[key]["accuracy"]["nme_inter-ocular"] < rows["mean-shape"]["accuracy"]["nme_inter-ocular"]
         assert set(rows[key]["phase_us_per_face"]) == {"sampling", "walking", "adding"}
@@ -25,6 +27,18 @@ def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
     assert rows["ert"]["faces_per_second"]["1"] > 0
     table = (out / "table.md").read_text()
     assert "| cascade ERT |" in table and "| cascade LBF fast |" in table and "Where prediction time goes" in table
+    assert "image decoding" in table
+
+    # The detector protocol, on the models just trained (cached).
+    subprocess.run(command + ["--protocol", "detector", "--methods", "mean-shape,ert"], check=True,
+                   cwd=tmp_path, timeout=300)
+    results = json.loads((out / "results-detector-haar.json").read_text())
+    rows = {row["key"]: row for row in results["rows"]}
+    accuracy = rows["ert"]["accuracy"]
+    assert 25 <= accuracy["n_with_box"] <= accuracy["n_faces"] == 30
+    assert accuracy["nme_inter-ocular"] < rows["mean-shape"]["accuracy"]["nme_inter-ocular"]
+    assert "haar detector" in (out / "table-detector-haar.md").read_text()
+    assert (tmp_path / "cache" / "quick" / "calibration-haar.json").exists()
 
 
 def test_opencv_lbf_peer_says_why_it_is_skipped(monkeypatch, tmp_path):

@@ -4,15 +4,17 @@ import pickle
 import numpy as np
 import pytest
 
-from cascade import ERT, io
+from cascade import ERT, LBF, io
 
-TINY = dict(n_stages=2, n_trees=5, n_init=2, feature_pool_size=20, random_state=0)
+TINY = {ERT: dict(n_stages=2, n_trees=5, n_init=2, feature_pool_size=20, random_state=0),
+        LBF: dict(n_stages=2, n_trees=2, tree_depth=3, n_init=2, points_per_landmark=8,
+                  n_candidate_splits=10, random_state=0)}
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory, test_faces):
-    model = ERT(**TINY).fit(list(test_faces.images), test_faces.shapes)
-    path = tmp_path_factory.mktemp("models") / "ert.npz"
+@pytest.fixture(scope="module", params=[ERT, LBF], ids=lambda cls: cls.__name__)
+def saved(request, tmp_path_factory, test_faces):
+    model = request.param(**TINY[request.param]).fit(list(test_faces.images), test_faces.shapes)
+    path = tmp_path_factory.mktemp("models") / "model.npz"
     model.save(path)
     return model, path
 
@@ -30,18 +32,18 @@ def rewrite(path, target, change):
 
 def test_round_trip_leaves_no_temporary_files(saved):
     model, path = saved
-    loaded = ERT.load(path)
-    for name in ERT._ARRAYS:
+    loaded = type(model).load(path)
+    for name in model._ARRAYS:
         np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
-    assert [p.name for p in path.parent.iterdir()] == ["ert.npz"]
+    assert [p.name for p in path.parent.iterdir()] == ["model.npz"]
 
 
 def test_truncated_and_bit_flipped_files_are_refused(saved, tmp_path):
-    _, path = saved
+    model, path = saved
     data = path.read_bytes()
     (tmp_path / "short.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="not a readable cascade model"):
-        ERT.load(tmp_path / "short.npz")
+        type(model).load(tmp_path / "short.npz")
     rng = np.random.default_rng(0)
     for trial in range(20):
         flipped = bytearray(data)
@@ -49,16 +51,16 @@ def test_truncated_and_bit_flipped_files_are_refused(saved, tmp_path):
         flipped[position] ^= 1 << int(rng.integers(0, 8))
         (tmp_path / "flip.npz").write_bytes(bytes(flipped))
         try:
-            ERT.load(tmp_path / "flip.npz")
+            type(model).load(tmp_path / "flip.npz")
         except ValueError:
             pass                 # refused with a clear error; a flip in padding may load fine
 
 
 def test_out_of_range_indices_are_refused(saved, tmp_path):
-    _, path = saved
+    model, path = saved
 
     def bad_split(contents, _):
-        contents["split_u_"][0, 0, 0] = 20                  # pool has 20 points: 0..19
+        contents["split_u_"][0, 0, 0] = contents["anchors_"].shape[1]      # one past the pool
 
     def bad_anchor(contents, _):
         contents["anchors_"][1, 3] = -1
@@ -66,7 +68,7 @@ def test_out_of_range_indices_are_refused(saved, tmp_path):
     for change, message in ((bad_split, "split_u_ holds indices outside"),
                             (bad_anchor, "anchors_ holds indices outside")):
         with pytest.raises(ValueError, match=message):
-            ERT.load(rewrite(path, tmp_path / "bad.npz", change))
+            type(model).load(rewrite(path, tmp_path / "bad.npz", change))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -76,15 +78,16 @@ def test_out_of_range_indices_are_refused(saved, tmp_path):
     (lambda c, m: c.pop("leaf_scale_"), "missing"),
     (lambda c, m: c.update(extra=np.zeros(3)), "unexpected arrays"),
     (lambda c, m: m.update(format_version=99), "format version 99"),
-    (lambda c, m: m.update(estimator="LBF"), "holds a 'LBF' model"),
+    (lambda c, m: m.update(estimator="ESR"), "holds a 'ESR' model"),
     (lambda c, m: m["params"].update(n_trees=7), "disagrees with the arrays"),
+    (lambda c, m: c.update(leaf_scale_=c["leaf_scale_"] * np.inf), "'leaf_scale_' has NaN or infinite"),
     (lambda c, m: m["params"].update(bogus=1), "parameters do not fit"),
     (lambda c, m: m["params"].update(outside="wrap"), "outside must be one of"),
 ])
 def test_tampered_models_are_refused(saved, tmp_path, change, message):
-    _, path = saved
+    model, path = saved
     with pytest.raises(ValueError, match=message):
-        ERT.load(rewrite(path, tmp_path / "bad.npz", change))
+        type(model).load(rewrite(path, tmp_path / "bad.npz", change))
 
 
 def test_pickles_and_strangers_are_refused(tmp_path):
