@@ -34,6 +34,10 @@ class HaarDetector:
     """
 
     def __init__(self, scale_factor=1.1, min_neighbors=5, min_size=30, cascade_file=None):
+        if not scale_factor > 1:
+            raise ValueError(f"scale_factor must be above 1, got {scale_factor!r}")
+        _check_count("min_neighbors", min_neighbors, 0)
+        _check_count("min_size", min_size, 1)
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_size = min_size
@@ -68,6 +72,7 @@ class DlibHOGDetector:
     """
 
     def __init__(self, upsample=1):
+        _check_count("upsample", upsample, 0)
         import dlib
         self.upsample = upsample
         self._dlib = dlib
@@ -168,6 +173,11 @@ def _area(boxes):
 
 def _centre_size(boxes):
     return (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
+
+
+def _check_count(name, value, least):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 def _grey(image):

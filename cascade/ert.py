@@ -12,15 +12,11 @@ drawn at the data (``split_thresholds="data"``) rather than from a fixed range.
 
 The fitted model is the eight flat arrays of :mod:`cascade.forest`.
 """
-import time
-
 import numpy as np
 from scipy.sparse import csr_matrix
 
 from .dlib_format import read_shape_predictor
-from .features import OUTSIDE, frame_transforms, sample_pixels
-from .forest import ForestCascade, training_samples
-from .shapes import from_unit
+from .forest import ForestCascade, check_tree_params, mean_point_residual, stage_pixels, training_samples
 from .threads import effective_jobs
 from .trees import PairSampler, TreeGrower, sample_thresholds, subtract_leaves
 
@@ -92,36 +88,21 @@ class ERT(ForestCascade):
         mean, face_of, sample_targets, current, present = training_samples(shapes, boxes, self.n_init, rng)
         sample_boxes = boxes[face_of]
 
-        stages = []
         self._log(f"training on {n_faces} faces x {self.n_init} initialisations, "
                   f"{self.n_stages} stages x {self.n_trees} trees, {n_jobs} threads")
-        for stage in range(self.n_stages):
-            started = time.perf_counter()
-            stages.append(self._fit_stage(images, face_of, sample_boxes, sample_targets, current,
-                                          present, mean, rng, n_jobs))
-            self._log(f"stage {stage + 1}/{self.n_stages}: mean point residual {stages[-1].pop():.4f} "
-                      f"({time.perf_counter() - started:.1f} s)")
-
         self.mean_shape_ = mean.astype(np.float32)
-        for name, values in zip(("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold_",
-                                 "leaf_values_"), zip(*stages)):
-            setattr(self, name, np.ascontiguousarray(np.stack(values)))
-        self.offsets_ = self.offsets_.astype(np.float32)
-        self.leaf_scale_ = np.ones(self.n_stages)
+        self._fit_stages(self.n_stages, lambda stage: self._fit_stage(
+            images, face_of, sample_boxes, sample_targets, current, present, mean, rng, n_jobs))
 
     def _fit_stage(self, images, face_of, boxes, targets, current, present, mean, rng, n_jobs):
         """One cascade stage on every sample; moves ``current`` on by the stage's prediction.
 
         Returns the stage's arrays and, last, the mean point residual left afterwards.
         """
-        n_samples, n_landmarks = current.shape[:2]
+        n_samples = len(current)
         n_splits = 2 ** self.tree_depth - 1
         anchors, offsets, positions = self._feature_pool(mean, rng)
-        pixel_shapes = from_unit(current, boxes)
-        transforms = frame_transforms(pixel_shapes, boxes, mean)
-        pixels = sample_pixels(images, pixel_shapes, transforms, anchors, offsets,
-                               image_index=face_of, n_jobs=n_jobs, outside=self.outside)
-        del pixel_shapes
+        pixels = stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, self.outside)
         residuals = (targets - current).reshape(n_samples, -1).astype(np.float32)
         if present is not None:
             residuals *= present
@@ -158,8 +139,8 @@ class ERT(ForestCascade):
             grower.close()
         update = residuals_at_start - residuals if present is None else -minus_update
         current += update.reshape(current.shape)
-        error = np.sqrt((residuals.reshape(n_samples, n_landmarks, 2) ** 2).sum(axis=2)).mean()
-        return [anchors, offsets, split_u, split_v, split_threshold, leaf_values, error]
+        return (anchors, offsets, split_u, split_v, split_threshold, leaf_values,
+                mean_point_residual(targets, current, present))
 
     def _feature_pool(self, mean, rng):
         """Uniform points over the mean shape's (padded) box, each hung from its nearest landmark."""
@@ -171,23 +152,13 @@ class ERT(ForestCascade):
         return anchors, positions - mean[anchors], positions
 
     def _check_params(self):
-        for name in ("n_stages", "n_trees", "tree_depth", "n_init", "feature_pool_size",
-                     "n_candidate_splits"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.feature_pool_size < 2:
-            raise ValueError("feature_pool_size must be at least 2 (splits compare two points)")
-        if self.tree_depth > 12:
-            raise ValueError(f"tree_depth {self.tree_depth} is too deep (at most 12)")
+        check_tree_params(self.get_params(), "feature_pool_size", self.outside)
         if not 0 < self.shrinkage <= 1:
             raise ValueError(f"shrinkage must be in (0, 1], got {self.shrinkage!r}")
         if not self.distance_prior > 0:
             raise ValueError(f"distance_prior must be positive, got {self.distance_prior!r}")
         if self.split_thresholds not in ("data", "uniform"):
             raise ValueError(f"split_thresholds must be 'data' or 'uniform', got {self.split_thresholds!r}")
-        if self.outside not in OUTSIDE:
-            raise ValueError(f"outside must be one of {OUTSIDE}, got {self.outside!r}")
         if not self.feature_pool_padding >= 0:
             raise ValueError(f"feature_pool_padding must be >= 0, got {self.feature_pool_padding!r}")
 

@@ -15,13 +15,19 @@ ERT's leaves are boosted regression-tree means; an LBF leaf holds the row of the
 stage's global linear regression that its binary feature selects. Either way
 prediction is the one compiled loop in ``ext/forest.pyx``.
 """
+import time
+
 import numpy as np
 
 from ._ext import forest as _forest
 from .base import BaseCascade
-from .features import sample_pixels_reference
-from .shapes import mean_shape, sample_initial_indices, similarity_fit, to_unit
+from .features import OUTSIDE, frame_transforms, sample_pixels, sample_pixels_reference
+from .shapes import from_unit, mean_shape, sample_initial_indices, similarity_fit, to_unit
 from .validation import check_boxes, check_images
+
+
+#: The per-stage arrays a stage's training returns, in this order.
+STAGE_ARRAYS = ("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold_", "leaf_values_")
 
 
 class ForestCascade(BaseCascade):
@@ -46,6 +52,24 @@ class ForestCascade(BaseCascade):
         "leaf_values_": (["float32", "int16"], 4),
         "leaf_scale_": (["float64"], 1),
     }
+
+    def _fit_stages(self, n_stages, fit_stage):
+        """Train the cascade stage by stage, logging progress, and set the model arrays.
+
+        ``fit_stage(stage)`` returns that stage's :data:`STAGE_ARRAYS` followed by
+        the mean point residual the training samples are left with.
+        """
+        stages = []
+        for stage in range(n_stages):
+            started = time.perf_counter()
+            *arrays, error = fit_stage(stage)
+            stages.append(arrays)
+            self._log(f"stage {stage + 1}/{n_stages}: mean point residual {error:.4f} "
+                      f"({time.perf_counter() - started:.1f} s)")
+        for name, values in zip(STAGE_ARRAYS, zip(*stages)):
+            setattr(self, name, np.ascontiguousarray(np.stack(values)))
+        self.offsets_ = self.offsets_.astype(np.float32)
+        self.leaf_scale_ = np.ones(n_stages)
 
     def _predict(self, images, boxes):
         out = np.empty((len(images), len(self.mean_shape_), 2))
@@ -139,6 +163,42 @@ def training_samples(shapes, boxes, n_init, rng):
         current.reshape(n_faces, n_init, n_landmarks, 2)[:, 1:] = targets[others]
     present = (~missing[face_of]).reshape(len(face_of), -1).astype(np.float32) if missing.any() else None
     return mean, face_of, targets[face_of], current, present
+
+
+def check_tree_params(values, pool_name, outside):
+    """The checks every tree cascade's parameters share; ``values`` maps their names to values.
+
+    ``pool_name`` names the parameter that sets how many points a split chooses from.
+    """
+    for name in ("n_stages", "n_trees", "tree_depth", "n_init", pool_name, "n_candidate_splits"):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if values[pool_name] < 2:
+        raise ValueError(f"{pool_name} must be at least 2 (splits compare two points)")
+    if values["tree_depth"] > 12:
+        raise ValueError(f"tree_depth {values['tree_depth']} is too deep (at most 12)")
+    if outside not in OUTSIDE:
+        raise ValueError(f"outside must be one of {OUTSIDE}, got {outside!r}")
+
+
+def stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, outside):
+    """Every training sample's grey values at one stage's shape-indexed points, ``(n, P)`` uint8.
+
+    ``current`` holds the samples' shapes and ``boxes`` their faces' boxes, ``face_of``
+    each sample's image.
+    """
+    pixel_shapes = from_unit(current, boxes)
+    return sample_pixels(images, pixel_shapes, frame_transforms(pixel_shapes, boxes, mean), anchors,
+                         offsets, image_index=face_of, n_jobs=n_jobs, outside=outside)
+
+
+def mean_point_residual(targets, current, present):
+    """Mean distance, in the unit frame, from the samples' shapes to their targets (known points)."""
+    left = (targets - current).reshape(len(current), -1)
+    if present is not None:
+        left = left * present
+    return float(np.sqrt((left.reshape(current.shape) ** 2).sum(axis=2)).mean())
 
 
 def predict_reference(model, images, boxes):

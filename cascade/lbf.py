@@ -18,16 +18,14 @@ predicts ERT predicts LBF.
 The regression is solved exactly, from its normal equations, by a Cholesky
 factorisation (see :func:`_global_regression`).
 """
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import csr_matrix
 
-from .features import OUTSIDE, frame_transforms, sample_pixels
-from .forest import ForestCascade, training_samples
-from .shapes import from_unit, similarity_fit
+from .forest import ForestCascade, check_tree_params, mean_point_residual, stage_pixels, training_samples
+from .shapes import similarity_fit
 from .threads import effective_jobs
 from .trees import TreeGrower, leaves_of, sample_thresholds
 
@@ -119,19 +117,11 @@ class LBF(ForestCascade):
         self._log(f"training on {len(shapes)} faces x {config['n_init']} initialisations, "
                   f"{config['n_stages']} stages x {shapes.shape[1]} landmarks x {config['n_trees']} "
                   f"trees, {n_jobs} threads")
-        stages = []
-        for stage, radius in enumerate(radii):
-            started = time.perf_counter()
-            stages.append(self._fit_stage(images, face_of, sample_boxes, targets, current, present,
-                                          mean, radius, config, rng, n_jobs))
-            self._log(f"stage {stage + 1}/{len(radii)}: mean point residual {stages[-1].pop():.4f} "
-                      f"({time.perf_counter() - started:.1f} s)")
         self.mean_shape_ = mean.astype(np.float32)
-        for name, values in zip(("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold_",
-                                 "leaf_values_"), zip(*stages)):
-            setattr(self, name, np.ascontiguousarray(np.stack(values)))
+        self._fit_stages(len(radii), lambda stage: self._fit_stage(
+            images, face_of, sample_boxes, targets, current, present, mean, radii[stage], config, rng,
+            n_jobs))
         self._drop_unused_points()
-        self.leaf_scale_ = np.ones(len(radii))
 
     def _fit_stage(self, images, face_of, boxes, targets, current, present, mean, radius, config,
                    rng, n_jobs):
@@ -143,10 +133,7 @@ class LBF(ForestCascade):
         n_points = config["points_per_landmark"]
         anchors = np.repeat(np.arange(n_landmarks, dtype=np.int32), n_points)
         offsets = _disc_points(rng, radius, n_landmarks * n_points)
-        pixel_shapes = from_unit(current, boxes)
-        pixels = sample_pixels(images, pixel_shapes, frame_transforms(pixel_shapes, boxes, mean),
-                               anchors, offsets, image_index=face_of, n_jobs=n_jobs, outside=self.outside)
-        del pixel_shapes
+        pixels = stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, self.outside)
         # Targets in the mean shape's frame (the similarity to the current shape undone), as the
         # features are: a tree then sees the same offset for the same local appearance whatever
         # the face's roll and scale.
@@ -169,15 +156,13 @@ class LBF(ForestCascade):
         split_u, split_v = (split_u + shift).astype(np.int32), (split_v + shift).astype(np.int32)
 
         n_leaves = 2 ** config["tree_depth"]
-        weights = _global_regression(leaf_of, n_leaves, residuals, config["alpha"], n_jobs)
-        update = (_binary_features(leaf_of, n_leaves) @ weights).reshape(current.shape)
+        features = _binary_features(leaf_of, n_leaves)
+        weights = _global_regression(leaf_of, features, residuals, config["alpha"], n_jobs)
+        update = (features @ weights).reshape(current.shape)
         current += np.einsum("nij,nlj->nli", to_current, update)
         leaf_values = weights.reshape(len(split_u), n_leaves, -1).astype(np.float32)
-        left = (targets - current).reshape(n_samples, -1)
-        if present is not None:
-            left = left * present
-        error = np.sqrt((left.reshape(n_samples, n_landmarks, 2) ** 2).sum(axis=2)).mean()
-        return [anchors, offsets, split_u, split_v, split_threshold, leaf_values, error]
+        return (anchors, offsets, split_u, split_v, split_threshold, leaf_values,
+                mean_point_residual(targets, current, present))
 
     def _drop_unused_points(self):
         """Keep only the pool points some split reads, renumbering the splits: fewer pixel reads.
@@ -226,23 +211,13 @@ class LBF(ForestCascade):
     def _check_params(self):
         """Check the resolved settings; returns them."""
         config = self.settings()
-        for name in ("n_stages", "n_trees", "tree_depth", "n_init", "points_per_landmark",
-                     "n_candidate_splits"):
-            value = config[name]
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if config["points_per_landmark"] < 2:
-            raise ValueError("points_per_landmark must be at least 2 (splits compare two points)")
-        if config["tree_depth"] > 12:
-            raise ValueError(f"tree_depth {config['tree_depth']} is too deep (at most 12)")
+        check_tree_params(config, "points_per_landmark", self.outside)
         if not (config["radius_start"] > 0 and config["radius_end"] > 0):
             raise ValueError("radius_start and radius_end must be positive")
         if not 0 < config["sample_fraction"] <= 1:
             raise ValueError(f"sample_fraction must be in (0, 1], got {config['sample_fraction']!r}")
         if not config["alpha"] > 0:
             raise ValueError(f"alpha must be positive, got {config['alpha']!r}")
-        if self.outside not in OUTSIDE:
-            raise ValueError(f"outside must be one of {OUTSIDE}, got {self.outside!r}")
         return config
 
     def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):
@@ -267,18 +242,19 @@ def _binary_features(leaf_of, n_leaves):
     return csr_matrix((np.ones(len(columns)), columns, rows), shape=(n_samples, n_trees * n_leaves))
 
 
-def _global_regression(leaf_of, n_leaves, targets, alpha, n_jobs):
+def _global_regression(leaf_of, features, targets, alpha, n_jobs):
     """Weights ``W`` minimising ``mean ||x W - y||^2 + alpha ||W||^2``, ``(n_features, D)``.
 
     ``x`` is the binary feature vector of the leaves ``leaf_of`` ``(n_trees, n)``
-    reaches. Solved exactly from the normal equations ``(X'X + alpha n I) W = X'Y``
+    reaches, the rows of ``features`` (:func:`_binary_features`). Solved exactly from the normal equations ``(X'X + alpha n I) W = X'Y``
     by LAPACK's Cholesky factorisation (``scipy.linalg.cho_factor``), all outputs
     sharing one factorisation. ``X'X`` is never formed from ``X``: its block for
     trees ``a, b`` is the table of how many samples reach leaf ``i`` of ``a`` and
     ``j`` of ``b``, counted with ``numpy.bincount``, ``n`` steps per pair of trees.
     """
     n_trees, n_samples = leaf_of.shape
-    n_features = n_trees * n_leaves
+    n_features = features.shape[1]
+    n_leaves = n_features // n_trees
     gram = np.zeros((n_features, n_features))
     leaf_of = leaf_of.astype(np.intp)
 
@@ -293,7 +269,6 @@ def _global_regression(leaf_of, n_leaves, targets, alpha, n_jobs):
     with ThreadPoolExecutor(n_jobs) as pool:
         list(pool.map(count_row, range(n_trees)))
     gram[np.diag_indices(n_features)] += alpha * n_samples
-    features = _binary_features(leaf_of, n_leaves)
     right = np.asarray(features.T @ targets.astype(np.float64))
     # LAPACK works in column order: the transpose (a view) holds the lower triangle in
     # that order, so the factorisation happens in place instead of on a copy.

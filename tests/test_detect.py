@@ -32,6 +32,9 @@ def test_haar_on_no_face_and_bad_input(astronaut):
         HaarDetector()(np.zeros((0, 5), np.uint8))
     with pytest.raises(ValueError, match="unknown detector"):
         make_detector("yolo")
+    for options in ({"scale_factor": 1.0}, {"min_neighbors": -1}, {"min_size": 2.5}):
+        with pytest.raises(ValueError, match="must be"):
+            HaarDetector(**options)
     with pytest.raises(ValueError, match="cannot read a Haar cascade"):
         HaarDetector(cascade_file="/nonexistent.xml")(astronaut)
 

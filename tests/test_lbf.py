@@ -49,8 +49,8 @@ def test_global_regression_is_ridge():
     leaf_of[2] = 0                                    # a tree sending everything one way
     targets = rng.normal(size=(n_samples, 6)).astype(np.float32)
     alpha = 0.01
-    weights = _global_regression(leaf_of, n_leaves, targets, alpha, n_jobs=2)
     features = _binary_features(leaf_of, n_leaves)
+    weights = _global_regression(leaf_of, features, targets, alpha, n_jobs=2)
     ridge = Ridge(alpha=alpha * n_samples, fit_intercept=False, solver="cholesky")
     expected = ridge.fit(features.toarray(), targets).coef_.T
     np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-9)
