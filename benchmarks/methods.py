@@ -9,7 +9,7 @@ sharing a key share one training), and
 - ``predict(images, boxes, n_threads)``: ``(n, L, 2)`` shapes in pixels;
 - ``model_path(model_dir)``: the file whose size is reported, or None.
 
-Ours live here; the peers (dlib) in ``peers.py``.
+Ours live here; the peers (dlib, OpenCV) in ``peers.py``.
 """
 import numpy as np
 
@@ -24,12 +24,14 @@ CONFIGS = {
     "ert-c40": (cascade.ERT, {"n_candidate_splits": 40}),
     "lbf-fast": (cascade.LBF, {"preset": "fast"}),
     "lbf": (cascade.LBF, {"preset": "accurate"}),
+    "esr": (cascade.ESR, {}),
 }
 #: What ``--quick`` shrinks each estimator to.
 QUICK = {
     cascade.ERT: dict(n_stages=3, n_trees=20, n_init=3, feature_pool_size=100),
     cascade.LBF: dict(n_stages=3, n_trees=2, tree_depth=4, n_init=3, points_per_landmark=12,
                       n_candidate_splits=30, alpha=0.3),
+    cascade.ESR: dict(n_stages=3, n_ferns=30, n_init=3, feature_pool_size=100, shrinkage=50.0),
 }
 
 
@@ -80,11 +82,36 @@ class CascadeForest:
         return self.model.profile(images, boxes)
 
 
+class ShapeModel:
+    """The active shape model: a fitter without trees, so no int16 copy and no phase profile."""
+
+    name, key = "cascade ASM", "asm"
+
+    def train(self, train_set, model_dir, quick, n_threads):
+        params = dict(n_levels=2, profile_length=4) if quick else {}
+        model = cascade.ASM(**params, n_jobs=n_threads)
+        model.fit(train_set.images, train_set.shapes, train_set.face_boxes())
+        model.save(self.model_path(model_dir))
+
+    def model_path(self, model_dir):
+        return model_dir / "asm.npz"
+
+    def load(self, model_dir, train_set):
+        self.model = cascade.ASM.load(self.model_path(model_dir))
+        return self
+
+    def predict(self, images, boxes, n_threads):
+        self.model.n_jobs = n_threads
+        return self.model.predict(images, boxes)
+
+
 def our_methods():
     labels = {"ert": "cascade ERT", "ert-c40": "cascade ERT, 40 splits/node",
-              "lbf-fast": "cascade LBF fast", "lbf": "cascade LBF accurate"}
+              "lbf-fast": "cascade LBF fast", "lbf": "cascade LBF accurate",
+              "esr": "cascade ESR"}
     methods = {"mean-shape": MeanShape()}
     for key, label in labels.items():
         methods[key] = CascadeForest(key, label)
         methods[f"{key}-q16"] = CascadeForest(key, label, quantized=True)
+    methods["asm"] = ShapeModel()
     return methods

@@ -349,7 +349,7 @@ def plot(out, rows, errors, suffix, boxes_label):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="mean-shape,ert,ert-q16,ert-c40,ert-c40-q16,lbf-fast,"
-                        "lbf-fast-q16,lbf,lbf-q16,dlib",
+                        "lbf-fast-q16,lbf,lbf-q16,esr,esr-q16,asm,dlib",
                         type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
     parser.add_argument("--quick", action="store_true", help="small configs on a few dozen faces")
     parser.add_argument("--protocol", choices=("gt", "detector"), default="gt",

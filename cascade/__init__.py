@@ -26,7 +26,9 @@ Landmark scheme
     are given for them.
 """
 from .data import FaceSet, load_faces, read_csv, read_dlib_xml, read_pts, write_dlib_xml, write_pts
+from .asm import ASM
 from .ert import ERT
+from .esr import ESR
 from .lbf import LBF
 from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced, report
 from .features import frame_transforms, sample_pixels
@@ -35,7 +37,9 @@ from .shapes import IBUG68_FLIP, mean_shape, similarity_fit, tight_boxes
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASM",
     "ERT",
+    "ESR",
     "LBF",
     "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",

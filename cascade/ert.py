@@ -13,15 +13,17 @@ drawn at the data (``split_thresholds="data"``) rather than from a fixed range.
 The fitted model is the eight flat arrays of :mod:`cascade.forest`.
 """
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from .dlib_format import read_shape_predictor
-from .forest import ForestCascade, check_tree_params, mean_point_residual, stage_pixels, training_samples
+from .forest import (ForestCascade, check_tree_params, feature_pool, mean_point_residual, stage_pixels,
+                     training_samples)
 from .threads import effective_jobs
-from .trees import PairSampler, TreeGrower, sample_thresholds, subtract_leaves
+from .trees import BoostedResiduals, PairSampler, TreeGrower, sample_thresholds
 
 #: Split thresholds are drawn uniformly from this range of grey-level differences (as dlib).
 THRESHOLD_RANGE = 64.0
+#: The parameters that must be positive integers.
+TREE_INTEGERS = ("n_stages", "n_trees", "tree_depth", "n_init", "feature_pool_size", "n_candidate_splits")
 
 
 class ERT(ForestCascade):
@@ -101,22 +103,20 @@ class ERT(ForestCascade):
         """
         n_samples = len(current)
         n_splits = 2 ** self.tree_depth - 1
-        anchors, offsets, positions = self._feature_pool(mean, rng)
+        anchors, offsets, positions = feature_pool(mean, self.feature_pool_size,
+                                                   self.feature_pool_padding, rng)
         pixels = stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, self.outside)
         residuals = (targets - current).reshape(n_samples, -1).astype(np.float32)
         if present is not None:
             residuals *= present
-        # The stage's update of a sample is the drop in its residual; where points are missing
-        # (residuals held at 0) it is minus the running sum of its leaves instead.
-        residuals_at_start = residuals.copy() if present is None else None
-        minus_update = np.zeros_like(residuals) if present is not None else None
+        residuals = BoostedResiduals(residuals, present)
 
-        grower = TreeGrower(pixels, residuals, n_jobs)
+        grower = TreeGrower(pixels, residuals.values, n_jobs)
         pairs = PairSampler(positions, self.distance_prior)
         split_u = np.empty((self.n_trees, n_splits), np.int32)
         split_v = np.empty_like(split_u)
         split_threshold = np.empty((self.n_trees, n_splits), np.float32)
-        leaf_values = np.empty((self.n_trees, n_splits + 1, residuals.shape[1]), np.float32)
+        leaf_values = np.empty((self.n_trees, n_splits + 1, residuals.values.shape[1]), np.float32)
         try:
             for tree in range(self.n_trees):
                 candidate_u, candidate_v = pairs.draw(rng, (n_splits, self.n_candidate_splits))
@@ -126,33 +126,19 @@ class ERT(ForestCascade):
                     candidate_threshold = rng.uniform(-THRESHOLD_RANGE, THRESHOLD_RANGE,
                                                       (n_splits, self.n_candidate_splits))
                 grown = grower.grow(candidate_u, candidate_v, candidate_threshold)
-                counts = grown.leaf_counts[:, None] if present is None else _leaf_presence(
-                    present, grown.leaf_of, n_splits + 1)
+                counts = residuals.counts(grown.leaf_of, n_splits + 1)
                 leaf_values[tree] = self.shrinkage * grown.leaf_sums / np.maximum(counts, 1)
-                subtract_leaves(residuals, grown.leaf_of, leaf_values[tree])
-                if present is not None:
-                    subtract_leaves(minus_update, grown.leaf_of, leaf_values[tree])
-                    residuals *= present
+                residuals.subtract(grown.leaf_of, leaf_values[tree])
                 split_u[tree], split_v[tree] = grown.split_u, grown.split_v
                 split_threshold[tree] = grown.split_threshold
         finally:
             grower.close()
-        update = residuals_at_start - residuals if present is None else -minus_update
-        current += update.reshape(current.shape)
+        current += residuals.update().reshape(current.shape)
         return (anchors, offsets, split_u, split_v, split_threshold, leaf_values,
                 mean_point_residual(targets, current, present))
 
-    def _feature_pool(self, mean, rng):
-        """Uniform points over the mean shape's (padded) box, each hung from its nearest landmark."""
-        low = mean.min(axis=0) - self.feature_pool_padding
-        high = mean.max(axis=0) + self.feature_pool_padding
-        positions = rng.uniform(low, high, (self.feature_pool_size, 2))
-        distance = np.linalg.norm(positions[:, None] - mean[None], axis=2)
-        anchors = distance.argmin(axis=1).astype(np.int32)
-        return anchors, positions - mean[anchors], positions
-
     def _check_params(self):
-        check_tree_params(self.get_params(), "feature_pool_size", self.outside)
+        check_tree_params(self.get_params(), TREE_INTEGERS, "feature_pool_size", "tree_depth", self.outside)
         if not 0 < self.shrinkage <= 1:
             raise ValueError(f"shrinkage must be in (0, 1], got {self.shrinkage!r}")
         if not self.distance_prior > 0:
@@ -184,9 +170,3 @@ class ERT(ForestCascade):
                 "feature_pool_size": (self.feature_pool_size, n_points),
                 "tree_depth": (self.tree_depth, tree_depth)}
 
-
-def _leaf_presence(present, leaf_of, n_leaves):
-    """How many samples reaching each leaf have each coordinate, ``(n_leaves, D)``."""
-    one_hot = csr_matrix((np.ones(len(leaf_of), np.float32), (leaf_of, np.arange(len(leaf_of)))),
-                         shape=(n_leaves, len(leaf_of)))
-    return np.asarray(one_hot @ present)

@@ -1,6 +1,6 @@
-"""What ERT and LBF share: a cascade of pixel-difference trees whose leaves add to the shape.
+"""What ERT, LBF and ESR share: a cascade of pixel-difference trees whose leaves add to the shape.
 
-Both estimators fit the same model, eight flat arrays per cascade of
+All three fit the same model, eight flat arrays per cascade of
 ``n_stages`` stages with ``K`` trees each:
 
 - ``mean_shape_`` ``(L, 2)``: the start shape, in the unit frame of the box;
@@ -12,8 +12,11 @@ Both estimators fit the same model, eight flat arrays per cascade of
   shape (float32, or int16 times ``leaf_scale_[stage]``).
 
 ERT's leaves are boosted regression-tree means; an LBF leaf holds the row of the
-stage's global linear regression that its binary feature selects. Either way
-prediction is the one compiled loop in ``ext/forest.pyx``.
+stage's global linear regression that its binary feature selects; an ESR fern is
+a tree whose nodes on one level share their test. Either way prediction is the
+one compiled loop in ``ext/forest.pyx``. A model may also hold start shapes,
+``initial_shapes_`` ``(R, L, 2)`` (ESR): prediction then runs from each of them
+instead of the mean shape and returns the coordinate-wise median.
 """
 import time
 
@@ -77,10 +80,19 @@ class ForestCascade(BaseCascade):
         return out
 
     def _run(self, images, boxes, out, phase_seconds=None):
+        starts = getattr(self, "initial_shapes_", None)
+        if starts is not None:
+            every = np.empty((len(images) * len(starts), *out.shape[1:]))
+            self._run_compiled(*every_start(images, boxes, starts), every, phase_seconds)
+            out[:] = median_over_starts(every, len(images))
+        else:
+            self._run_compiled(images, boxes, None, out, phase_seconds)
+
+    def _run_compiled(self, images, boxes, start_shapes, out, phase_seconds):
         _forest.predict(images, boxes, self.mean_shape_, self.anchors_, self.offsets_,
                         self.split_u_, self.split_v_, self.split_threshold_, self.leaf_values_,
                         self.leaf_scale_, out, self.outside == "zero", self._MEAN_FRAME_UPDATES,
-                        phase_seconds)
+                        phase_seconds, start_shapes)
 
     def profile(self, images, boxes):
         """Seconds spent per phase predicting these faces on one thread.
@@ -165,21 +177,54 @@ def training_samples(shapes, boxes, n_init, rng):
     return mean, face_of, targets[face_of], current, present
 
 
-def check_tree_params(values, pool_name, outside):
+def check_tree_params(values, integers, pool_name, depth_name, outside):
     """The checks every tree cascade's parameters share; ``values`` maps their names to values.
 
-    ``pool_name`` names the parameter that sets how many points a split chooses from.
+    ``integers`` names the parameters that must be positive integers, ``pool_name``
+    the one that sets how many points a split chooses from, ``depth_name`` the depth.
     """
-    for name in ("n_stages", "n_trees", "tree_depth", "n_init", pool_name, "n_candidate_splits"):
+    for name in integers:
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if values[pool_name] < 2:
         raise ValueError(f"{pool_name} must be at least 2 (splits compare two points)")
-    if values["tree_depth"] > 12:
-        raise ValueError(f"tree_depth {values['tree_depth']} is too deep (at most 12)")
+    if values[depth_name] > 12:
+        raise ValueError(f"{depth_name} {values[depth_name]} is too deep (at most 12)")
     if outside not in OUTSIDE:
         raise ValueError(f"outside must be one of {OUTSIDE}, got {outside!r}")
+
+
+def feature_pool(mean, size, padding, rng):
+    """``size`` points uniform over the mean shape's box grown by ``padding``, each hung from
+    its nearest landmark (Cao et al.'s local coordinates). Returns ``anchors``, ``offsets``
+    and the points' ``positions`` in the unit frame."""
+    low = mean.min(axis=0) - padding
+    high = mean.max(axis=0) + padding
+    positions = rng.uniform(low, high, (size, 2))
+    distance = np.linalg.norm(positions[:, None] - mean[None], axis=2)
+    anchors = distance.argmin(axis=1).astype(np.int32)
+    return anchors, positions - mean[anchors], positions
+
+
+def mean_frame_residuals(mean, current, targets, present):
+    """The samples' residuals in the mean shape's frame, ``(n, 2L)`` float32, and ``to_current``.
+
+    The similarity from the mean to each current shape is undone (``to_current``, ``(n, 2, 2)``,
+    its linear part), as the shape-indexed features are, so a regressor sees the same offset
+    for the same local appearance whatever the face's roll and scale. Missing coordinates are 0.
+    """
+    to_current, _ = similarity_fit(mean, current)
+    residuals = np.einsum("nij,nlj->nli", np.linalg.inv(to_current), targets - current)
+    residuals = residuals.reshape(len(current), -1).astype(np.float32)
+    if present is not None:
+        residuals *= present
+    return residuals, to_current
+
+
+def add_mean_frame_update(current, to_current, update):
+    """``current += to_current @ update`` point by point; ``update`` is ``(n, 2L)`` in the mean frame."""
+    current += np.einsum("nij,nlj->nli", to_current, update.reshape(current.shape))
 
 
 def stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, outside):
@@ -201,18 +246,39 @@ def mean_point_residual(targets, current, present):
     return float(np.sqrt((left.reshape(current.shape) ** 2).sum(axis=2)).mean())
 
 
+def every_start(images, boxes, starts):
+    """Each face once per start shape: ``(images, boxes, start_shapes)``, faces in order."""
+    return ([image for image in images for _ in range(len(starts))], np.repeat(boxes, len(starts), axis=0),
+            np.ascontiguousarray(np.tile(starts, (len(images), 1, 1)), dtype=np.float32))
+
+
+def median_over_starts(shapes, n_faces):
+    """The coordinate-wise median over each face's consecutive runs, ``(n_faces, L, 2)``."""
+    return np.median(shapes.reshape(n_faces, -1, *shapes.shape[1:]), axis=1)
+
+
 def predict_reference(model, images, boxes):
     """Slow NumPy twin of the compiled prediction, for tests and for readers of the algorithm.
 
+    A model with start shapes (``initial_shapes_``, ESR) runs from each and takes the median.
     It follows the compiled loop's (and dlib's) arithmetic: float32 shapes and
     offsets, feature positions rounded to float32 before the box maps them to pixels.
     """
+    starts = getattr(model, "initial_shapes_", None)
+    if starts is None:
+        return _reference_run(model, images, boxes, None)
+    return median_over_starts(_reference_run(model, *every_start(images, boxes, starts)), len(images))
+
+
+def _reference_run(model, images, boxes, start_shapes):
+    """One run per face, from ``start_shapes`` ``(n, L, 2)`` in the unit frame or the mean shape."""
     f32 = np.float32
     boxes = np.asarray(boxes, dtype=np.float64)
     origin, size = boxes[:, None, :2], boxes[:, None, 2:] - boxes[:, None, :2]
     n_splits = model.split_u_.shape[2]
     faces = np.arange(len(images))
-    shapes = np.repeat(model.mean_shape_[None], len(images), axis=0)          # float32
+    shapes = (np.repeat(model.mean_shape_[None], len(images), axis=0) if start_shapes is None
+              else np.asarray(start_shapes, dtype=f32))                           # float32
     for stage in range(len(model.anchors_)):
         A, _ = similarity_fit(model.mean_shape_, shapes)
         A = A.astype(f32)

@@ -24,8 +24,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import csr_matrix
 
-from .forest import ForestCascade, check_tree_params, mean_point_residual, stage_pixels, training_samples
-from .shapes import similarity_fit
+from .forest import (ForestCascade, add_mean_frame_update, check_tree_params, mean_frame_residuals,
+                     mean_point_residual, stage_pixels, training_samples)
 from .threads import effective_jobs
 from .trees import TreeGrower, leaves_of, sample_thresholds
 
@@ -134,14 +134,7 @@ class LBF(ForestCascade):
         anchors = np.repeat(np.arange(n_landmarks, dtype=np.int32), n_points)
         offsets = _disc_points(rng, radius, n_landmarks * n_points)
         pixels = stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, self.outside)
-        # Targets in the mean shape's frame (the similarity to the current shape undone), as the
-        # features are: a tree then sees the same offset for the same local appearance whatever
-        # the face's roll and scale.
-        to_current, _ = similarity_fit(mean, current)
-        residuals = np.einsum("nij,nlj->nli", np.linalg.inv(to_current), targets - current)
-        residuals = residuals.reshape(n_samples, -1).astype(np.float32)
-        if present is not None:
-            residuals *= present
+        residuals, to_current = mean_frame_residuals(mean, current, targets, present)
 
         seeds = rng.integers(2 ** 63, size=n_landmarks)
         with ThreadPoolExecutor(n_jobs) as pool:
@@ -158,8 +151,7 @@ class LBF(ForestCascade):
         n_leaves = 2 ** config["tree_depth"]
         features = _binary_features(leaf_of, n_leaves)
         weights = _global_regression(leaf_of, features, residuals, config["alpha"], n_jobs)
-        update = (features @ weights).reshape(current.shape)
-        current += np.einsum("nij,nlj->nli", to_current, update)
+        add_mean_frame_update(current, to_current, features @ weights)
         leaf_values = weights.reshape(len(split_u), n_leaves, -1).astype(np.float32)
         return (anchors, offsets, split_u, split_v, split_threshold, leaf_values,
                 mean_point_residual(targets, current, present))
@@ -211,7 +203,8 @@ class LBF(ForestCascade):
     def _check_params(self):
         """Check the resolved settings; returns them."""
         config = self.settings()
-        check_tree_params(config, "points_per_landmark", self.outside)
+        check_tree_params(config, ("n_stages", "n_trees", "tree_depth", "n_init", "points_per_landmark",
+                                   "n_candidate_splits"), "points_per_landmark", "tree_depth", self.outside)
         if not (config["radius_start"] > 0 and config["radius_end"] > 0):
             raise ValueError("radius_start and radius_end must be positive")
         if not 0 < config["sample_fraction"] <= 1:

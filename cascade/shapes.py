@@ -38,6 +38,38 @@ def _ibug68_flip():
 IBUG68_FLIP = _ibug68_flip()
 
 
+#: The curves of the 68-point iBUG scheme, as ``(first, last, closed)`` index ranges:
+#: jaw, brows, nose bridge, nostrils, eyes, outer and inner lips.
+IBUG68_CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False),
+                   (31, 35, False), (36, 41, True), (42, 47, True), (48, 59, True), (60, 67, True))
+
+
+def contour_neighbours(n_landmarks, contours=None, mean=None):
+    """``(L, 2)`` indices: each point's neighbours before and after it along its curve.
+
+    An open curve's end is its own neighbour on the open side. Without
+    ``contours`` (built in for 68 points), a point's neighbours are its two
+    nearest points in ``mean`` ``(L, 2)``.
+    """
+    if contours is None and n_landmarks == 68:
+        contours = IBUG68_CONTOURS
+    if contours is None:
+        if mean is None or n_landmarks < 3:
+            return np.stack([np.arange(n_landmarks), (np.arange(n_landmarks) + 1) % n_landmarks],
+                            axis=1).astype(np.int32)
+        distance = np.linalg.norm(mean[:, None] - mean[None], axis=2)
+        np.fill_diagonal(distance, np.inf)
+        return np.argsort(distance, axis=1)[:, :2].astype(np.int32)
+    neighbours = np.stack([np.arange(n_landmarks)] * 2, axis=1)
+    for first, last, closed in contours:
+        points = np.arange(first, last + 1)
+        before, after = np.roll(points, 1), np.roll(points, -1)
+        if not closed:
+            before[0], after[-1] = points[0], points[-1]
+        neighbours[points] = np.stack([before, after], axis=1)
+    return neighbours.astype(np.int32)
+
+
 def tight_boxes(shapes):
     """Tight ``(left, top, right, bottom)`` box of each shape, NaN points ignored.
 

@@ -158,6 +158,44 @@ def leaves_of(pixels, split_u, split_v, split_threshold):
     return node_of
 
 
+def leaf_sums(rows, leaf_of, n_leaves):
+    """``(n_leaves, D)`` float64 sums of the float32 ``rows`` reaching each leaf (compiled)."""
+    out = np.zeros((n_leaves, rows.shape[1]))
+    _trees.leaf_sums(rows, np.ascontiguousarray(leaf_of, dtype=np.int32), out)
+    return out
+
+
+class BoostedResiduals:
+    """The ``(n, D)`` float32 residuals of a stage's samples as its weak regressors are added.
+
+    Where a target coordinate is missing (``present`` 0) the residual is held at 0, so
+    it pulls no regressor, and the stage's update is kept apart from the residuals.
+    """
+
+    def __init__(self, residuals, present):
+        self.values = residuals
+        self.present = present
+        self._at_start = residuals.copy() if present is None else None
+        self._minus_update = None if present is None else np.zeros_like(residuals)
+
+    def counts(self, leaf_of, n_leaves):
+        """Samples reaching each leaf with each coordinate known: ``(n_leaves, 1 or D)``."""
+        if self.present is None:
+            return np.bincount(leaf_of, minlength=n_leaves)[:, None]
+        return leaf_sums(self.present, leaf_of, n_leaves)
+
+    def subtract(self, leaf_of, leaf_values):
+        """Take one regressor's leaf values (``(n_leaves, D)``) off the samples reaching them."""
+        subtract_leaves(self.values, leaf_of, leaf_values)
+        if self.present is not None:
+            subtract_leaves(self._minus_update, leaf_of, leaf_values)
+            self.values *= self.present
+
+    def update(self):
+        """What the regressors so far add to every sample, ``(n, D)``."""
+        return self._at_start - self.values if self.present is None else -self._minus_update
+
+
 def subtract_leaves(residuals, leaf_of, leaf_values):
     """``residuals[i] -= leaf_values[leaf_of[i]]`` in place (compiled)."""
     _trees.subtract_leaves(residuals, leaf_of, np.ascontiguousarray(leaf_values, dtype=np.float32))

@@ -2,7 +2,7 @@
 
 ERT and LBF share this loop: their fitted models are the same flat arrays (an
 LBF stage's global regression, one weight row per leaf, is a leaf value table).
-Per face: start from the mean shape in the face's unit frame; at each stage fit
+Per face: start from the mean shape (or a given start) in the face's unit frame; at each stage fit
 the similarity from the mean shape to the current shape, read the stage's
 shape-indexed pixels, walk every tree and add the leaf it reaches to the shape.
 The model is the flat arrays below; this loop reads nothing else.
@@ -62,7 +62,8 @@ def predict(list images,
             double[:, :, ::1] out,
             bint zero_outside=False,
             bint mean_frame_updates=False,
-            double[::1] phase_seconds=None):
+            double[::1] phase_seconds=None,
+            const float[:, :, ::1] start_shapes=None):
     """Fill ``out`` (n, L, 2) with the shapes, in pixels, of the faces in ``boxes`` (n, 4).
 
     images:          one uint8 image per face (HxW or HxWx3 BGR)
@@ -78,6 +79,8 @@ def predict(list images,
                      otherwise they are added as they are (ERT, dlib)
     phase_seconds:   if given, (3,): seconds spent reading pixels, walking trees and adding
                      leaves are added to it (for profiling; the clock reads cost ~1 %)
+    start_shapes:    if given, (n, L, 2): each face's start in its box's unit frame, in
+                     place of the mean shape (ESR's several starts per face)
     """
     cdef Py_ssize_t n_faces = boxes.shape[0], n_landmarks = mean_shape.shape[0]
     cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
@@ -92,6 +95,10 @@ def predict(list images,
     if phase_seconds is not None and phase_seconds.shape[0] != 3:
         raise ValueError("phase_seconds must have 3 entries")
     cdef bint timed = phase_seconds is not None
+    cdef bint own_start = start_shapes is not None
+    if own_start and (start_shapes.shape[0] != n_faces or start_shapes.shape[1] != n_landmarks
+                      or start_shapes.shape[2] != 2):
+        raise ValueError("start_shapes must be (n_faces, n_landmarks, 2)")
     if n_faces == 0:
         return
 
@@ -118,7 +125,10 @@ def predict(list images,
                 size = min(BLOCK, n_faces - first)
                 for g in range(size):
                     for d in range(dim):
-                        shapes[g * dim + d] = mean_shape[d // 2, d % 2]
+                        if own_start:
+                            shapes[g * dim + d] = start_shapes[first + g, d // 2, d % 2]
+                        else:
+                            shapes[g * dim + d] = mean_shape[d // 2, d % 2]
                 for t in range(n_stages):
                     if timed:
                         clock = now()

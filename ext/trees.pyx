@@ -111,6 +111,22 @@ def subtract_leaves(float[:, ::1] residuals,
                 residuals[i, d] -= value[d]
 
 
+def leaf_sums(const float[:, ::1] rows,
+              const int32_t[::1] leaf_of,
+              double[:, ::1] out):
+    """``out[j] += sum of rows[i] over the samples i with leaf_of[i] == j``, in sample order."""
+    cdef Py_ssize_t n = rows.shape[0], dim = rows.shape[1], i, d
+    cdef double* acc
+    if leaf_of.shape[0] != n or out.shape[1] != dim:
+        raise ValueError("rows (n, D), leaf_of (n,) and out (n_leaves, D) disagree")
+    _check_nodes(leaf_of, out.shape[0])
+    with nogil:
+        for i in range(n):
+            acc = &out[leaf_of[i], 0]
+            for d in range(dim):
+                acc[d] += rows[i, d]
+
+
 cdef int _check_range(const cnp.intp_t[:, :] indices, Py_ssize_t size, str name) except -1:
     cdef Py_ssize_t a, b
     for a in range(indices.shape[0]):

@@ -11,18 +11,20 @@ from benchmarks.run import child_command  # noqa: E402
 
 def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
     out = tmp_path / "out"
-    command = child_command(["--quick", "--methods", "mean-shape,ert,ert-q16,lbf-fast,dlib", "--data", str(data_root),
+    command = child_command(["--quick", "--methods", "mean-shape,ert,ert-q16,lbf-fast,esr,asm,dlib", "--data", str(data_root),
                              "--cache", str(tmp_path / "cache"), "--out", str(out), "--repeats", "1",
                              "--threads", "2"])
     subprocess.run(command, check=True, cwd=tmp_path, timeout=300)
     results = json.loads((out / "results.json").read_text())
     rows = {row["key"]: row for row in results["rows"]}
-    assert {"mean-shape", "ert", "ert-q16", "lbf-fast"} <= set(rows)
+    assert {"mean-shape", "ert", "ert-q16", "lbf-fast", "esr", "asm"} <= set(rows)
     if "dlib" in rows:                                  # the peers extra is installed
         assert rows["dlib"]["speed_vs_dlib"] == 1.0 and rows["ert"]["speed_vs_dlib"] > 0
-    for key in ("ert", "lbf-fast"):
+    for key in ("ert", "lbf-fast", "esr", "asm"):
         assert rows[key]["accuracy"]["nme_inter-ocular"] < rows["mean-shape"]["accuracy"]["nme_inter-ocular"]
+    for key in ("ert", "lbf-fast", "esr"):
         assert set(rows[key]["phase_us_per_face"]) == {"sampling", "walking", "adding"}
+    assert "phase_us_per_face" not in rows["asm"]                  # no trees to profile
     assert rows["ert"]["training"]["seconds"] > 0 and rows["ert"]["model_bytes"] > 0
     assert rows["ert"]["faces_per_second"]["1"] > 0
     table = (out / "table.md").read_text()

@@ -4,14 +4,15 @@ import pickle
 import numpy as np
 import pytest
 
-from cascade import ERT, LBF, io
+from cascade import ERT, ESR, LBF, io
 
 TINY = {ERT: dict(n_stages=2, n_trees=5, n_init=2, feature_pool_size=20, random_state=0),
         LBF: dict(n_stages=2, n_trees=2, tree_depth=3, n_init=2, points_per_landmark=8,
-                  n_candidate_splits=10, random_state=0)}
+                  n_candidate_splits=10, random_state=0),
+        ESR: dict(n_stages=2, n_ferns=5, n_init=2, feature_pool_size=20, random_state=0)}
 
 
-@pytest.fixture(scope="module", params=[ERT, LBF], ids=lambda cls: cls.__name__)
+@pytest.fixture(scope="module", params=[ERT, LBF, ESR], ids=lambda cls: cls.__name__)
 def saved(request, tmp_path_factory, test_faces):
     model = request.param(**TINY[request.param]).fit(list(test_faces.images), test_faces.shapes)
     path = tmp_path_factory.mktemp("models") / "model.npz"
@@ -78,8 +79,9 @@ def test_out_of_range_indices_are_refused(saved, tmp_path):
     (lambda c, m: c.pop("leaf_scale_"), "missing"),
     (lambda c, m: c.update(extra=np.zeros(3)), "unexpected arrays"),
     (lambda c, m: m.update(format_version=99), "format version 99"),
-    (lambda c, m: m.update(estimator="ESR"), "holds a 'ESR' model"),
-    (lambda c, m: m["params"].update(n_trees=7), "disagrees with the arrays"),
+    (lambda c, m: m.update(estimator="AAM"), "holds a 'AAM' model"),
+    (lambda c, m: m["params"].update({name: 7 for name in ("n_trees", "n_ferns") if name in m["params"]}),
+     "disagrees with the arrays"),
     (lambda c, m: c.update(leaf_scale_=c["leaf_scale_"] * np.inf), "'leaf_scale_' has NaN or infinite"),
     (lambda c, m: m["params"].update(bogus=1), "parameters do not fit"),
     (lambda c, m: m["params"].update(outside="wrap"), "outside must be one of"),
