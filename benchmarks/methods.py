@@ -16,15 +16,16 @@ import numpy as np
 import cascade
 from cascade.shapes import from_unit, mean_shape
 
-#: Our cascades by key: (estimator, parameters). ERT: the paper's defaults, and 40
+#: Our estimators by key: (estimator, parameters). ERT: the paper's defaults, and 40
 #: candidate splits per node (chosen on helen/trainset held out from a model trained on
-#: lfpw/trainset + afw, never on the test set). LBF: its two presets.
+#: lfpw/trainset + afw, never on the test set). LBF: its two presets. ESR, ASM: defaults.
 CONFIGS = {
     "ert": (cascade.ERT, {}),
     "ert-c40": (cascade.ERT, {"n_candidate_splits": 40}),
     "lbf-fast": (cascade.LBF, {"preset": "fast"}),
     "lbf": (cascade.LBF, {"preset": "accurate"}),
     "esr": (cascade.ESR, {}),
+    "asm": (cascade.ASM, {}),
 }
 #: What ``--quick`` shrinks each estimator to.
 QUICK = {
@@ -32,6 +33,7 @@ QUICK = {
     cascade.LBF: dict(n_stages=3, n_trees=2, tree_depth=4, n_init=3, points_per_landmark=12,
                       n_candidate_splits=30, alpha=0.3),
     cascade.ESR: dict(n_stages=3, n_ferns=30, n_init=3, feature_pool_size=100, shrinkage=50.0),
+    cascade.ASM: dict(n_levels=2, profile_length=4),
 }
 
 
@@ -51,23 +53,26 @@ class MeanShape:
         return None
 
 
-class CascadeForest:
-    """One of ``CONFIGS``; ``quantized`` reads its int16-leaf copy."""
+class Estimator:
+    """One of ``CONFIGS``, trained with seed 0 where it draws anything."""
 
-    def __init__(self, key, label, quantized=False):
-        self.key, self.quantized = key, quantized
+    def __init__(self, key, label):
+        self.key, self.name = key, label
         self.estimator, self.params = CONFIGS[key]
-        self.name = f"{label}, int16 leaves" if quantized else label
 
     def train(self, train_set, model_dir, quick, n_threads):
-        params = {**self.params, **(QUICK[self.estimator] if quick else {"verbose": 1})}
-        model = self.estimator(**params, random_state=0, n_jobs=n_threads)
-        model.fit(train_set.images, train_set.shapes, train_set.face_boxes())
+        params = {**self.params, **(QUICK[self.estimator] if quick else {}), "n_jobs": n_threads}
+        for name, value in (("random_state", 0), ("verbose", 0 if quick else 1)):
+            if name in self.estimator().get_params():
+                params[name] = value
+        model = self.estimator(**params).fit(train_set.images, train_set.shapes, train_set.face_boxes())
+        self.save(model, model_dir)
+
+    def save(self, model, model_dir):
         model.save(model_dir / f"{self.key}.npz")
-        model.quantize().save(model_dir / f"{self.key}-q16.npz")
 
     def model_path(self, model_dir):
-        return model_dir / f"{self.key}{'-q16' if self.quantized else ''}.npz"
+        return model_dir / f"{self.key}.npz"
 
     def load(self, model_dir, train_set):
         self.model = self.estimator.load(self.model_path(model_dir))
@@ -77,32 +82,24 @@ class CascadeForest:
         self.model.n_jobs = n_threads
         return self.model.predict(images, boxes)
 
+
+class CascadeForest(Estimator):
+    """A tree cascade: also written with int16 leaves, which ``quantized`` reads, and profiled."""
+
+    def __init__(self, key, label, quantized=False):
+        super().__init__(key, f"{label}, int16 leaves" if quantized else label)
+        self.quantized = quantized
+
+    def save(self, model, model_dir):
+        model.save(model_dir / f"{self.key}.npz")
+        model.quantize().save(model_dir / f"{self.key}-q16.npz")
+
+    def model_path(self, model_dir):
+        return model_dir / f"{self.key}{'-q16' if self.quantized else ''}.npz"
+
     def profile(self, images, boxes):
         """Seconds per prediction phase (pixel sampling, tree walks, leaf adds), one thread."""
         return self.model.profile(images, boxes)
-
-
-class ShapeModel:
-    """The active shape model: a fitter without trees, so no int16 copy and no phase profile."""
-
-    name, key = "cascade ASM", "asm"
-
-    def train(self, train_set, model_dir, quick, n_threads):
-        params = dict(n_levels=2, profile_length=4) if quick else {}
-        model = cascade.ASM(**params, n_jobs=n_threads)
-        model.fit(train_set.images, train_set.shapes, train_set.face_boxes())
-        model.save(self.model_path(model_dir))
-
-    def model_path(self, model_dir):
-        return model_dir / "asm.npz"
-
-    def load(self, model_dir, train_set):
-        self.model = cascade.ASM.load(self.model_path(model_dir))
-        return self
-
-    def predict(self, images, boxes, n_threads):
-        self.model.n_jobs = n_threads
-        return self.model.predict(images, boxes)
 
 
 def our_methods():
@@ -113,5 +110,5 @@ def our_methods():
     for key, label in labels.items():
         methods[key] = CascadeForest(key, label)
         methods[f"{key}-q16"] = CascadeForest(key, label, quantized=True)
-    methods["asm"] = ShapeModel()
+    methods["asm"] = Estimator("asm", "cascade ASM")
     return methods

@@ -15,7 +15,7 @@ centre, the box scaled uniformly so that the square root of its area is
 ``face_size`` pixels at level 0, a margin of half that size around it; level
 ``l`` halves level ``l - 1`` (``cv2.pyrDown``). A profile is ``2 * profile_length
 + 1`` grey values one pixel apart at its level, read by the compiled sampler
-(:func:`cascade.features.sample_pixels`), differentiated and divided by the sum of
+(:func:`cascade.features.pixels_at`), differentiated and divided by the sum of
 the absolute differences (Cootes & Taylor's normalisation, which discounts
 lighting).
 """
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .base import BaseCascade
-from .features import sample_pixels
+from .features import pixels_at
 from .pdm import fit_to_points, principal_components, procrustes_align
 from .shapes import contour_neighbours, from_unit, mean_shape
 
@@ -90,11 +90,14 @@ class ASM(BaseCascade):
         aligned, self.pdm_mean_ = procrustes_align(shapes)
         self.components_, self.variances_ = principal_components(aligned, self.pdm_mean_,
                                                                  self.variance_kept)
-        self.neighbours_ = contour_neighbours(shapes.shape[1], self._contours(), self.mean_shape_)
+        self.neighbours_ = contour_neighbours(shapes.shape[1], self.contours, self.mean_shape_)
         n_levels, length = self.n_levels, 2 * self.profile_length
         profiles = np.zeros((len(images), n_levels, shapes.shape[1], length), np.float32)
-        self._map_faces(lambda chunk: profiles.__setitem__(
-            chunk, self._training_profiles(images[chunk], shapes[chunk], boxes[chunk])), len(images))
+
+        def fill(chunk):
+            profiles[chunk] = self._training_profiles(images[chunk], shapes[chunk], boxes[chunk])
+
+        self._map_faces(fill, len(images))
         known = ~np.isnan(shapes).any(axis=2)                                    # (n, L)
         self.profile_means_ = np.empty((n_levels, shapes.shape[1], length), np.float32)
         self.profile_precisions_ = np.empty((n_levels, shapes.shape[1], length, length), np.float32)
@@ -122,8 +125,11 @@ class ASM(BaseCascade):
 
     def _predict(self, images, boxes):
         out = np.empty((len(images), len(self.mean_shape_), 2))
-        self._map_faces(lambda chunk: out.__setitem__(chunk, self._search(images[chunk], boxes[chunk])),
-                        len(images))
+
+        def fill(chunk):
+            out[chunk] = self._search(images[chunk], boxes[chunk])
+
+        self._map_faces(fill, len(images))
         return out
 
     def _search(self, images, boxes):
@@ -134,8 +140,7 @@ class ASM(BaseCascade):
             shape = _to_level(points, level)
             searching = np.arange(len(images))          # each face stops on its own
             for _ in range(self.max_iterations):
-                crops = [pyramids[level][face] for face in searching]
-                moved = self._search_step(crops, shape, searching, level)
+                moved = self._search_step(pyramids[level], shape, searching, level)
                 searching = searching[(moved <= 1.0).mean(axis=1) < CONVERGED_FRACTION]
                 if not len(searching):
                     break
@@ -143,12 +148,12 @@ class ASM(BaseCascade):
         return _to_frame(points, np.linalg.inv(to_crop))
 
     def _search_step(self, crops, shape, faces, level):
-        """One iteration for ``faces`` (their ``crops`` at ``level``): moves ``shape[faces]`` in
-        place; returns how far each point moved, ``(len(faces), L)`` pixels of the level."""
+        """One iteration at ``level`` (``crops``: every face's crop there) for ``faces``: moves
+        ``shape[faces]`` in place; returns how far each point moved, ``(len(faces), L)`` pixels."""
         reach, m = self.profile_length, self.search_range
         current = shape[faces]
         # Every window of 2k differences along the normal, centred -m .. m pixels away.
-        differences = self._profiles(crops, current, reach + m, normalise=False)
+        differences = self._profiles([crops[face] for face in faces], current, reach + m, normalise=False)
         windows = np.lib.stride_tricks.sliding_window_view(differences, 2 * reach, axis=2)
         windows = windows / (np.abs(windows).sum(axis=3, keepdims=True) + 1e-6)
         deviation = windows - self.profile_means_[level][None, :, None]
@@ -186,16 +191,11 @@ class ASM(BaseCascade):
         steps = np.arange(-reach, reach + 1, dtype=np.float64)
         positions = shape[:, :, None] + steps[:, None] * self._normals(shape)[:, :, None]
         n, n_landmarks, n_steps = positions.shape[:3]
-        # Each position is its own feature point: anchored to itself, at no offset.
-        grey = sample_pixels(crops, positions.reshape(n, -1, 2), np.zeros((n, 2, 2)),
-                             np.arange(n_landmarks * n_steps), np.zeros((n_landmarks * n_steps, 2)))
+        grey = pixels_at(crops, positions.reshape(n, -1, 2))
         differences = np.diff(grey.reshape(n, n_landmarks, n_steps).astype(np.float32), axis=2)
         if normalise:
             differences /= np.abs(differences).sum(axis=2, keepdims=True) + 1e-6
         return differences
-
-    def _contours(self):
-        return None if self.contours is None else [tuple(c) for c in self.contours]
 
     def _check_params(self):
         for name in ("n_levels", "profile_length", "search_range", "max_iterations", "face_size"):
@@ -246,6 +246,10 @@ def _face_crop(image, box, face_size, side):
     left, top = (max(0, int(np.floor(centre[k] - half))) for k in (0, 1))
     right = min(image.shape[1], int(np.ceil(centre[0] + half)) + 1)
     bottom = min(image.shape[0], int(np.ceil(centre[1] + half)) + 1)
+    # A long thin box may touch the image only outside the crop: keep the nearest pixel
+    # row or column, which the border replication then extends, as a clamped read would.
+    left, top = min(left, image.shape[1] - 1), min(top, image.shape[0] - 1)
+    right, bottom = max(right, left + 1), max(bottom, top + 1)
     region = np.ascontiguousarray(image[top:bottom, left:right])
     grey = region if region.ndim == 2 else cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
     region_to_crop = to_crop @ np.array([[1, 0, left], [0, 1, top], [0, 0, 1]])

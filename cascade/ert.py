@@ -15,9 +15,7 @@ The fitted model is the eight flat arrays of :mod:`cascade.forest`.
 import numpy as np
 
 from .dlib_format import read_shape_predictor
-from .forest import (ForestCascade, check_tree_params, feature_pool, mean_point_residual, stage_pixels,
-                     training_samples)
-from .threads import effective_jobs
+from .forest import ForestCascade, check_tree_params, feature_pool
 from .trees import BoostedResiduals, PairSampler, TreeGrower, sample_thresholds
 
 #: Split thresholds are drawn uniformly from this range of grey-level differences (as dlib).
@@ -81,37 +79,15 @@ class ERT(ForestCascade):
 
     # -- training ---------------------------------------------------------------------
 
-    def _fit(self, images, shapes, boxes):
-        self._check_params()
-        rng = np.random.default_rng(self.random_state)
-        n_faces = len(shapes)
-        n_jobs = effective_jobs(self.n_jobs)
-
-        mean, face_of, sample_targets, current, present = training_samples(shapes, boxes, self.n_init, rng)
-        sample_boxes = boxes[face_of]
-
-        self._log(f"training on {n_faces} faces x {self.n_init} initialisations, "
-                  f"{self.n_stages} stages x {self.n_trees} trees, {n_jobs} threads")
-        self.mean_shape_ = mean.astype(np.float32)
-        self._fit_stages(self.n_stages, lambda stage: self._fit_stage(
-            images, face_of, sample_boxes, sample_targets, current, present, mean, rng, n_jobs))
-
-    def _fit_stage(self, images, face_of, boxes, targets, current, present, mean, rng, n_jobs):
-        """One cascade stage on every sample; moves ``current`` on by the stage's prediction.
-
-        Returns the stage's arrays and, last, the mean point residual left afterwards.
-        """
-        n_samples = len(current)
+    def _fit_stage(self, stage, samples, config, rng):
+        """One cascade stage of boosted trees; moves the samples on by the stage's prediction."""
         n_splits = 2 ** self.tree_depth - 1
-        anchors, offsets, positions = feature_pool(mean, self.feature_pool_size,
+        anchors, offsets, positions = feature_pool(samples.mean, self.feature_pool_size,
                                                    self.feature_pool_padding, rng)
-        pixels = stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, self.outside)
-        residuals = (targets - current).reshape(n_samples, -1).astype(np.float32)
-        if present is not None:
-            residuals *= present
-        residuals = BoostedResiduals(residuals, present)
+        pixels = samples.pixels(anchors, offsets)
+        residuals = BoostedResiduals(samples.residuals(), samples.present)
 
-        grower = TreeGrower(pixels, residuals.values, n_jobs)
+        grower = TreeGrower(pixels, residuals.values, samples.n_jobs)
         pairs = PairSampler(positions, self.distance_prior)
         split_u = np.empty((self.n_trees, n_splits), np.int32)
         split_v = np.empty_like(split_u)
@@ -133,12 +109,13 @@ class ERT(ForestCascade):
                 split_threshold[tree] = grown.split_threshold
         finally:
             grower.close()
-        current += residuals.update().reshape(current.shape)
-        return (anchors, offsets, split_u, split_v, split_threshold, leaf_values,
-                mean_point_residual(targets, current, present))
+        samples.move(residuals.update())
+        return anchors, offsets, split_u, split_v, split_threshold, leaf_values
 
     def _check_params(self):
-        check_tree_params(self.get_params(), TREE_INTEGERS, "feature_pool_size", "tree_depth", self.outside)
+        """Check the parameters; returns them."""
+        params = self.get_params()
+        check_tree_params(params, TREE_INTEGERS, "feature_pool_size", "tree_depth", self.outside)
         if not 0 < self.shrinkage <= 1:
             raise ValueError(f"shrinkage must be in (0, 1], got {self.shrinkage!r}")
         if not self.distance_prior > 0:
@@ -147,6 +124,7 @@ class ERT(ForestCascade):
             raise ValueError(f"split_thresholds must be 'data' or 'uniform', got {self.split_thresholds!r}")
         if not self.feature_pool_padding >= 0:
             raise ValueError(f"feature_pool_padding must be >= 0, got {self.feature_pool_padding!r}")
+        return params
 
     # -- models from elsewhere ----------------------------------------------------------
 

@@ -26,9 +26,7 @@ predicts ERT and LBF predicts ESR.
 """
 import numpy as np
 
-from .forest import (ForestCascade, add_mean_frame_update, check_tree_params, feature_pool,
-                     mean_frame_residuals, mean_point_residual, stage_pixels, training_samples)
-from .threads import effective_jobs
+from .forest import ForestCascade, check_tree_params, feature_pool
 from .trees import BoostedResiduals, leaf_sums, leaves_of
 
 #: The parameters that must be positive integers.
@@ -84,29 +82,13 @@ class ESR(ForestCascade):
 
     # -- training ---------------------------------------------------------------------
 
-    def _fit(self, images, shapes, boxes):
-        self._check_params()
-        rng = np.random.default_rng(self.random_state)
-        n_jobs = effective_jobs(self.n_jobs)
-        mean, face_of, targets, current, present = training_samples(shapes, boxes, self.n_init, rng)
-        self._log(f"training on {len(shapes)} faces x {self.n_init} initialisations, "
-                  f"{self.n_stages} stages x {self.n_ferns} ferns of depth {self.fern_depth}")
-        self.mean_shape_ = mean.astype(np.float32)
-        starts = rng.choice(len(shapes), size=self.n_test_init, replace=self.n_test_init > len(shapes))
-        self.initial_shapes_ = targets[starts * self.n_init].astype(np.float32)
-        self._fit_stages(self.n_stages, lambda stage: self._fit_stage(
-            images, face_of, boxes[face_of], targets, current, present, mean, rng, n_jobs))
-
-    def _fit_stage(self, images, face_of, boxes, targets, current, present, mean, rng, n_jobs):
-        """Boost one stage's ferns on every sample; moves ``current`` on by their prediction.
-
-        Returns the stage's arrays and, last, the mean point residual left afterwards.
-        """
+    def _fit_stage(self, stage, samples, config, rng):
+        """Boost one stage's ferns on every sample; moves the samples on by their prediction."""
         depth, n_bins = self.fern_depth, 2 ** self.fern_depth
-        anchors, offsets, _ = feature_pool(mean, self.feature_pool_size, self.feature_pool_padding, rng)
-        pixels = stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, self.outside)
-        start_residuals, to_current = mean_frame_residuals(mean, current, targets, present)
-        residuals = BoostedResiduals(start_residuals, present)
+        anchors, offsets, _ = feature_pool(samples.mean, self.feature_pool_size, self.feature_pool_padding, rng)
+        pixels = samples.pixels(anchors, offsets)
+        start_residuals, to_current = samples.mean_frame_residuals()
+        residuals = BoostedResiduals(start_residuals, samples.present)
         selector = CorrelationSelector(pixels)
 
         split_u = np.empty((self.n_ferns, n_bins - 1), np.int32)
@@ -124,16 +106,24 @@ class ESR(ForestCascade):
             # An empty bin (sum 0) adds nothing, whatever the shrinkage, even 0.
             leaf_values[fern] = sums / np.maximum(residuals.counts(leaf_of, n_bins) + self.shrinkage, 1.0)
             residuals.subtract(leaf_of, leaf_values[fern])
-        add_mean_frame_update(current, to_current, residuals.update())
-        return (anchors, offsets, split_u, split_v, split_threshold, leaf_values,
-                mean_point_residual(targets, current, present))
+        samples.move(residuals.update(), to_current)
+        return anchors, offsets, split_u, split_v, split_threshold, leaf_values
+
+    def _finish_fit(self, samples, config, rng):
+        # The test-time starts: the true shapes of random training faces.
+        n_faces = len(samples.face_targets)
+        faces = rng.choice(n_faces, size=self.n_test_init, replace=self.n_test_init > n_faces)
+        self.initial_shapes_ = samples.face_targets[faces].astype(np.float32)
 
     def _check_params(self):
-        check_tree_params(self.get_params(), FERN_INTEGERS, "feature_pool_size", "fern_depth", self.outside)
+        """Check the parameters; returns them."""
+        params = self.get_params()
+        check_tree_params(params, FERN_INTEGERS, "feature_pool_size", "fern_depth", self.outside)
         if not self.shrinkage >= 0:
             raise ValueError(f"shrinkage must be >= 0, got {self.shrinkage!r}")
         if not self.feature_pool_padding >= 0:
             raise ValueError(f"feature_pool_padding must be >= 0, got {self.feature_pool_padding!r}")
+        return params
 
     def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):
         return {"n_stages": (self.n_stages, n_stages), "n_ferns": (self.n_ferns, n_trees),

@@ -67,6 +67,20 @@ def sample_pixels(images, shapes, transforms, anchors, offsets, image_index=None
     return out
 
 
+def pixels_at(images, positions, outside="clamp", reference=False):
+    """Grey values at given pixel positions, ``(n, P, 2) -> (n, P)`` uint8, image ``i`` for row ``i``.
+
+    The sampler with each position its own feature point (anchored to itself at
+    no offset): the same bounds-safe nearest-pixel reads. ``reference`` uses the
+    NumPy twin (for the reference predictor).
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    n, n_points = positions.shape[:2]
+    sampler = sample_pixels_reference if reference else sample_pixels
+    return sampler(images, positions, np.zeros((n, 2, 2)), np.arange(n_points), np.zeros((n_points, 2)),
+                   outside=outside)
+
+
 def sample_pixels_reference(images, shapes, transforms, anchors, offsets, image_index=None,
                             outside="clamp"):
     """Pure-NumPy twin of :func:`sample_pixels`, for tests and readers; same result bit for bit."""

@@ -24,8 +24,9 @@ import numpy as np
 
 from ._ext import forest as _forest
 from .base import BaseCascade
-from .features import OUTSIDE, frame_transforms, sample_pixels, sample_pixels_reference
+from .features import OUTSIDE, frame_transforms, pixels_at, sample_pixels
 from .shapes import from_unit, mean_shape, sample_initial_indices, similarity_fit, to_unit
+from .threads import effective_jobs
 from .validation import check_boxes, check_images
 
 
@@ -34,10 +35,10 @@ STAGE_ARRAYS = ("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold
 
 
 class ForestCascade(BaseCascade):
-    """Base of the tree cascades: prediction, quantisation and model checks.
+    """Base of the tree cascades: the training loop, prediction, quantisation and model checks.
 
-    A subclass trains the arrays (``_fit``) and says, in ``_array_params``,
-    which of its parameters the arrays' sizes fix. ``_MEAN_FRAME_UPDATES`` says
+    A subclass trains one stage at a time (``_fit_stage``, see :meth:`_fit`) and
+    says, in ``_array_params``, which of its parameters the arrays' sizes fix. ``_MEAN_FRAME_UPDATES`` says
     whether a stage's summed leaves are an update in the mean shape's frame, to
     be turned by the similarity from the mean shape to the current shape before
     being added (LBF), or an update in the box's unit frame (ERT, as dlib).
@@ -56,23 +57,35 @@ class ForestCascade(BaseCascade):
         "leaf_scale_": (["float64"], 1),
     }
 
-    def _fit_stages(self, n_stages, fit_stage):
-        """Train the cascade stage by stage, logging progress, and set the model arrays.
+    def _fit(self, images, shapes, boxes):
+        """Train stage by stage on :class:`TrainingSamples`, logging progress; set the arrays.
 
-        ``fit_stage(stage)`` returns that stage's :data:`STAGE_ARRAYS` followed by
-        the mean point residual the training samples are left with.
+        A subclass provides ``_check_params()`` (returning its resolved parameters),
+        ``_fit_stage(stage, samples, config, rng)``, which returns that stage's
+        :data:`STAGE_ARRAYS` and moves ``samples.current`` on, and may finish in
+        ``_finish_fit(samples, config, rng)``.
         """
+        config = self._check_params()
+        rng = np.random.default_rng(self.random_state)
+        samples = TrainingSamples(images, shapes, boxes, config["n_init"], rng, effective_jobs(self.n_jobs),
+                                  self.outside)
+        self._log(f"training on {len(shapes)} faces x {config['n_init']} initialisations, "
+                  f"{config['n_stages']} stages, {samples.n_jobs} threads")
+        self.mean_shape_ = samples.mean.astype(np.float32)
         stages = []
-        for stage in range(n_stages):
+        for stage in range(config["n_stages"]):
             started = time.perf_counter()
-            *arrays, error = fit_stage(stage)
-            stages.append(arrays)
-            self._log(f"stage {stage + 1}/{n_stages}: mean point residual {error:.4f} "
-                      f"({time.perf_counter() - started:.1f} s)")
+            stages.append(self._fit_stage(stage, samples, config, rng))
+            self._log(f"stage {stage + 1}/{config['n_stages']}: mean point residual "
+                      f"{samples.residual():.4f} ({time.perf_counter() - started:.1f} s)")
         for name, values in zip(STAGE_ARRAYS, zip(*stages)):
             setattr(self, name, np.ascontiguousarray(np.stack(values)))
         self.offsets_ = self.offsets_.astype(np.float32)
-        self.leaf_scale_ = np.ones(n_stages)
+        self.leaf_scale_ = np.ones(len(stages))
+        self._finish_fit(samples, config, rng)
+
+    def _finish_fit(self, samples, config, rng):
+        """Anything a subclass does once the stages are trained (nothing here)."""
 
     def _predict(self, images, boxes):
         out = np.empty((len(images), len(self.mean_shape_), 2))
@@ -153,28 +166,78 @@ class ForestCascade(BaseCascade):
                 raise ValueError(f"parameter {name}={given!r} disagrees with the arrays ({actual})")
 
 
-def training_samples(shapes, boxes, n_init, rng):
-    """The samples a tree cascade trains on: ``n_init`` starts per face.
+class TrainingSamples:
+    """What a tree cascade trains on: ``n_init`` starts per face, moved on stage by stage.
 
     The first start of every face is the mean shape, the others are the shapes
     of other faces (Kazemi & Sullivan; Ren et al.), all in the unit frame.
-    Returns ``mean``, ``face_of`` (each sample's face), ``targets`` and
-    ``current`` (``(n_faces * n_init, L, 2)``, missing target points set to the
-    mean's) and ``present`` (``(n_samples, 2L)`` float32 1/0 mask of the target
-    coordinates, or None when no point is missing).
+
+    mean:     (L, 2) the mean shape
+    face_targets: (n_faces, L, 2) each face's true shape, missing points set to the mean's
+    face_of:  (n,) each sample's face (its image); ``boxes`` (n, 4) its face's box
+    targets:  (n, L, 2) its face's true shape (``face_targets[face_of]``)
+    current:  (n, L, 2) its current shape, which each stage moves on
+    present:  (n, 2L) float32 1/0 mask of the known target coordinates, or None
+              when no point is missing
     """
-    n_faces, n_landmarks = shapes.shape[:2]
-    mean = mean_shape(shapes, boxes)
-    targets = to_unit(shapes, boxes)
-    missing = np.isnan(targets)
-    targets = np.where(missing, mean, targets)
-    face_of = np.repeat(np.arange(n_faces), n_init)
-    current = np.repeat(mean[None], len(face_of), axis=0)
-    if n_init > 1:
-        others = sample_initial_indices(n_faces, n_init - 1, rng)
-        current.reshape(n_faces, n_init, n_landmarks, 2)[:, 1:] = targets[others]
-    present = (~missing[face_of]).reshape(len(face_of), -1).astype(np.float32) if missing.any() else None
-    return mean, face_of, targets[face_of], current, present
+
+    def __init__(self, images, shapes, boxes, n_init, rng, n_jobs, outside):
+        n_faces, n_landmarks = shapes.shape[:2]
+        self.images, self.n_jobs, self.outside = images, n_jobs, outside
+        self.mean = mean_shape(shapes, boxes)
+        targets = to_unit(shapes, boxes)
+        missing = np.isnan(targets)
+        targets = np.where(missing, self.mean, targets)
+        self.face_of = np.repeat(np.arange(n_faces), n_init)
+        self.boxes = boxes[self.face_of]
+        self.current = np.repeat(self.mean[None], len(self.face_of), axis=0)
+        if n_init > 1:
+            others = sample_initial_indices(n_faces, n_init - 1, rng)
+            self.current.reshape(n_faces, n_init, n_landmarks, 2)[:, 1:] = targets[others]
+        self.face_targets = targets
+        self.targets = targets[self.face_of]
+        present = (~missing[self.face_of]).reshape(len(self.face_of), -1).astype(np.float32)
+        self.present = present if missing.any() else None
+
+    def pixels(self, anchors, offsets):
+        """Every sample's grey values at shape-indexed points (``anchors``, ``offsets``), ``(n, P)`` uint8."""
+        pixel_shapes = from_unit(self.current, self.boxes)
+        return sample_pixels(self.images, pixel_shapes, frame_transforms(pixel_shapes, self.boxes, self.mean),
+                             anchors, offsets, image_index=self.face_of, n_jobs=self.n_jobs,
+                             outside=self.outside)
+
+    def residuals(self):
+        """``targets - current`` flattened, ``(n, 2L)`` float32, missing coordinates 0."""
+        residuals = (self.targets - self.current).reshape(len(self.current), -1).astype(np.float32)
+        return residuals if self.present is None else residuals * self.present
+
+    def mean_frame_residuals(self):
+        """The residuals in the mean shape's frame, ``(n, 2L)`` float32, and ``to_current``.
+
+        The similarity from the mean to each current shape is undone (``to_current``,
+        ``(n, 2, 2)``, its linear part), as the shape-indexed features are, so a regressor
+        sees the same offset for the same local appearance whatever the face's roll and
+        scale. Missing coordinates are 0.
+        """
+        to_current, _ = similarity_fit(self.mean, self.current)
+        residuals = np.einsum("nij,nlj->nli", np.linalg.inv(to_current), self.targets - self.current)
+        residuals = residuals.reshape(len(self.current), -1).astype(np.float32)
+        return (residuals if self.present is None else residuals * self.present), to_current
+
+    def move(self, update, to_current=None):
+        """Add ``update`` ``(n, 2L)`` to the current shapes; with ``to_current`` (from
+        :meth:`mean_frame_residuals`) it is in the mean frame and turned into place first."""
+        update = update.reshape(self.current.shape)
+        if to_current is not None:
+            update = np.einsum("nij,nlj->nli", to_current, update)
+        self.current += update
+
+    def residual(self):
+        """Mean distance, in the unit frame, from the samples' shapes to their targets (known points)."""
+        left = self.targets - self.current
+        if self.present is not None:
+            left = left * self.present.reshape(left.shape)
+        return float(np.sqrt((left ** 2).sum(axis=2)).mean())
 
 
 def check_tree_params(values, integers, pool_name, depth_name, outside):
@@ -205,45 +268,6 @@ def feature_pool(mean, size, padding, rng):
     distance = np.linalg.norm(positions[:, None] - mean[None], axis=2)
     anchors = distance.argmin(axis=1).astype(np.int32)
     return anchors, positions - mean[anchors], positions
-
-
-def mean_frame_residuals(mean, current, targets, present):
-    """The samples' residuals in the mean shape's frame, ``(n, 2L)`` float32, and ``to_current``.
-
-    The similarity from the mean to each current shape is undone (``to_current``, ``(n, 2, 2)``,
-    its linear part), as the shape-indexed features are, so a regressor sees the same offset
-    for the same local appearance whatever the face's roll and scale. Missing coordinates are 0.
-    """
-    to_current, _ = similarity_fit(mean, current)
-    residuals = np.einsum("nij,nlj->nli", np.linalg.inv(to_current), targets - current)
-    residuals = residuals.reshape(len(current), -1).astype(np.float32)
-    if present is not None:
-        residuals *= present
-    return residuals, to_current
-
-
-def add_mean_frame_update(current, to_current, update):
-    """``current += to_current @ update`` point by point; ``update`` is ``(n, 2L)`` in the mean frame."""
-    current += np.einsum("nij,nlj->nli", to_current, update.reshape(current.shape))
-
-
-def stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, outside):
-    """Every training sample's grey values at one stage's shape-indexed points, ``(n, P)`` uint8.
-
-    ``current`` holds the samples' shapes and ``boxes`` their faces' boxes, ``face_of``
-    each sample's image.
-    """
-    pixel_shapes = from_unit(current, boxes)
-    return sample_pixels(images, pixel_shapes, frame_transforms(pixel_shapes, boxes, mean), anchors,
-                         offsets, image_index=face_of, n_jobs=n_jobs, outside=outside)
-
-
-def mean_point_residual(targets, current, present):
-    """Mean distance, in the unit frame, from the samples' shapes to their targets (known points)."""
-    left = (targets - current).reshape(len(current), -1)
-    if present is not None:
-        left = left * present
-    return float(np.sqrt((left.reshape(current.shape) ** 2).sum(axis=2)).mean())
 
 
 def every_start(images, boxes, starts):
@@ -287,10 +311,7 @@ def _reference_run(model, images, boxes, start_shapes):
         unit = np.stack([(A[:, None, 0, 0] * dx + A[:, None, 0, 1] * dy) + shapes[:, anchors, 0],
                          (A[:, None, 1, 0] * dx + A[:, None, 1, 1] * dy) + shapes[:, anchors, 1]], axis=2)
         positions = unit.astype(np.float64) * size + origin                        # (n, P, 2) pixels
-        # Read the pixels at those positions: each point its own anchor, at zero offset.
-        pixels = sample_pixels_reference(images, positions, np.zeros((len(images), 2, 2)),
-                                         np.arange(len(anchors)), np.zeros((len(anchors), 2)),
-                                         outside=model.outside).astype(f32)
+        pixels = pixels_at(images, positions, outside=model.outside, reference=True).astype(f32)
         sums = np.zeros((len(images), shapes.shape[1] * 2), dtype=np.int64)
         # Leaves go onto the shape itself, or (LBF) onto an update turned into place after.
         flat = np.zeros_like(shapes) if model._MEAN_FRAME_UPDATES else shapes

@@ -31,7 +31,7 @@ def save_model(path, estimator, params, arrays, attributes=None, compress=True):
     """Write ``arrays`` (name -> ndarray) and JSON-able ``params``/``attributes`` to ``path``."""
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "estimator": estimator,
                 "params": params, "attributes": attributes or {}}
-    encoded = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+    encoded = np.frombuffer(json.dumps(metadata, default=_plain).encode(), dtype=np.uint8)
     path = Path(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
@@ -42,6 +42,13 @@ def save_model(path, estimator, params, arrays, attributes=None, compress=True):
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _plain(value):
+    """NumPy values in parameters (e.g. a flip permutation given as an array) as JSON ones."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"parameter value {value!r} of type {type(value).__name__} cannot be saved")
 
 
 def load_model(path, estimator, schema):

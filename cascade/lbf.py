@@ -24,9 +24,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import csr_matrix
 
-from .forest import (ForestCascade, add_mean_frame_update, check_tree_params, mean_frame_residuals,
-                     mean_point_residual, stage_pixels, training_samples)
-from .threads import effective_jobs
+from .forest import ForestCascade, check_tree_params
 from .trees import TreeGrower, leaves_of, sample_thresholds
 
 #: The two documented settings; any parameter given explicitly overrides its preset value.
@@ -107,37 +105,18 @@ class LBF(ForestCascade):
 
     # -- training ---------------------------------------------------------------------
 
-    def _fit(self, images, shapes, boxes):
-        config = self._check_params()
-        rng = np.random.default_rng(self.random_state)
-        n_jobs = effective_jobs(self.n_jobs)
-        mean, face_of, targets, current, present = training_samples(shapes, boxes, config["n_init"], rng)
-        sample_boxes = boxes[face_of]
-        radii = np.geomspace(config["radius_start"], config["radius_end"], config["n_stages"])
-        self._log(f"training on {len(shapes)} faces x {config['n_init']} initialisations, "
-                  f"{config['n_stages']} stages x {shapes.shape[1]} landmarks x {config['n_trees']} "
-                  f"trees, {n_jobs} threads")
-        self.mean_shape_ = mean.astype(np.float32)
-        self._fit_stages(len(radii), lambda stage: self._fit_stage(
-            images, face_of, sample_boxes, targets, current, present, mean, radii[stage], config, rng,
-            n_jobs))
-        self._drop_unused_points()
-
-    def _fit_stage(self, images, face_of, boxes, targets, current, present, mean, radius, config,
-                   rng, n_jobs):
-        """Forests, binary features and global regression of one stage; moves ``current`` on.
-
-        Returns the stage's arrays and, last, the mean point residual left afterwards.
-        """
-        n_samples, n_landmarks = current.shape[:2]
+    def _fit_stage(self, stage, samples, config, rng):
+        """Forests, binary features and global regression of one stage; moves the samples on."""
+        n_landmarks = samples.mean.shape[0]
         n_points = config["points_per_landmark"]
+        radius = np.geomspace(config["radius_start"], config["radius_end"], config["n_stages"])[stage]
         anchors = np.repeat(np.arange(n_landmarks, dtype=np.int32), n_points)
         offsets = _disc_points(rng, radius, n_landmarks * n_points)
-        pixels = stage_pixels(images, face_of, boxes, current, mean, anchors, offsets, n_jobs, self.outside)
-        residuals, to_current = mean_frame_residuals(mean, current, targets, present)
+        pixels = samples.pixels(anchors, offsets)
+        residuals, to_current = samples.mean_frame_residuals()
 
         seeds = rng.integers(2 ** 63, size=n_landmarks)
-        with ThreadPoolExecutor(n_jobs) as pool:
+        with ThreadPoolExecutor(samples.n_jobs) as pool:
             forests = list(pool.map(
                 lambda landmark: self._fit_forest(pixels[:, landmark * n_points:(landmark + 1) * n_points],
                                                   residuals[:, 2 * landmark:2 * landmark + 2], config,
@@ -150,11 +129,13 @@ class LBF(ForestCascade):
 
         n_leaves = 2 ** config["tree_depth"]
         features = _binary_features(leaf_of, n_leaves)
-        weights = _global_regression(leaf_of, features, residuals, config["alpha"], n_jobs)
-        add_mean_frame_update(current, to_current, features @ weights)
+        weights = _global_regression(leaf_of, features, residuals, config["alpha"], samples.n_jobs)
+        samples.move(features @ weights, to_current)
         leaf_values = weights.reshape(len(split_u), n_leaves, -1).astype(np.float32)
-        return (anchors, offsets, split_u, split_v, split_threshold, leaf_values,
-                mean_point_residual(targets, current, present))
+        return anchors, offsets, split_u, split_v, split_threshold, leaf_values
+
+    def _finish_fit(self, samples, config, rng):
+        self._drop_unused_points()
 
     def _drop_unused_points(self):
         """Keep only the pool points some split reads, renumbering the splits: fewer pixel reads.

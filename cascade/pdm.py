@@ -22,7 +22,7 @@ def procrustes_align(shapes, n_iterations=10):
     """
     shapes = np.asarray(shapes, dtype=np.float64)
     filled = np.where(np.isnan(shapes), np.nanmean(shapes, axis=0), shapes)
-    mean = _normalised(filled[0] if len(filled) else filled.mean(axis=0))
+    mean = _normalised(filled[0])
     for _ in range(n_iterations):
         A, t = similarity_fit(shapes, np.broadcast_to(mean, shapes.shape))
         aligned = apply_similarity(shapes, A, t)

@@ -61,13 +61,26 @@ def contour_neighbours(n_landmarks, contours=None, mean=None):
         np.fill_diagonal(distance, np.inf)
         return np.argsort(distance, axis=1)[:, :2].astype(np.int32)
     neighbours = np.stack([np.arange(n_landmarks)] * 2, axis=1)
-    for first, last, closed in contours:
+    for contour in contours:
+        first, last, closed = _check_contour(contour, n_landmarks)
         points = np.arange(first, last + 1)
         before, after = np.roll(points, 1), np.roll(points, -1)
         if not closed:
             before[0], after[-1] = points[0], points[-1]
         neighbours[points] = np.stack([before, after], axis=1)
     return neighbours.astype(np.int32)
+
+
+def _check_contour(contour, n_landmarks):
+    """``contour`` as ``(first, last, closed)``; a ValueError unless it is one inside the scheme."""
+    def is_index(value):
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    if not (isinstance(contour, (tuple, list)) and len(contour) == 3 and is_index(contour[0])
+            and is_index(contour[1]) and 0 <= contour[0] <= contour[1] < n_landmarks):
+        raise ValueError(f"a contour must be (first, last, closed) with integers 0 <= first <= last "
+                         f"< {n_landmarks}, got {contour!r}")
+    return contour
 
 
 def tight_boxes(shapes):

@@ -109,3 +109,17 @@ def test_tampered_models_are_refused(model, tmp_path, change, message):
     change(arrays)
     with pytest.raises(ValueError, match=message):
         ASM._from_arrays(model.get_params(), arrays, "test")
+
+
+def test_a_box_touching_the_image_only_far_from_its_centre(model):
+    # The crop around this long thin box's centre lies wholly right of the image.
+    image = np.full((100, 100), 90, np.uint8)
+    shape = model.predict(image, np.array([90.0, 40.0, 1090.0, 50.0]))
+    assert shape.shape == (68, 2) and np.isfinite(shape).all()
+
+
+def test_bad_contours_are_refused(train_faces):
+    images, shapes = train_faces[0][:10], train_faces[1][:10]
+    for contours in ([(0, 68, False)], [(5, 2, True)], [7], [(0.5, 3, True)]):
+        with pytest.raises(ValueError, match="a contour must be"):
+            ASM(contours=contours).fit(images, shapes)

@@ -123,3 +123,14 @@ def test_interrupted_save_keeps_the_old_file(saved, tmp_path, monkeypatch):
     assert target.read_bytes() == path.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
     assert io.FORMAT_VERSION == 1
+
+
+def test_numpy_parameters_are_saved_as_json(test_faces, tmp_path):
+    from cascade.shapes import IBUG68_FLIP
+    images, shapes = list(test_faces.images), test_faces.shapes
+    model = ERT(**TINY[ERT], flip_permutation=IBUG68_FLIP.copy(), n_jobs=np.int64(1)).fit(images, shapes)
+    model.save(tmp_path / "numpy.npz")
+    loaded = ERT.load(tmp_path / "numpy.npz")
+    assert loaded.flip_permutation == IBUG68_FLIP.tolist()
+    np.testing.assert_array_equal(loaded.predict(images, test_faces.face_boxes()),
+                                  model.predict(images, test_faces.face_boxes()))
