@@ -102,6 +102,78 @@ class CascadeForest(Estimator):
         return self.model.profile(images, boxes)
 
 
+class Bundled:
+    """A model that ships with the package (``cascade.load_model``); not trained by the suite."""
+
+    key = None
+
+    def __init__(self, bundled_name):
+        self.bundled_name, self.name = bundled_name, f"bundled {bundled_name}"
+
+    def load(self, model_dir, train_set):
+        self.model = cascade.load_model(self.bundled_name)
+        return self
+
+    def predict(self, images, boxes, n_threads):
+        self.model.n_jobs = n_threads
+        return self.model.predict(images, boxes)
+
+    def model_path(self, model_dir):
+        return cascade.bundled.MODELS_DIR / cascade.bundled.BUNDLED[self.bundled_name]
+
+
+class Refined:
+    """Another method's shapes corrected by the bundled CNN refiner (one ONNX Runtime
+    thread per predicting thread). Its model size is the landmarker's plus the network's."""
+
+    def __init__(self, inner):
+        self.inner, self.key, self.name = inner, inner.key, f"{inner.name} + CNN refiner"
+        self.refiners = {}
+
+    def load(self, model_dir, train_set):
+        self.inner.load(model_dir, train_set)
+        return self
+
+    def refiner(self, n_threads):
+        from cnn_refine import Refiner
+        if n_threads not in self.refiners:
+            self.refiners[n_threads] = Refiner(intra_op_threads=n_threads)
+        return self.refiners[n_threads]
+
+    def predict(self, images, boxes, n_threads):
+        return self.refiner(n_threads).predict(images, self.inner.predict(images, boxes, n_threads))
+
+    def model_path(self, model_dir):
+        return self.inner.model_path(model_dir)
+
+    def extra_bytes(self):
+        from cnn_refine.refiner import DEFAULT_MODEL
+        return DEFAULT_MODEL.stat().st_size
+
+
+class CNNStandalone(Refined):
+    """The refiner's network alone, started from the mean shape in the box: the CNN family."""
+
+    key = None
+    name = "CNN (refiner network alone, from the box)"
+
+    def __init__(self):
+        self.refiners = {}
+
+    def load(self, model_dir, train_set):
+        return self
+
+    def predict(self, images, boxes, n_threads):
+        return self.refiner(n_threads).predict_from_boxes(images, boxes)
+
+    def model_path(self, model_dir):
+        from cnn_refine.refiner import DEFAULT_MODEL
+        return DEFAULT_MODEL
+
+    def extra_bytes(self):
+        return 0
+
+
 def our_methods():
     labels = {"ert": "cascade ERT", "ert-c40": "cascade ERT, 40 splits/node",
               "lbf-fast": "cascade LBF fast", "lbf": "cascade LBF accurate",
@@ -111,4 +183,9 @@ def our_methods():
         methods[key] = CascadeForest(key, label)
         methods[f"{key}-q16"] = CascadeForest(key, label, quantized=True)
     methods["asm"] = Estimator("asm", "cascade ASM")
+    for name in cascade.bundled.BUNDLED:
+        methods[name] = Bundled(name)
+    for key in ("ert", "lbf-fast", "lbf", "esr", "lbf-68", "ert-68"):
+        methods[f"{key}+cnn"] = Refined(methods[key])
+    methods["cnn"] = CNNStandalone()
     return methods

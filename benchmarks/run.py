@@ -30,14 +30,13 @@ import resource
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cascade
-from cascade.detect import DETECTORS, BoxCalibration, make_detector, match_detection
+from cascade.detect import DETECTORS, BoxCalibration, calibrate, make_detector, match_detection
 from cascade.evaluate import auc, failure_rate, report
 
 from .methods import our_methods
@@ -168,19 +167,9 @@ def detector_calibration(args, detector, train, model_dir):
     record = model_dir / f"calibration-{args.detector}.json"
     if record.exists() and not args.retrain:
         return BoxCalibration(**json.loads(record.read_text())["calibration"])
-    truth = train.face_boxes()
-
-    def match(index):
-        boxes, _ = detector(train.images[index])
-        best = match_detection(boxes, truth[index])
-        return boxes[best] if best >= 0 else None
-
     print(f"calibrating {args.detector} boxes on {len(train)} training faces", flush=True)
-    with ThreadPoolExecutor(args.threads) as pool:
-        matched = list(pool.map(match, range(len(train))))
-    found = [i for i, box in enumerate(matched) if box is not None]
-    calibration = BoxCalibration.fit(np.array([matched[i] for i in found]), truth[found])
-    record.write_text(json.dumps({"calibration": calibration.to_dict(), "matched": len(found),
+    calibration, n_matched = calibrate(detector, train.images, train.face_boxes(), args.threads)
+    record.write_text(json.dumps({"calibration": calibration.to_dict(), "matched": n_matched,
                                   "training_faces": len(train)}))
     return calibration
 
@@ -215,7 +204,8 @@ def benchmark(args):
             method.load(model_dir, train)
             path = method.model_path(model_dir)
             row = {"method": method.name, "key": key, "test_set": test_name, "training": training,
-                   "model_bytes": path.stat().st_size if path else None}
+                   "model_bytes": path.stat().st_size + (method.extra_bytes() if hasattr(method, "extra_bytes") else 0)
+                   if path else None}
             rows.append(row)
             if hasattr(method, "predict_external"):          # a program that times itself
                 predictions[method.name], row["faces_per_second"] = method.predict_external(

@@ -33,6 +33,8 @@ from .lbf import LBF
 from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced, report
 from .features import frame_transforms, sample_pixels
 from .shapes import IBUG68_FLIP, mean_shape, similarity_fit, tight_boxes
+from .bundled import load_model
+from .pipeline import Face, Pipeline
 
 __version__ = "0.1.0"
 
@@ -41,6 +43,7 @@ __all__ = [
     "ERT",
     "ESR",
     "LBF",
+    "Pipeline", "Face", "load_model",
     "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",
     "sample_pixels", "frame_transforms",

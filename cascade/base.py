@@ -8,7 +8,9 @@ An estimator subclasses :class:`BaseCascade` and provides
   ``_check_arrays()`` that validates their shapes and indices after a load.
 
 Fitted arrays are attributes ending in ``_``; ``save``/``load`` write and read
-exactly those (see :mod:`cascade.io`).
+exactly those (see :mod:`cascade.io`), plus ``box_calibrations_`` when set: a
+dict from detector name to the :class:`cascade.detect.BoxCalibration` that maps
+that detector's boxes to the boxes the model was trained on.
 """
 import sys
 
@@ -17,6 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import io
+from .detect import BoxCalibration
 from .evaluate import nme
 from .shapes import flip_boxes, flip_image, flip_permutation, flip_shapes, tight_boxes
 from .threads import map_chunks
@@ -75,13 +78,25 @@ class BaseCascade(BaseEstimator):
         """Write the fitted model to ``path`` (a ``.npz``; see :mod:`cascade.io`)."""
         self._check_fitted()
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
-        return io.save_model(path, type(self).__name__, self.get_params(), arrays, **options)
+        calibrations = {name: calibration.to_dict()
+                        for name, calibration in getattr(self, "box_calibrations_", {}).items()}
+        return io.save_model(path, type(self).__name__, self.get_params(), arrays,
+                             attributes={"box_calibrations": calibrations}, **options)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; every array and index is checked first."""
-        params, _, arrays = io.load_model(path, cls.__name__, cls._ARRAYS)
-        return cls._from_arrays(params, arrays, path)
+        params, attributes, arrays = io.load_model(path, cls.__name__, cls._ARRAYS)
+        model = cls._from_arrays(params, arrays, path)
+        calibrations = attributes.get("box_calibrations", {})
+        if not isinstance(calibrations, dict):
+            raise ValueError(f"{path}: box_calibrations must be an object")
+        try:
+            model.box_calibrations_ = {str(name): BoxCalibration.from_dict(value)
+                                       for name, value in calibrations.items()}
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        return model
 
     @classmethod
     def _from_arrays(cls, params, arrays, source):

@@ -17,6 +17,7 @@ relative to the detector box's size.
 """
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -159,6 +160,40 @@ class BoxCalibration:
 
     def to_dict(self):
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """The calibration of :meth:`to_dict`'s output; refuses missing, extra or absurd values."""
+        names = set(cls.__dataclass_fields__)
+        if not isinstance(values, dict) or set(values) != names:
+            raise ValueError(f"a box calibration needs exactly {sorted(names)}, got {values!r}")
+        numbers = {name: values[name] for name in names}
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                   for v in numbers.values()) or not (numbers["scale_x"] > 0 and numbers["scale_y"] > 0):
+            raise ValueError(f"a box calibration needs finite numbers and positive scales, got {values!r}")
+        return cls(**{name: float(v) for name, v in numbers.items()})
+
+
+def calibrate(detector, images, truth_boxes, n_threads=1):
+    """The :class:`BoxCalibration` from ``detector``'s boxes to ``truth_boxes`` ``(n, 4)`` on ``images``.
+
+    Each face's detection is the one overlapping its truth box most
+    (:func:`match_detection`); faces the detector misses are left out. Returns
+    ``(calibration, number of faces matched)``.
+    """
+    truth_boxes = check_boxes(truth_boxes, len(images))
+
+    def match(index):
+        boxes, _ = detector(images[index])
+        best = match_detection(boxes, truth_boxes[index])
+        return boxes[best] if best >= 0 else None
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        matched = list(pool.map(match, range(len(images))))
+    found = [i for i, box in enumerate(matched) if box is not None]
+    if not found:
+        raise ValueError("the detector found none of the faces: nothing to calibrate on")
+    return BoxCalibration.fit(np.array([matched[i] for i in found]), truth_boxes[found]), len(found)
 
 
 def _surest_first(boxes, scores):

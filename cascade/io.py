@@ -59,29 +59,7 @@ def load_model(path, estimator, schema):
     for a file that is not such a model, is damaged, or does not fit the schema.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not a model archive")
-        with archive:
-            contents = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
-            RuntimeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a readable cascade model file ({error})") from None
-    if _METADATA not in contents:
-        raise ValueError(f"{path} is not a cascade model file (no metadata)")
-    try:
-        metadata = json.loads(contents.pop(_METADATA).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: damaged metadata ({error})") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a cascade model file")
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise ValueError(f"{path} has format version {version!r}; this cascade reads up to "
-                         f"{FORMAT_VERSION}: upgrade cascade to load it")
+    metadata, contents = _read(path, arrays=True)
     if metadata.get("estimator") != estimator:
         raise ValueError(f"{path} holds a {metadata.get('estimator')!r} model, not {estimator!r}")
     params, attributes = metadata.get("params"), metadata.get("attributes", {})
@@ -101,3 +79,38 @@ def load_model(path, estimator, schema):
     if contents:
         raise ValueError(f"{path}: unexpected arrays {sorted(contents)}")
     return params, attributes, arrays
+
+
+def estimator_of(path):
+    """The name of the estimator a model file holds (only its metadata is read)."""
+    metadata, _ = _read(Path(path), arrays=False)
+    return metadata.get("estimator")
+
+
+def _read(path, arrays):
+    """``(metadata, arrays by name)`` of a model file, its format and version checked."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not a model archive")
+        with archive:
+            names = archive.files if arrays else [name for name in archive.files if name == _METADATA]
+            contents = {name: archive[name] for name in names}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+            RuntimeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a readable cascade model file ({error})") from None
+    if _METADATA not in contents:
+        raise ValueError(f"{path} is not a cascade model file (no metadata)")
+    try:
+        metadata = json.loads(contents.pop(_METADATA).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: damaged metadata ({error})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a cascade model file")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ValueError(f"{path} has format version {version!r}; this cascade reads up to "
+                         f"{FORMAT_VERSION}: upgrade cascade to load it")
+    return metadata, contents

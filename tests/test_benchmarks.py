@@ -11,16 +11,18 @@ from benchmarks.run import child_command  # noqa: E402
 
 def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
     out = tmp_path / "out"
-    command = child_command(["--quick", "--methods", "mean-shape,ert,ert-q16,lbf-fast,esr,asm,dlib", "--data", str(data_root),
+    command = child_command(["--quick", "--methods", "mean-shape,ert,ert-q16,lbf-fast,lbf-fast+cnn,cnn,lbf-68,esr,asm,dlib", "--data", str(data_root),
                              "--cache", str(tmp_path / "cache"), "--out", str(out), "--repeats", "1",
                              "--threads", "2"])
     subprocess.run(command, check=True, cwd=tmp_path, timeout=300)
     results = json.loads((out / "results.json").read_text())
     rows = {row["key"]: row for row in results["rows"]}
-    assert {"mean-shape", "ert", "ert-q16", "lbf-fast", "esr", "asm"} <= set(rows)
+    assert {"mean-shape", "ert", "ert-q16", "lbf-fast", "lbf-fast+cnn", "cnn", "lbf-68", "esr", "asm"} <= set(rows)
+    assert rows["lbf-fast+cnn"]["model_bytes"] > rows["lbf-fast"]["model_bytes"]     # the network is counted
+    assert rows["lbf-fast+cnn"]["method"] == "cascade LBF fast + CNN refiner"
     if "dlib" in rows:                                  # the peers extra is installed
         assert rows["dlib"]["speed_vs_dlib"] == 1.0 and rows["ert"]["speed_vs_dlib"] > 0
-    for key in ("ert", "lbf-fast", "esr", "asm"):
+    for key in ("ert", "lbf-fast", "lbf-fast+cnn", "cnn", "lbf-68", "esr", "asm"):
         assert rows[key]["accuracy"]["nme_inter-ocular"] < rows["mean-shape"]["accuracy"]["nme_inter-ocular"]
     for key in ("ert", "lbf-fast", "esr"):
         assert set(rows[key]["phase_us_per_face"]) == {"sampling", "walking", "adding"}

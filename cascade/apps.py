@@ -1,0 +1,210 @@
+"""What users build from 68 landmarks: drawing, anonymising, aligning, AR overlays, head pose.
+
+Every function takes an image (uint8, grey or BGR) and a sequence of ``(68, 2)``
+shapes in that image's pixels, as :class:`cascade.Pipeline` gives them, and
+returns new arrays; the input image is never changed.
+"""
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .shapes import similarity_fit
+from .validation import check_image, check_shapes
+
+JAW, BROWS, NOSE_TIP, CHIN = slice(0, 17), slice(17, 27), 30, 8
+RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)      # image left, image right (300-W naming)
+MOUTH_CORNERS = (48, 54)
+
+#: The 112x112 five-point template of face recognition crops (ArcFace and others): eye
+#: centres, nose tip, mouth corners, in the crop's pixels.
+FIVE_POINT_TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                                    [41.5493, 92.3655], [70.7299, 92.2041]])
+
+#: A generic 3-D face (millimetres; x to the image right, y up, z towards the camera) at the
+#: 68-point indices below: nose tip, chin, outer eye corners, mouth corners.
+POSE_POINTS = (30, 8, 36, 45, 48, 54)
+POSE_MODEL_3D = np.array([[0.0, 0.0, 0.0], [0.0, -63.6, -12.5], [-43.3, 32.7, -26.0],
+                          [43.3, 32.7, -26.0], [-28.9, -28.9, -24.1], [28.9, -28.9, -24.1]])
+
+
+def _faces(image, shapes):
+    image = check_image(image)
+    shapes = np.zeros((0, 68, 2)) if len(shapes) == 0 else check_shapes(np.asarray(shapes, dtype=np.float64),
+                                                                         n_landmarks=68, allow_nan=False)
+    return image, shapes
+
+
+def five_points(shapes):
+    """``(n, 5, 2)``: eye centres, nose tip and mouth corners of ``(n, 68, 2)`` shapes."""
+    shapes = np.asarray(shapes, dtype=np.float64)
+    return np.stack([shapes[:, RIGHT_EYE].mean(axis=1), shapes[:, LEFT_EYE].mean(axis=1), shapes[:, NOSE_TIP],
+                     shapes[:, MOUTH_CORNERS[0]], shapes[:, MOUTH_CORNERS[1]]], axis=1)
+
+
+def face_outline_mask(image_shape, shape, brow_lift=0.25):
+    """A uint8 mask (255 inside) of the face: the hull of the jaw and the brows, the brows
+    raised by ``brow_lift`` of the brow-to-chin height so that the forehead is covered."""
+    shape = np.asarray(shape, dtype=np.float64)
+    up = shape[CHIN] - shape[BROWS].mean(axis=0)
+    brows = shape[BROWS] - brow_lift * up
+    hull = cv2.convexHull(np.concatenate([shape[JAW], brows]).astype(np.float32)).round().astype(np.int32)
+    mask = np.zeros(image_shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA)
+    return mask
+
+
+def blur_faces(image, shapes, method="gaussian", strength=1.0):
+    """Anonymise each face inside its outline: "gaussian" blur or "pixelate" (blocks about a
+    tenth of the face wide), feathered at the edge."""
+    image, shapes = _faces(image, shapes)
+    if method not in ("gaussian", "pixelate"):
+        raise ValueError(f"method must be 'gaussian' or 'pixelate', got {method!r}")
+    result = image.copy()
+    for shape in shapes:
+        mask = face_outline_mask(image.shape, shape)
+        x, y, w, h = cv2.boundingRect(mask)
+        if w == 0 or h == 0:
+            continue                    # the face lies outside the image
+        face_size = max(w, h)
+        region = image[y:y + h, x:x + w]
+        if method == "gaussian":
+            hidden = cv2.GaussianBlur(region, (0, 0), max(1.0, strength * face_size / 8))
+        else:
+            block = max(1, int(round(strength * face_size / 10)))
+            small = cv2.resize(region, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
+            hidden = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+        # Feathered inwards, so that nothing outside the outline changes.
+        sigma = max(1.0, face_size / 60)
+        inside = mask[y:y + h, x:x + w]
+        eroded = cv2.erode(inside, np.ones((2 * int(sigma) + 1,) * 2, np.uint8))
+        alpha = cv2.GaussianBlur(eroded, (0, 0), sigma) * (inside > 0) / 255.0
+        alpha = alpha[..., None] if image.ndim == 3 else alpha
+        result[y:y + h, x:x + w] = (alpha * hidden + (1 - alpha) * region).round().astype(np.uint8)
+    return result
+
+
+def align_faces(image, shapes, size=112, template=None):
+    """``(n, size, size[, 3])`` crops, each face warped by the similarity taking its five points
+    (:func:`five_points`) onto ``template`` (default: the 112x112 five-point template, scaled)."""
+    image, shapes = _faces(image, shapes)
+    if not isinstance(size, (int, np.integer)) or size < 8:
+        raise ValueError(f"size must be an integer >= 8, got {size!r}")
+    template = FIVE_POINT_TEMPLATE_112 * (size / 112.0) if template is None else np.asarray(template, float)
+    if template.shape != (5, 2):
+        raise ValueError(f"template must be 5 (x, y) points, got shape {template.shape}")
+    A, t = similarity_fit(five_points(shapes), np.broadcast_to(template, (len(shapes), 5, 2))) \
+        if len(shapes) else (np.zeros((0, 2, 2)), np.zeros((0, 2)))
+    crops = [cv2.warpAffine(image, np.concatenate([A[i], t[i][:, None]], axis=1), (size, size),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for i in range(len(shapes))]
+    return np.array(crops, dtype=np.uint8).reshape(len(shapes), size, size, *image.shape[2:])
+
+
+def sunglasses(width=400):
+    """A drawn pair of sunglasses as a BGRA image (so the overlay needs no file); its eye
+    centres are at 28 % and 72 % of the width, 45 % of the height."""
+    height = width * 2 // 5
+    glasses = np.zeros((height, width, 4), np.uint8)
+    colour, frame = (20, 20, 20, 235), (10, 10, 10, 255)
+    for cx in (0.28, 0.72):
+        centre = (int(cx * width), int(0.45 * height))
+        axes = (int(0.2 * width), int(0.32 * height))
+        cv2.ellipse(glasses, centre, axes, 0, 0, 360, colour, -1, cv2.LINE_AA)
+        cv2.ellipse(glasses, centre, axes, 0, 0, 360, frame, max(2, width // 60), cv2.LINE_AA)
+    cv2.line(glasses, (int(0.45 * width), int(0.38 * height)), (int(0.55 * width), int(0.38 * height)),
+             frame, max(2, width // 50), cv2.LINE_AA)
+    return glasses
+
+
+def overlay_on_faces(image, shapes, overlay, overlay_eyes=None):
+    """Alpha-blend a BGRA ``overlay`` on each face, its two eye points (``overlay_eyes``
+    ``(2, 2)`` in overlay pixels; default :func:`sunglasses`'s) placed on the face's eye
+    centres: it follows the face's position, scale and roll."""
+    image, shapes = _faces(image, shapes)
+    overlay = np.asarray(overlay)
+    if overlay.dtype != np.uint8 or overlay.ndim != 3 or overlay.shape[2] != 4:
+        raise ValueError(f"overlay must be a uint8 BGRA image (h, w, 4), got {overlay.dtype} {overlay.shape}")
+    h, w = overlay.shape[:2]
+    source = np.array([[0.28 * w, 0.45 * h], [0.72 * w, 0.45 * h]]) if overlay_eyes is None \
+        else np.asarray(overlay_eyes, dtype=np.float64)
+    result = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    height, width = result.shape[:2]
+    for shape in shapes:
+        eyes = five_points(shape[None])[0, :2]
+        A, t = similarity_fit(source, eyes[None])
+        warped = cv2.warpAffine(overlay, np.concatenate([A[0], t[0][:, None]], axis=1), (width, height),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        alpha = warped[..., 3:4] / 255.0
+        result = (alpha * warped[..., :3] + (1 - alpha) * result).round().astype(np.uint8)
+    return result
+
+
+@dataclass
+class HeadPose:
+    """Head rotation in degrees: ``yaw`` > 0 turns the face towards the image's right,
+    ``pitch`` > 0 tilts it up, ``roll`` > 0 turns it clockwise in the image; and the
+    ``rotation`` (3, 3) and ``translation`` (3,) of the generic model in camera space (mm)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+    rotation: np.ndarray
+    translation: np.ndarray
+
+    def as_dict(self):
+        values = asdict(self)
+        return {k: (np.round(v, 4).tolist() if isinstance(v, np.ndarray) else round(v, 2)) for k, v in values.items()}
+
+
+def head_pose(shape, image_shape, focal_length=None):
+    """Head pose of one ``(68, 2)`` shape by ``cv2.solvePnP`` on a generic 3-D face.
+
+    The camera is a pinhole at the image centre with ``focal_length`` pixels
+    (default: the image width, about a 53 degree field of view).
+    """
+    _, shapes = _faces(np.zeros((1, 1), np.uint8), [shape])
+    height, width = image_shape[:2]
+    focal = float(width if focal_length is None else focal_length)
+    camera = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]])
+    # OpenCV's camera looks down +z with y down: flip the model's y and z into it.
+    model = POSE_MODEL_3D * [1, -1, -1]
+    points = shapes[0, list(POSE_POINTS)]
+    ok, rvec, tvec = cv2.solvePnP(model, points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        raise ValueError("solvePnP found no pose for these landmarks")
+    rotation, _ = cv2.Rodrigues(rvec)
+    # rotation = Rz(roll) @ Ry(yaw) @ Rx(pitch) in the camera frame (x right, y down, z forward);
+    # there a positive yaw turns the face to the image's left and a positive pitch tilts it down.
+    yaw = np.degrees(np.arcsin(np.clip(-rotation[2, 0], -1, 1)))
+    pitch = np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
+    roll = np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    return HeadPose(float(-yaw), float(-pitch), float(roll), rotation, tvec.ravel())
+
+
+def draw_landmarks(image, shapes, boxes=None):
+    """A BGR copy with each face's points (and its detector box) drawn."""
+    image, shapes = _faces(image, shapes)
+    result = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    scale = max(1, int(round(max(result.shape[:2]) / 400)))
+    for k, shape in enumerate(shapes):
+        if boxes is not None:
+            left, top, right, bottom = np.round(boxes[k]).astype(int)
+            cv2.rectangle(result, (left, top), (right, bottom), (255, 160, 0), scale, cv2.LINE_AA)
+        for x, y in shape:
+            cv2.circle(result, (int(round(x)), int(round(y))), scale + 1, (0, 255, 0), -1, cv2.LINE_AA)
+    return result
+
+
+def draw_pose(image, shapes, poses):
+    """A BGR copy with each face's head axes drawn from the nose tip (x red, y green, z blue)."""
+    result = draw_landmarks(image, shapes)
+    height, width = result.shape[:2]
+    camera = np.array([[width, 0, (width - 1) / 2], [0, width, (height - 1) / 2], [0, 0, 1]], float)
+    axes = np.array([[0, 0, 0], [50, 0, 0], [0, -50, 0], [0, 0, -50]], float)
+    for pose in poses:
+        rvec, _ = cv2.Rodrigues(pose.rotation)
+        ends, _ = cv2.projectPoints(axes, rvec, pose.translation, camera, None)
+        ends = ends.reshape(-1, 2).round().astype(int)
+        for end, colour in zip(ends[1:], ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
+            cv2.line(result, tuple(ends[0]), tuple(end), colour, 2, cv2.LINE_AA)
+    return result

@@ -1,0 +1,45 @@
+"""The trained models that ship inside the package, and loading any model file by name or path.
+
+Each bundled model was trained by the ``cascade fit`` command written in its
+entry below, on the 300-W training folders only (``lfpw/trainset``,
+``helen/trainset``, ``afw``, with mirrors), from tight boxes jittered the way a
+calibrated face detector's boxes err, so that it keeps its accuracy behind a
+detector. Each file also holds the box calibrations of the detectors in
+:mod:`cascade.detect` (see :class:`cascade.detect.BoxCalibration`). The 300-W
+annotations are for research use, and those terms carry over to these models.
+"""
+from pathlib import Path
+
+from . import io
+from .asm import ASM
+from .ert import ERT
+from .esr import ESR
+from .lbf import LBF
+
+MODELS_DIR = Path(__file__).parent / "models"
+#: Bundled model names and their files in :data:`MODELS_DIR`.
+BUNDLED = {
+    "lbf-68": "lbf-68.npz",
+    "ert-68": "ert-68.npz",
+}
+#: The landmarker used when none is named: the most accurate bundled one at real-time speed.
+DEFAULT_MODEL = "lbf-68"
+ESTIMATORS = {cls.__name__: cls for cls in (ASM, ERT, ESR, LBF)}
+
+
+def load_model(name="default"):
+    """A fitted estimator: a bundled model by name (``"lbf-68"``, ``"ert-68"``, ``"default"``) or a file path.
+
+    Raises ``ValueError`` for an unknown name and ``FileNotFoundError`` for a missing file.
+    """
+    name = DEFAULT_MODEL if name == "default" else name
+    if name in BUNDLED:
+        path = MODELS_DIR / BUNDLED[name]
+    elif str(name).endswith(".npz") or Path(name).is_file():
+        path = Path(name)
+    else:
+        raise ValueError(f"unknown model {name!r}: choose from {['default', *BUNDLED]} or give a .npz path")
+    estimator = io.estimator_of(path)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"{path} holds a {estimator!r} model, which this package does not know")
+    return ESTIMATORS[estimator].load(path)

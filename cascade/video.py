@@ -1,0 +1,181 @@
+"""Landmarks on video: tracking from frame to frame, One-Euro smoothing, and a jitter measure.
+
+A :class:`FaceTracker` runs a :class:`cascade.Pipeline` on each frame: every
+tracked face starts from the tight box of its previous shape (no detector
+call), the detector runs on the first frame, whenever no face is tracked, and
+every ``redetect_every`` frames to drop faces that left and pick up new ones.
+A tracked shape that shrinks, grows or jumps implausibly in one frame is
+dropped as lost.
+
+Still faces should not tremble: each track's points pass through a One-Euro
+filter (Casiez, Roussel & Vogel, CHI 2012), a low-pass filter whose cut-off
+rises with the speed of the points, so slow drift is smoothed hard and fast
+motion follows with little lag. Its cut-offs are in face sizes per second, so
+one setting suits faces near and far.
+"""
+import json
+import sys
+
+import cv2
+import numpy as np
+
+from .apps import draw_landmarks
+from .detect import box_iou
+from .shapes import tight_boxes
+
+
+class OneEuroFilter:
+    """One-Euro filter over an array of values sampled at ``rate`` Hz.
+
+    ``min_cutoff`` (Hz) sets the smoothing of still values, ``beta`` how fast the
+    cut-off rises with speed (in units per second), ``derivative_cutoff`` (Hz)
+    the smoothing of the speed estimate.
+    """
+
+    def __init__(self, rate, min_cutoff=1.0, beta=0.5, derivative_cutoff=1.0):
+        if not rate > 0:
+            raise ValueError(f"rate must be positive, got {rate!r}")
+        self.rate, self.min_cutoff, self.beta, self.derivative_cutoff = rate, min_cutoff, beta, derivative_cutoff
+        self.value = self.speed = None
+
+    def _alpha(self, cutoff):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau * self.rate)
+
+    def __call__(self, value, scale=1.0):
+        """Filter the next sample; ``scale`` divides the speed (e.g. the face size in pixels)."""
+        value = np.asarray(value, dtype=np.float64)
+        if self.value is None:
+            self.value, self.speed = value, np.zeros_like(value)
+            return value
+        speed = (value - self.value) * self.rate
+        a = self._alpha(self.derivative_cutoff)
+        self.speed = a * speed + (1 - a) * self.speed
+        cutoff = self.min_cutoff + self.beta * np.abs(self.speed) / scale
+        a = self._alpha(cutoff)
+        self.value = a * value + (1 - a) * self.value
+        return self.value
+
+
+class FaceTracker:
+    """Follows the faces of a video frame by frame: ``tracker(frame) -> (boxes, shapes)``.
+
+    ``rate`` is the video's frame rate (Hz); ``smooth`` turns the One-Euro filter on,
+    with ``min_cutoff`` (Hz) and ``beta`` (per face size per second).
+    """
+
+    def __init__(self, pipeline, rate=30.0, smooth=True, redetect_every=15, min_cutoff=1.0, beta=2.0):
+        if not isinstance(redetect_every, int) or redetect_every < 1:
+            raise ValueError(f"redetect_every must be an integer >= 1, got {redetect_every!r}")
+        self.pipeline, self.rate, self.smooth = pipeline, rate, smooth
+        self.redetect_every, self.min_cutoff, self.beta = redetect_every, min_cutoff, beta
+        self.tracks = []          # [(raw shape, filter)]
+        self.frame_index = 0
+
+    def __call__(self, frame):
+        raw = [shape for shape, _ in self.tracks]
+        if raw:
+            moved = self.pipeline.landmarks(frame, None, start_shapes=np.array(raw))
+            keep = [i for i in range(len(raw)) if _plausible(raw[i], moved[i], frame.shape)]
+            self.tracks = [(moved[i], self.tracks[i][1]) for i in keep]
+        if not self.tracks or self.frame_index % self.redetect_every == 0:
+            self._redetect(frame)
+        self.frame_index += 1
+        shapes = []
+        for shape, smoother in self.tracks:
+            box = tight_boxes(shape)
+            size = np.sqrt((box[2] - box[0]) * (box[3] - box[1]))
+            shapes.append(smoother(shape, scale=size) if self.smooth else shape)
+        if not shapes:
+            return np.zeros((0, 4)), np.zeros((0, self.pipeline.n_landmarks, 2))
+        shapes = np.array(shapes)
+        return tight_boxes(shapes), shapes
+
+    def _redetect(self, frame):
+        boxes, _ = self.pipeline.detector(frame)
+        boxes = self.pipeline.calibration.apply(boxes)
+        tracked = [tight_boxes(shape) for shape, _ in self.tracks]
+        # Detections confirm tracks; unmatched tracks are dropped, unmatched detections start new ones.
+        confirmed, new_boxes = [], []
+        for box in boxes:
+            overlaps = [box_iou(box[None], t)[0] for t in tracked]
+            best = int(np.argmax(overlaps)) if overlaps else -1
+            if best >= 0 and overlaps[best] > 0.3 and best not in confirmed:
+                confirmed.append(best)
+            else:
+                new_boxes.append(box)
+        self.tracks = [self.tracks[i] for i in sorted(confirmed)]
+        if new_boxes:
+            shapes = self.pipeline.landmarks(frame, np.array(new_boxes))
+            self.tracks += [(shape, OneEuroFilter(self.rate, self.min_cutoff, self.beta)) for shape in shapes]
+
+
+def _plausible(before, after, frame_shape):
+    """A tracked face is lost when its box left the frame, or changed size or jumped too far."""
+    old, new = tight_boxes(before), tight_boxes(after)
+    old_size, new_size = np.sqrt(np.prod(old[2:] - old[:2])), np.sqrt(np.prod(new[2:] - new[:2]))
+    height, width = frame_shape[:2]
+    inside = new[0] < width and new[1] < height and new[2] > 0 and new[3] > 0
+    jump = np.linalg.norm((new[:2] + new[2:]) / 2 - (old[:2] + old[2:]) / 2)
+    return bool(inside and 0.7 < new_size / max(old_size, 1e-9) < 1.4 and jump < 0.5 * old_size
+                and new_size > 8)
+
+
+def jitter(shapes_per_frame):
+    """Mean frame-to-frame movement of the points, over the inter-ocular distance (68 points)
+    or the box size: on a still face, the trembling a viewer sees. ``(frames, L, 2)``."""
+    shapes = np.asarray(shapes_per_frame, dtype=np.float64)
+    if len(shapes) < 2:
+        raise ValueError("jitter needs at least two frames")
+    steps = np.linalg.norm(np.diff(shapes, axis=0), axis=2).mean(axis=1)
+    if shapes.shape[1] == 68:
+        scale = np.linalg.norm(shapes[:, 36] - shapes[:, 45], axis=1).mean()
+    else:
+        box = tight_boxes(shapes)
+        scale = np.sqrt((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])).mean()
+    return float(steps.mean() / scale)
+
+
+def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path=None, redetect_every=15,
+                  progress=True):
+    """Track, smooth and draw the landmarks of a video file; returns a summary dict.
+
+    ``landmarks_path`` receives the per-frame boxes and landmarks as JSON.
+    """
+    capture = cv2.VideoCapture(str(input_path))
+    if not capture.isOpened():
+        raise ValueError(f"cannot open the video {input_path}")
+    rate = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    tracker = FaceTracker(pipeline, rate=rate, smooth=smooth, redetect_every=redetect_every)
+    writer, frames, index = None, [], 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            boxes, shapes = tracker(frame)
+            if writer is None:
+                fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(output_path).lower().endswith(".avi") else "mp4v"))
+                writer = cv2.VideoWriter(str(output_path), fourcc, rate, (frame.shape[1], frame.shape[0]))
+                if not writer.isOpened():
+                    raise ValueError(f"cannot write a video to {output_path}")
+            writer.write(draw_landmarks(frame, shapes, boxes))
+            frames.append({"frame": index, "faces": [{"box": b.round(2).tolist(), "landmarks": s.round(2).tolist()}
+                                                     for b, s in zip(boxes, shapes)]})
+            index += 1
+            if progress and (index % 10 == 0 or index == total):
+                print(f"\rvideo: frame {index}" + (f"/{total}" if total else ""), end="", file=sys.stderr, flush=True)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if progress:
+        print(file=sys.stderr)
+    if index == 0:
+        raise ValueError(f"{input_path} has no frames OpenCV can decode")
+    if landmarks_path:
+        with open(landmarks_path, "w") as file:
+            json.dump({"fps": rate, "smoothed": smooth, "frames": frames}, file)
+    return {"frames": index, "fps": rate, "faces_per_frame": float(np.mean([len(f["faces"]) for f in frames])),
+            "output": str(output_path)}

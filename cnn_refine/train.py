@@ -1,0 +1,349 @@
+"""Train the refiner network on the 300-W training folders and export it to ONNX.
+
+    python -m cnn_refine.train --data ../shared/data/300w --out cnn_refine/models/refiner-68.onnx
+
+Needs the ``cnn-train`` extra (PyTorch CPU, onnx, onnxscript); inference does not.
+
+What the network sees
+---------------------
+At test time the refiner starts from a cascade's output, so its training
+inputs must carry a cascade's errors, not ground truth:
+
+1. **Out-of-fold cascade shapes.** An LBF cascade ("fast" preset) is trained
+   on all but one of ``k`` folds of the training faces and run on the held-out
+   fold, from the tight box and from a jittered box. Each face thus gets real
+   cascade errors from a model that never saw it.
+2. **Those errors moved onto other faces.** An error is expressed in the
+   template frame of the face it came from, scaled by a random factor and
+   added to another face's ground truth, so every epoch sees new starts with
+   the structure of real errors (a whole eye shifted, a jaw pulled in).
+3. **Mean-shape starts** (a fifth of the samples): the mean shape in a
+   jittered box, so that the same network also works standalone as a direct
+   landmarker (run it a few times, each from the previous answer).
+
+On top: a random similarity on the start (crop position, scale, angle),
+mirrored faces, and photometric changes (contrast, gamma, blur, noise).
+
+The network
+-----------
+A grey ``crop_size`` crop (default 80 px: the outer eye corners about 30 px
+apart, so one pixel is about 3 % inter-ocular NME and the target is sub-pixel)
+goes through a stem and three stages of residual blocks of depthwise 3x3 and
+pointwise 1x1 convolutions (MobileNet-style: most of the cost of a plain 3x3
+convolution at a fraction of the multiply-adds), down to 5x5, then two fully
+connected layers that keep where each feature was. It predicts the correction
+of every point, in crop pixels / crop_size. The input is standardised inside
+the network, so the ONNX file takes raw grey levels. About 8 M multiply-adds
+a face. The loss is the L1 distance of points (less pulled by the few wild
+starts than L2), each face's loss divided by its inter-ocular distance in the
+crop, as the NME is.
+
+Validation: 200 training faces are held out of the network's training (not
+of the out-of-fold cascades, which never see the network's targets); the best
+epoch on them is kept. ``lfpw/testset`` is never read.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import cascade
+from cascade.shapes import (IBUG68_FLIP, flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes,
+                            mean_shape, tight_boxes)
+
+from .crop import crop_transforms, make_template, network_inputs
+from .refiner import FORMAT, FORMAT_VERSION, INPUT_NAMES, OUTPUT_NAME, apply_corrections
+
+TRAIN_FOLDERS = ("lfpw/trainset", "helen/trainset", "afw")
+
+
+def log(message):
+    print(f"[cnn_refine.train {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+def load_training_faces(data_root):
+    faces = cascade.load_faces(*(Path(data_root) / folder for folder in TRAIN_FOLDERS), grayscale=True)
+    log(f"{len(faces)} training faces from {', '.join(TRAIN_FOLDERS)}")
+    return faces
+
+
+def out_of_fold_shapes(faces, n_folds, seed, box_jitter=0.05):
+    """``(2, n, L, 2)`` LBF-fast predictions on held-out folds: from the tight box, and a jittered box."""
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(len(faces)) % n_folds
+    boxes = tight_boxes(faces.shapes)
+    start_boxes = np.stack([boxes, jitter_boxes(boxes, rng, scale=box_jitter, shift=box_jitter)])
+    predicted = np.empty((2, *faces.shapes.shape))
+    for k in range(n_folds):
+        train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        log(f"fold {k + 1}/{n_folds}: LBF (fast) on {len(train)} faces, predicting {len(held)}")
+        model = cascade.LBF(preset="fast", random_state=seed + k, n_jobs=2)
+        model.fit([faces.images[i] for i in train], faces.shapes[train])
+        held_images = [faces.images[i] for i in held]
+        for b in range(2):
+            predicted[b, held] = model.predict(held_images, start_boxes[b, held])
+    return predicted
+
+
+class Augmenter:
+    """Draws training batches: start shapes with cascade-like errors, their crops and targets."""
+
+    def __init__(self, images, shapes, cascade_shapes, template, crop_size, rng, mean_start_share=0.2):
+        self.template, self.crop_size, self.rng = template, crop_size, rng
+        self.mean_start_share = mean_start_share
+        width = np.array([im.shape[1] for im in images], dtype=np.float64)
+        self.images = list(images) + [flip_image(im) for im in images]
+        self.shapes = np.concatenate([shapes, flip_shapes(shapes, width)])
+        mirrored = [flip_shapes(s, width) for s in cascade_shapes]
+        self.cascade_shapes = np.concatenate([np.asarray(cascade_shapes), np.stack(mirrored)], axis=1)
+        self.mean_unit = mean_shape(self.shapes)
+        # Cascade errors in each face's template frame (rotation and scale of the truth removed).
+        A, _ = crop_transforms(self.shapes, template)
+        errors = self.cascade_shapes - self.shapes[None]
+        self.errors = np.einsum("bnlj,nij->bnli", errors, A).reshape(-1, *shapes.shape[1:])
+
+    def starts(self, index):
+        """Start shapes for the faces ``index``: moved cascade errors or the mean shape in a box."""
+        n, rng = len(index), self.rng
+        truth = self.shapes[index]
+        A, _ = crop_transforms(truth, self.template)
+        error = self.errors[rng.integers(len(self.errors), size=n)] * rng.uniform(0.6, 1.4, (n, 1, 1))
+        starts = truth + np.einsum("nli,nij->nlj", error, np.linalg.inv(A).transpose(0, 2, 1))
+        from_mean = rng.random(n) < self.mean_start_share
+        if from_mean.any():
+            boxes = jitter_boxes(tight_boxes(truth[from_mean]), rng, scale=0.08, shift=0.06)
+            starts[from_mean] = from_unit(np.broadcast_to(self.mean_unit, truth[from_mean].shape), boxes)
+        return jitter_shapes(starts, rng, scale=0.03, shift=0.02, rotation=4.0)
+
+    def batch(self, index, photometric=True):
+        """Network inputs and targets for the faces ``index``: see :func:`network_inputs`;
+        ``targets`` ``(n, L, 2)`` float32 is the truth minus the start in crop pixels / crop size,
+        ``iod`` ``(n,)`` the truth's inter-ocular distance in crop pixels."""
+        starts = self.starts(index)
+        crops, offsets, A, t = network_inputs([self.images[i] for i in index], starts, self.template,
+                                              self.crop_size)
+        if photometric:
+            crops[:, 0] = self.photometric(crops[:, 0])
+        truth = np.einsum("nlj,nij->nli", self.shapes[index], A) + t[:, None]
+        start = np.einsum("nlj,nij->nli", starts, A) + t[:, None]
+        targets = (truth - start) / self.crop_size
+        iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1)
+        return crops, offsets, targets.astype(np.float32), iod.astype(np.float32)
+
+    def photometric(self, crops):
+        import cv2
+        rng, n = self.rng, len(crops)
+        out = np.empty_like(crops)
+        for i in range(n):
+            crop = crops[i] / 255.0
+            crop = crop ** np.exp(rng.normal(0.0, 0.25))
+            crop = crop * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
+            if rng.random() < 0.3:
+                crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.3, 1.2))
+            if rng.random() < 0.3:
+                crop = crop + rng.normal(0.0, rng.uniform(0.0, 0.04), crop.shape).astype(np.float32)
+            out[i] = np.clip(crop, 0.0, 1.0) * 255.0
+        return out
+
+
+# -- the network ---------------------------------------------------------------------------------
+
+#: Offsets are fractions of the crop (a few hundredths); scaled to the order of the features.
+OFFSET_SCALE = 10.0
+
+
+def build_network(crop_size, n_landmarks, widths=(32, 64, 128, 128)):
+    import torch
+    from torch import nn
+
+    def separable(channels_in, channels_out, stride):
+        return nn.Sequential(
+            nn.Conv2d(channels_in, channels_in, 3, stride, 1, groups=channels_in, bias=False),
+            nn.BatchNorm2d(channels_in),
+            nn.Conv2d(channels_in, channels_out, 1, bias=False),
+            nn.BatchNorm2d(channels_out),
+        )
+
+    class Block(nn.Module):
+        def __init__(self, channels_in, channels_out, stride):
+            super().__init__()
+            self.body = separable(channels_in, channels_out, stride)
+            self.skip = (nn.Identity() if stride == 1 and channels_in == channels_out else
+                         nn.Sequential(nn.AvgPool2d(stride), nn.Conv2d(channels_in, channels_out, 1, bias=False),
+                                       nn.BatchNorm2d(channels_out)))
+
+        def forward(self, x):
+            return torch.relu(self.body(x) + self.skip(x))
+
+    class RefinerNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = [nn.Conv2d(1, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
+            for channels_in, channels_out in zip(widths[:-1], widths[1:]):
+                layers += [Block(channels_in, channels_in, 1), Block(channels_in, channels_out, 2)]
+            layers += [Block(widths[-1], widths[-1], 1)]
+            self.features = nn.Sequential(*layers)
+            side = crop_size // 2 ** len(widths)
+            self.head = nn.Sequential(nn.Linear(widths[-1] * side * side + 2 * n_landmarks, 256),
+                                      nn.BatchNorm1d(256), nn.ReLU(),
+                                      nn.Linear(256, n_landmarks * 2))
+            self.n_landmarks = n_landmarks
+            # Start from "no correction": a random last layer throws the points far off at
+            # first, and the gradient that pulls them back kills the head's units.
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
+
+        def forward(self, crops, offsets):
+            mean = crops.mean(dim=(1, 2, 3), keepdim=True)
+            std = crops.std(dim=(1, 2, 3), keepdim=True)
+            x = self.features((crops - mean) / (std + 1.0)).flatten(1)
+            x = torch.cat([x, offsets.flatten(1) * OFFSET_SCALE], dim=1)
+            return self.head(x).reshape(-1, self.n_landmarks, 2)
+
+    return RefinerNet()
+
+
+def nme_loss(predicted, targets, iod, crop_size):
+    return ((predicted - targets).abs().sum(dim=2).mean(dim=1) * crop_size / iod).mean()
+
+
+# -- training ------------------------------------------------------------------------------------
+
+def train(args):
+    import torch
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    faces = load_training_faces(args.data)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    oof_path = work / f"out-of-fold-{args.folds}-{args.seed}.npz"
+    if oof_path.is_file():
+        cascade_shapes = np.load(oof_path, allow_pickle=False)["shapes"]
+    else:
+        cascade_shapes = out_of_fold_shapes(faces, args.folds, args.seed)
+        np.savez(oof_path, shapes=cascade_shapes)
+    io = np.linalg.norm(faces.shapes[:, 36] - faces.shapes[:, 45], axis=1)
+    oof_nme = np.mean(np.linalg.norm(cascade_shapes - faces.shapes, axis=3).mean(axis=2) / io, axis=1)
+    log(f"out-of-fold LBF NME: tight boxes {oof_nme[0]:.2%}, jittered boxes {oof_nme[1]:.2%}")
+
+    held = rng.permutation(len(faces))[:args.n_validation]
+    keep = np.setdiff1d(np.arange(len(faces)), held)
+    template = make_template(faces.shapes[keep], args.crop_size, args.face_fraction)
+    augmenter = Augmenter([faces.images[i] for i in keep], faces.shapes[keep], cascade_shapes[:, keep],
+                          template, args.crop_size, rng)
+    val_images = [faces.images[i] for i in held]
+    val_starts, val_truth = cascade_shapes[0, held], faces.shapes[held]
+
+    net = build_network(args.crop_size, faces.n_landmarks)
+    n_params = sum(p.numel() for p in net.parameters())
+    log(f"network: {n_params / 1e6:.2f} M parameters, crop {args.crop_size} px")
+    optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps_per_epoch = len(augmenter.shapes) // args.batch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=args.epochs * steps_per_epoch,
+                                                   pct_start=0.1)
+    best, best_state, started = np.inf, None, time.time()
+    for epoch in range(args.epochs):
+        net.train()
+        order, losses = rng.permutation(len(augmenter.shapes)), []
+        for step in range(steps_per_epoch):
+            crops, offsets, targets, iod = augmenter.batch(order[step * args.batch:(step + 1) * args.batch])
+            loss = nme_loss(net(torch.from_numpy(crops), torch.from_numpy(offsets)), torch.from_numpy(targets),
+                            torch.from_numpy(iod), args.crop_size)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            losses.append(loss.item())
+        refined, _ = refine_with_torch(net, val_images, val_starts, template, args.crop_size)
+        val = np.mean(np.linalg.norm(refined - val_truth, axis=2).mean(axis=1)
+                      / np.linalg.norm(val_truth[:, 36] - val_truth[:, 45], axis=1))
+        if val < best:
+            best, best_state = val, {k: v.clone() for k, v in net.state_dict().items()}
+        elapsed = time.time() - started
+        log(f"epoch {epoch + 1}/{args.epochs}: train loss {np.mean(losses):.4f}, validation NME "
+            f"{val:.3%} (cascade {val_cascade_nme(val_starts, val_truth):.3%}), {elapsed / 60:.1f} min, "
+            f"about {elapsed / (epoch + 1) * (args.epochs - epoch - 1) / 60:.0f} min left")
+    net.load_state_dict(best_state)
+    net.eval()
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "crop_size": args.crop_size,
+                "n_landmarks": faces.n_landmarks, "template": template.round(6).tolist(),
+                "mean_shape": augmenter.mean_unit.round(6).tolist(),
+                "flip_permutation": IBUG68_FLIP.tolist(), "validation_nme": round(float(best), 6),
+                "training": {"data": list(TRAIN_FOLDERS), "seed": args.seed, "epochs": args.epochs,
+                             "folds": args.folds, "command": " ".join(sys.argv)}}
+    export(net, Path(args.out), metadata)
+    check_export(net, Path(args.out), val_images[:32], val_starts[:32], template, args.crop_size)
+    log(f"wrote {args.out} (best validation NME {best:.3%})")
+
+
+def val_cascade_nme(starts, truth):
+    return np.mean(np.linalg.norm(starts - truth, axis=2).mean(axis=1)
+                   / np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1))
+
+
+def refine_with_torch(net, images, starts, template, crop_size):
+    """The net's refined shapes and its raw corrections, through PyTorch."""
+    import torch
+    net.eval()
+    crops, offsets, A, t = network_inputs(images, starts, template, crop_size)
+    with torch.no_grad():
+        corrections = net(torch.from_numpy(crops), torch.from_numpy(offsets)).numpy()
+    return apply_corrections(starts, corrections, A, t, crop_size), corrections
+
+
+def export(net, path, metadata):
+    """Write the network as ONNX (a dynamic batch axis) with ``metadata`` as JSON values."""
+    import onnx
+    import torch
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size, n_landmarks = metadata["crop_size"], net.n_landmarks
+    example = (torch.zeros(2, 1, size, size), torch.zeros(2, n_landmarks, 2))
+    torch.onnx.export(net, example, str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                      dynamic_axes={name: {0: "faces"} for name in (*INPUT_NAMES, OUTPUT_NAME)}, dynamo=False,
+                      opset_version=17)
+    model = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(model, str(path))
+
+
+def check_export(net, path, images, starts, template, crop_size):
+    """onnxruntime's corrections must equal PyTorch's to 1e-4 on real faces."""
+    import onnxruntime
+    _, expected = refine_with_torch(net, images, starts, template, crop_size)
+    crops, offsets, _, _ = network_inputs(images, starts, template, crop_size)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, dict(zip(INPUT_NAMES, (crops, offsets))))[0]
+    difference = float(np.abs(got - expected).max())
+    if difference > 1e-4:
+        raise RuntimeError(f"onnxruntime differs from PyTorch by {difference:.2e}")
+    log(f"onnxruntime matches PyTorch to {difference:.1e}")
+    return difference
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m cnn_refine.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="../shared/data/300w", help="the 300-W folder (train folders only are read)")
+    parser.add_argument("--out", default="cnn_refine/models/refiner-68.onnx")
+    parser.add_argument("--work", default="cnn_refine_work", help="cache for the out-of-fold cascade shapes")
+    parser.add_argument("--crop-size", type=int, default=80)
+    parser.add_argument("--face-fraction", type=float, default=0.75)
+    parser.add_argument("--folds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--n-validation", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    train(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The `cascade` command: every subcommand on real faces, its outputs, and its errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cascade import read_pts
+from cascade.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory, data_root):
+    """Eight test images with their .pts files (links, so nothing is copied)."""
+    folder = tmp_path_factory.mktemp("faces")
+    for image in sorted((data_root / "lfpw" / "testset").glob("*.jpg"))[:8]:
+        for source in (image, image.with_suffix(".pts")):
+            os.symlink(source, folder / source.name)
+    return folder
+
+
+def test_predict_the_sample_into_an_annotated_image(tmp_path):
+    out = tmp_path / "out.png"
+    assert main(["predict", "--sample", "-o", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+
+
+def test_predict_a_folder_writes_json_pts_csv_and_pictures(small_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", str(small_folder), "-o", str(out), "--pts", "--csv", "--annotate", "--quiet"]) == 0
+    document = json.loads((out / "landmarks.json").read_text())
+    assert len(document["images"]) == 8
+    faces = [face for found in document["images"].values() for face in found]
+    assert len(faces) >= 8 and all(np.shape(face["landmarks"]) == (68, 2) for face in faces)
+    assert len(list(out.glob("*.png"))) == 8
+    first = sorted(out.glob("*.pts"))[0]
+    assert read_pts(first).shape == (68, 2)
+    assert (out / "landmarks.csv").read_text().count("\n") >= 9
+
+
+def test_predict_to_stdout(small_folder, capsys):
+    image = sorted(small_folder.glob("*.jpg"))[0]
+    assert main(["predict", str(image), "--model", "ert-68", "--refine"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    found = document["images"][str(image)]
+    truth = read_pts(image.with_suffix(".pts"))
+    best = min(np.abs(np.array(face["landmarks"]) - truth).mean() for face in found)
+    assert best < 5.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "no/such/image.jpg"], "no image or folder"),
+    (["predict"], "no images given"),
+    (["predict", "--sample", "--model", "nope"], "unknown model"),
+    (["blur", "--sample", "--model", "missing.npz"], "no model file"),
+])
+def test_errors_are_one_clear_line(argv, message, capsys):
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+
+
+def test_an_unreadable_image_is_reported(tmp_path, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    assert main(["predict", str(bad)]) == 1
+    assert "cannot decode" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "video", "fit", "evaluate", "blur", "align", "overlay", "pose"])
+def test_every_subcommand_has_help(command):
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args([command, "--help"])
+    assert stop.value.code == 0
+
+
+def test_bench_passes_its_arguments_to_the_suite(monkeypatch):
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    import benchmarks.run
+    seen = []
+    monkeypatch.setattr(benchmarks.run, "main", lambda argv: seen.append(argv))
+    assert main(["bench", "--quick", "--methods", "ert"]) == 0
+    assert seen == [["--quick", "--methods", "ert"]]
+
+
+def test_python_dash_m_cascade_runs():
+    result = subprocess.run([sys.executable, "-m", "cascade", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "predict" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["blur", "overlay", "pose"])
+def test_applications_write_their_pictures(command, tmp_path):
+    out = tmp_path / f"{command}.png"
+    assert main([command, "--sample", "-o", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+
+
+def test_align_writes_one_crop_per_face(tmp_path):
+    assert main(["align", "--sample", "-o", str(tmp_path / "aligned")]) == 0
+    assert len(list((tmp_path / "aligned").glob("face_*.png"))) == 1
+
+
+def test_pose_prints_angles(capsys):
+    assert main(["pose", "--sample"]) == 0
+    poses = json.loads(capsys.readouterr().out)
+    assert len(poses) == 1 and abs(poses[0]["yaw"]) < 45
+
+
+@pytest.fixture(scope="module")
+def tiny_model(small_folder, tmp_path_factory):
+    model = tmp_path_factory.mktemp("model") / "tiny.npz"
+    assert main(["fit", str(small_folder), "-o", str(model), "--method", "lbf", "--param", "preset=fast",
+                 "--param", "n_stages=2", "--param", "n_trees=2", "--box-jitter", "0.05,0.05",
+                 "--calibrate", "haar"]) == 0
+    return model
+
+
+def test_fit_then_evaluate(small_folder, tiny_model, capsys):
+    from cascade import LBF, load_model
+    model = load_model(tiny_model)
+    assert isinstance(model, LBF) and model.n_stages == 2 and set(model.box_calibrations_) == {"haar"}
+    assert main(["evaluate", str(small_folder), "--model", str(tiny_model), "lbf-68"]) == 0
+    table = capsys.readouterr().out
+    assert "| lbf-68 |" in table and f"| {tiny_model} |" in table
+
+
+def test_evaluate_plots_the_ced(small_folder, tmp_path):
+    pytest.importorskip("matplotlib")
+    assert main(["evaluate", str(small_folder), "--ced", str(tmp_path / "ced.png")]) == 0
+    assert (tmp_path / "ced.png").stat().st_size > 1000
+
+
+def test_fit_refuses_a_bad_jitter(small_folder, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["fit", str(small_folder), "-o", str(tmp_path / "m.npz"), "--box-jitter", "big"])
+
+
+def test_video_command(small_folder, tmp_path, capsys):
+    import cv2
+    image = cv2.imread(str(sorted(small_folder.glob("*.jpg"))[0]))
+    source = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 25, image.shape[1::-1])
+    for shift in range(6):
+        writer.write(np.roll(image, 2 * shift, axis=1))
+    writer.release()
+    out, landmarks = tmp_path / "out.mp4", tmp_path / "frames.json"
+    assert main(["video", str(source), "-o", str(out), "--landmarks", str(landmarks), "--quiet"]) == 0
+    frames = json.loads(landmarks.read_text())["frames"]
+    assert len(frames) == 6 and all(len(frame["faces"]) >= 1 for frame in frames)
+    assert out.stat().st_size > 1000
+    assert main(["video", str(tmp_path / "missing.mp4"), "-o", str(out)]) == 1
+    assert "cannot open the video" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""The bundled models, load_model and the detector + landmarker (+ refiner) pipeline, on real faces."""
+import numpy as np
+import pytest
+
+import cascade
+from cascade import Pipeline, load_model, nme
+from cascade.detect import BoxCalibration
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return Pipeline()
+
+
+@pytest.fixture(scope="module")
+def faces(test_faces):
+    return list(test_faces.images), test_faces.shapes
+
+
+@pytest.mark.parametrize("name", ["default", "lbf-68", "ert-68"])
+def test_bundled_models_load_with_their_calibrations(name):
+    model = load_model(name)
+    assert isinstance(model, (cascade.LBF, cascade.ERT))
+    assert model.leaf_values_.dtype == np.int16
+    assert set(model.box_calibrations_) >= {"haar"}
+    assert 0.6 < model.box_calibrations_["haar"].scale_x < 1.1
+
+
+def test_load_model_refuses_unknown_names_and_missing_files(tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'lbf-5'"):
+        load_model("lbf-5")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "none.npz")
+
+
+def test_load_model_reads_a_saved_file_of_any_estimator(tmp_path, train_faces):
+    images, shapes = train_faces
+    path = cascade.ASM(n_levels=1).fit(images[:30], shapes[:30]).save(tmp_path / "asm.npz")
+    assert isinstance(load_model(path), cascade.ASM)
+
+
+def test_pipeline_finds_the_face_and_its_landmarks(pipeline, faces):
+    images, truth = faces
+    errors = []
+    for image, shape in zip(images[:12], truth[:12]):
+        found = pipeline(image)
+        assert len(found) >= 1
+        best = min(found, key=lambda face: np.abs(face.landmarks - shape).mean())
+        assert best.landmarks.shape == (68, 2) and best.box.shape == (4,) and isinstance(best.score, float)
+        errors.append(nme(best.landmarks[None], shape[None])[0])
+    assert np.median(errors) < 0.06
+
+
+def test_pipeline_on_no_face_two_faces_and_odd_sizes(pipeline, faces):
+    images, _ = faces
+    assert pipeline(np.full((200, 300, 3), 128, np.uint8)) == []
+    assert pipeline(np.zeros((1, 1), np.uint8)) == []
+    assert pipeline(np.zeros((5, 4000), np.uint8)) == []
+    pair = np.concatenate([images[0], images[1]], axis=1)
+    found = pipeline(pair)
+    assert len(found) == 2
+    centres = sorted(face.landmarks[:, 0].mean() for face in found)
+    assert centres[0] < pair.shape[1] / 2 < centres[1]
+    assert len(Pipeline(max_faces=1)(pair)) == 1
+
+
+def test_pipeline_grey_and_colour_agree(pipeline, faces):
+    import cv2
+    image = faces[0][0]
+    colour = pipeline(image)
+    grey = pipeline(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    assert len(colour) == len(grey) == 1
+    assert np.abs(colour[0].landmarks - grey[0].landmarks).max() < 1.0
+
+
+def test_pipeline_with_refiner(faces):
+    images, truth = faces
+    plain, refined = Pipeline(), Pipeline(refiner=True)
+    before = [nme(plain(im)[0].landmarks[None], s[None])[0] for im, s in zip(images[:8], truth[:8])]
+    after = [nme(refined(im)[0].landmarks[None], s[None])[0] for im, s in zip(images[:8], truth[:8])]
+    assert np.mean(after) < np.mean(before)
+
+
+def test_pipeline_uses_the_stored_calibration_unless_given_one():
+    assert Pipeline().calibration == load_model("default").box_calibrations_["haar"]
+    custom = BoxCalibration(0.0, 0.1, 0.9, 0.9)
+    assert Pipeline(calibration=custom).calibration is custom
+    assert Pipeline(detector=lambda image: (np.zeros((0, 4)), np.zeros(0))).calibration == BoxCalibration()
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"landmarker": "nope"}, ValueError),
+    ({"landmarker": 3}, TypeError),
+    ({"detector": "nope"}, ValueError),
+    ({"detector": 3}, TypeError),
+    ({"calibration": {"shift_x": 0}}, TypeError),
+    ({"max_faces": -1}, ValueError),
+])
+def test_pipeline_refuses_bad_settings(kwargs, error):
+    with pytest.raises(error):
+        Pipeline(**kwargs)
+
+
+@pytest.mark.parametrize("image, error", [
+    (None, TypeError),
+    (np.zeros((10, 10), np.float32), TypeError),
+    (np.zeros((0, 10), np.uint8), ValueError),
+    (np.zeros((10, 10, 2), np.uint8), ValueError),
+])
+def test_pipeline_refuses_bad_images(pipeline, image, error):
+    with pytest.raises(error):
+        pipeline(image)

@@ -1,0 +1,165 @@
+"""The CNN refiner: the bundled network on real faces, the standalone mode, bad models and inputs."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from cascade import load_model, nme, tight_boxes
+from cascade.shapes import jitter_shapes
+from cnn_refine import Refiner
+from cnn_refine.crop import crop_transforms, from_crop, warp_crops
+
+
+@pytest.fixture(scope="module")
+def refiner():
+    return Refiner()
+
+
+@pytest.fixture(scope="module")
+def faces(test_faces):
+    return list(test_faces.images), test_faces.shapes
+
+
+@pytest.mark.parametrize("model, gain", [("lbf-68", 0.93), ("ert-68", 1.0)])
+def test_bundled_model_refines_a_cascade_to_a_lower_error(refiner, faces, model, gain):
+    """On these 24 faces: LBF 3.84 % -> 3.44 %, ERT 3.44 % -> 3.34 % (measured)."""
+    images, truth = faces
+    start = load_model(model).predict(images, tight_boxes(truth))
+    refined = refiner.predict(images, start)
+    before, after = nme(start, truth).mean(), nme(refined, truth).mean()
+    assert after < gain * before, (before, after)
+
+
+def test_a_perturbed_truth_is_pulled_back(refiner, faces, rng):
+    images, truth = faces
+    start = jitter_shapes(truth, rng, scale=0.04, shift=0.03, rotation=4.0)
+    start += rng.normal(0.0, 1.5, start.shape)
+    refined = refiner.predict(images, start)
+    before, after = nme(start, truth), nme(refined, truth)
+    assert after.mean() < 0.5 * before.mean()
+    assert (after < before).mean() > 0.9
+
+
+def test_standalone_from_boxes_is_a_landmarker(refiner, faces):
+    images, truth = faces
+    predicted = refiner.predict_from_boxes(images, tight_boxes(truth))
+    assert predicted.shape == truth.shape
+    assert nme(predicted, truth).mean() < 0.06
+
+
+def test_one_face_in_one_face_out_and_batches_agree(faces):
+    images, truth = faces
+    small_batches = Refiner(batch_size=5)
+    one = small_batches.predict(images[0], truth[0])
+    many = small_batches.predict(images, truth)
+    assert one.shape == (68, 2)
+    np.testing.assert_allclose(Refiner().predict(images, truth), many, atol=1e-4)
+    np.testing.assert_allclose(one, many[0], atol=1e-4)
+    assert small_batches.predict([], np.zeros((0, 68, 2))).shape == (0, 68, 2)
+
+
+def test_colour_and_grey_images_give_the_same_answer(refiner, faces):
+    import cv2
+    images, truth = faces
+    colour = [cv2.cvtColor(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for im in images[:3]]
+    grey = [cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images[:3]]
+    np.testing.assert_allclose(refiner.predict(colour, truth[:3]), refiner.predict(grey, truth[:3]), atol=1e-3)
+
+
+def test_crop_round_trip_is_exact():
+    template = np.array([[10.0, 10.0], [50.0, 12.0], [30.0, 40.0]])
+    shapes = np.array([[[100.0, 80.0], [180.0, 60.0], [150.0, 140.0]]])
+    A, t = crop_transforms(shapes, template)
+    np.testing.assert_allclose(from_crop(np.einsum("nlj,nij->nli", shapes, A) + t[:, None], A, t), shapes)
+    crops = warp_crops([np.zeros((5, 7), np.uint8)], A, t, 64)
+    assert crops.shape == (1, 64, 64) and crops.dtype == np.float32
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("wrong landmarks", "68"),
+    ("nan", "NaN"),
+    ("mismatch", "faces"),
+])
+def test_mismatched_inputs_are_refused(refiner, faces, bad, message):
+    images, truth = faces
+    shapes = {"wrong landmarks": truth[:, :5], "nan": np.where(np.arange(68)[None, :, None] == 3, np.nan, truth),
+              "mismatch": truth[:2]}[bad]
+    with pytest.raises(ValueError, match=message):
+        refiner.predict(images[:3] if bad == "mismatch" else images, shapes)
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ValueError, match="n_iterations"):
+        Refiner(n_iterations=0)
+    with pytest.raises(ValueError, match="intra_op_threads"):
+        Refiner(intra_op_threads=-1)
+
+
+def test_missing_and_corrupt_model_files_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no refiner model"):
+        Refiner(tmp_path / "none.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x80\x04not an onnx model at all")
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        Refiner(garbage)
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(Refiner().model_path.read_bytes()[:5000])
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        Refiner(truncated)
+
+
+def _with_metadata(tmp_path, **changes):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(Refiner().model_path))
+    for entry in list(model.metadata_props):
+        if entry.key in changes:
+            if changes[entry.key] is None:
+                model.metadata_props.remove(entry)
+            else:
+                entry.value = json.dumps(changes[entry.key])
+    path = tmp_path / "changed.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"format_version": 99}, "newer"),
+    ({"format": "something-else"}, "format"),
+    ({"crop_size": 64}, "crop_size 64"),
+    ({"n_landmarks": 5}, "template must be 5"),
+    ({"template": [[0, 0]] * 67}, "template must be 68"),
+    ({"mean_shape": None}, "lacks"),
+])
+def test_inconsistent_metadata_is_refused(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        Refiner(_with_metadata(tmp_path, **changes))
+
+
+def test_a_model_without_metadata_is_refused(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(Refiner().model_path))
+    del model.metadata_props[:]
+    path = tmp_path / "bare.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ValueError, match="not a refiner model"):
+        Refiner(path)
+
+
+def test_onnx_matches_pytorch_on_real_faces(faces, tmp_path):
+    """The exporter's own check: a freshly built network exported and run by both runtimes."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from cnn_refine.train import build_network, check_export, export
+    images, truth = faces
+    refiner = Refiner()
+    net = build_network(refiner.crop_size, 68).eval()
+    path = tmp_path / "fresh.onnx"
+    export(net, path, {"crop_size": refiner.crop_size})
+    check_export(net, path, images[:8], truth[:8], refiner.template, refiner.crop_size)
+
+
+def test_user_model_path_is_used(tmp_path):
+    copy = tmp_path / "mine.onnx"
+    shutil.copy(Refiner().model_path, copy)
+    assert Refiner(copy).model_path == copy
