@@ -321,17 +321,17 @@ def plot(out, rows, errors, suffix, boxes_label):
         name = suffix if len(errors) == 1 else f"{suffix}-{Path(test_name).name}"
         cascade.plot_ced(method_errors, out / f"ced{name}.png", max_error=0.10,
                          title=f"CED, {Path(test_name).name}, {boxes_label}")
-    figure = Figure(figsize=(6, 4.5))
+    figure = Figure(figsize=(11, 5.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     # The mean shape is a baseline far off the scale of the landmarkers; the table has it.
-    for marker, row in zip("osD^v<>ph*", [r for r in rows if r["key"] != "mean-shape"]):
+    for k, row in enumerate(r for r in rows if r["key"] != "mean-shape" and "faces_per_second" in r):
         axes.scatter(row["faces_per_second"]["1"], 100 * row["accuracy"]["nme_inter-ocular"],
-                     marker=marker, s=60, label=f"{row['method']} ({Path(row['test_set']).name})")
+                     marker="osD^v<>ph*"[k % 10], s=60, label=f"{row['method']} ({Path(row['test_set']).name})")
     axes.set(xscale="log", xlabel="faces per second, one thread (log)", ylabel="NME inter-ocular (%)",
              title=f"Speed against accuracy ({boxes_label})")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small")
     figure.tight_layout()
     figure.savefig(out / f"speed_accuracy{suffix}.png", dpi=120)
 

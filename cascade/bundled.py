@@ -23,7 +23,7 @@ BUNDLED = {
     "ert-68": "ert-68.npz",
 }
 #: The landmarker used when none is named: the most accurate bundled one at real-time speed.
-DEFAULT_MODEL = "lbf-68"
+DEFAULT_MODEL = "ert-68"
 ESTIMATORS = {cls.__name__: cls for cls in (ASM, ERT, ESR, LBF)}
 
 

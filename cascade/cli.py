@@ -53,11 +53,17 @@ def _pipeline_options(parser):
     parser.add_argument("--model", default="default",
                         help=f"landmark model: {', '.join(['default', *BUNDLED])} or a .npz file (default: default)")
     parser.add_argument("--detector", default="haar", choices=sorted(DETECTORS), help="face detector (default: haar)")
+    parser.add_argument("--detector-model", help="the model file of --detector yunet")
     parser.add_argument("--refine", action="store_true", help="refine the landmarks with the bundled CNN")
 
 
+def _detector_options(args):
+    return {"model_path": args.detector_model} if args.detector_model else {}
+
+
 def _pipeline(args):
-    return Pipeline(args.model, detector=args.detector, refiner=True if args.refine else None)
+    return Pipeline(args.model, detector=args.detector, refiner=True if args.refine else None,
+                    detector_options=_detector_options(args))
 
 
 def _image_options(parser, many=False):
@@ -215,7 +221,8 @@ def command_fit(args):
         model = model.quantize()
     model.box_calibrations_ = {}
     for name in args.calibrate:
-        calibration, n_matched = calibrate(make_detector(name), faces.images, truth_boxes, max(args.jobs, 1))
+        detector = make_detector(name, **(_detector_options(args) if name == "yunet" else {}))
+        calibration, n_matched = calibrate(detector, faces.images, truth_boxes, max(args.jobs, 1))
         model.box_calibrations_[name] = calibration
         print(f"{name} boxes: calibrated on {n_matched} of {len(faces)} faces: {calibration}", file=sys.stderr)
     model.save(args.output)
@@ -368,6 +375,7 @@ def build_parser():
                      "as a detector's calibrated boxes err (default 0,0)")
     fit.add_argument("--calibrate", nargs="*", default=["haar"], choices=sorted(DETECTORS),
                      help="detectors whose box calibration to learn and store (default: haar)")
+    fit.add_argument("--detector-model", help="the model file of the yunet detector, to calibrate it")
     fit.add_argument("--int16", action="store_true", help="store tree leaves as int16 (about half the size)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--jobs", type=int, default=1, help="training threads")

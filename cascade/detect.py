@@ -7,7 +7,8 @@ meaning surer (their scale is the detector's own), surest first. Two ship here:
 - :class:`HaarDetector`, OpenCV's Viola-Jones frontal-face cascade, whose model
   file comes inside the opencv-python wheel (no download);
 - :class:`DlibHOGDetector`, dlib's HOG + linear SVM frontal detector, when dlib
-  is installed.
+  is installed;
+- :class:`YuNetDetector`, OpenCV's CNN face detector, given its model file.
 
 Landmark models are trained on the tight boxes of the landmarks, and every
 detector draws its own kind of box (Haar's is a square from the brows to the
@@ -90,11 +91,48 @@ class DlibHOGDetector:
         return _surest_first(boxes, np.asarray(scores, dtype=np.float64))
 
 
-DETECTORS = {"haar": HaarDetector, "dlib-hog": DlibHOGDetector}
+class YuNetDetector:
+    """OpenCV's ``FaceDetectorYN`` (the YuNet CNN) from a model file the user supplies
+    (``face_detection_yunet_*.onnx``; none ships here, and nothing is downloaded).
+
+    ``score_threshold`` and ``nms_threshold`` are FaceDetectorYN's; scores are its
+    confidences. Each thread gets its own detector.
+    """
+
+    def __init__(self, model_path, score_threshold=0.6, nms_threshold=0.3):
+        self.model_path = str(model_path)
+        if not os.path.isfile(self.model_path):
+            raise FileNotFoundError(f"no YuNet model file at {self.model_path}")
+        if not 0 <= score_threshold <= 1 or not 0 <= nms_threshold <= 1:
+            raise ValueError("score_threshold and nms_threshold must lie in [0, 1]")
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+        self._local = threading.local()
+
+    def __call__(self, image):
+        image = check_image(image)
+        colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+        if not hasattr(self._local, "detector"):
+            try:
+                self._local.detector = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320),
+                                                                 self.score_threshold, self.nms_threshold)
+            except cv2.error as error:
+                raise ValueError(f"cannot read a YuNet model from {self.model_path}: {error}") from None
+        detector = self._local.detector
+        detector.setInputSize((colour.shape[1], colour.shape[0]))
+        _, faces = detector.detect(colour)
+        if faces is None or len(faces) == 0:
+            return np.zeros((0, 4)), np.zeros(0)
+        faces = np.asarray(faces, dtype=np.float64)
+        boxes = np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], axis=1)
+        return _surest_first(boxes, faces[:, -1])
+
+
+DETECTORS = {"haar": HaarDetector, "dlib-hog": DlibHOGDetector, "yunet": YuNetDetector}
 
 
 def make_detector(name="haar", **options):
-    """A detector by name: "haar" (the default, always there) or "dlib-hog" (needs dlib)."""
+    """A detector by name: "haar" (the default, always there), "dlib-hog" (needs dlib) or
+    "yunet" (needs ``model_path=``)."""
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose from {sorted(DETECTORS)}")
     return DETECTORS[name](**options)

@@ -193,16 +193,20 @@ def plot_ced(errors, path, max_error=0.10, title=None, xlabel="NME (inter-ocular
     if not isinstance(errors, Mapping) or not errors:
         raise TypeError("errors must be a non-empty mapping of method name -> per-face errors")
     thresholds = np.linspace(0.0, max_error, 501)
-    figure = Figure(figsize=(6, 4.5))
+    many = len(errors) > 6              # then the legend goes beside the plot, not over the curves
+    figure = Figure(figsize=(11, 5.5) if many else (6, 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    for method, method_errors in errors.items():
+    for k, (method, method_errors) in enumerate(errors.items()):
         label = f"{method} (AUC@{max_error:g} {auc(method_errors, max_error):.3f})"
-        axes.plot(thresholds, ced(method_errors, thresholds), label=label)
+        axes.plot(thresholds, ced(method_errors, thresholds), label=label, linestyle=("-", "--", ":")[k // 10 % 3])
     axes.set(xlim=(0, max_error), ylim=(0, 1), xlabel=xlabel, ylabel="fraction of faces",
              title=title or "Cumulative error distribution")
     axes.grid(alpha=0.3)
-    axes.legend(loc="center right", fontsize="small")
+    if many:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small")
+    else:
+        axes.legend(loc="center right", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     return path

@@ -32,8 +32,9 @@ class Pipeline:
     ----------
     landmarker : a fitted estimator, or a model name or path for :func:`cascade.load_model`
         ("default": the bundled model that is most accurate at real-time speed)
-    detector : "haar" (OpenCV's, always there), "dlib-hog" (needs dlib), or any callable
-        ``image -> (boxes (k, 4), scores (k,))``
+    detector : "haar" (OpenCV's, always there), "dlib-hog" (needs dlib), "yunet" (OpenCV's CNN,
+        ``detector_options={"model_path": ...}``), or any callable ``image -> (boxes (k, 4), scores (k,))``
+    detector_options : keyword arguments for the named detector (see :mod:`cascade.detect`)
     refiner : None, True for the bundled :class:`cnn_refine.Refiner`, or a Refiner
     calibration : the :class:`~cascade.detect.BoxCalibration` from detector boxes to the
         landmarker's boxes; by default the one stored with the model for a named detector,
@@ -41,11 +42,12 @@ class Pipeline:
     max_faces : keep at most this many faces, the surest ones (None: all)
     """
 
-    def __init__(self, landmarker="default", detector="haar", refiner=None, calibration=None, max_faces=None):
+    def __init__(self, landmarker="default", detector="haar", refiner=None, calibration=None, max_faces=None,
+                 detector_options=None):
         self.landmarker = load_model(landmarker) if isinstance(landmarker, str) else landmarker
         if not hasattr(self.landmarker, "predict"):
             raise TypeError(f"landmarker must be a fitted estimator or a model name, got {landmarker!r}")
-        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.detector = make_detector(detector, **(detector_options or {})) if isinstance(detector, str) else detector
         if not callable(self.detector):
             raise TypeError(f"detector must be a name or a callable, got {detector!r}")
         if refiner is True:

@@ -56,6 +56,8 @@ def test_predict_to_stdout(small_folder, capsys):
     (["predict"], "no images given"),
     (["predict", "--sample", "--model", "nope"], "unknown model"),
     (["blur", "--sample", "--model", "missing.npz"], "no model file"),
+    (["predict", "--sample", "--detector", "yunet"], "model_path"),
+    (["predict", "--sample", "--detector", "yunet", "--detector-model", "none.onnx"], "no YuNet model file"),
 ])
 def test_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 1

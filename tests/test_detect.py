@@ -94,3 +94,15 @@ def test_detectors_are_thread_safe(name, test_faces):
         threaded = list(pool.map(lambda image: detector(image)[0], images))
     for one, other in zip(serial, threaded):
         np.testing.assert_array_equal(one, other)
+
+
+def test_yunet_needs_a_readable_model_file(tmp_path):
+    from cascade.detect import YuNetDetector
+    with pytest.raises(FileNotFoundError, match="no YuNet model file"):
+        YuNetDetector(tmp_path / "none.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a network")
+    with pytest.raises(ValueError, match="cannot read a YuNet model"):
+        YuNetDetector(bad)(np.zeros((50, 50), np.uint8))
+    with pytest.raises(ValueError, match="threshold"):
+        YuNetDetector(bad, score_threshold=2)
