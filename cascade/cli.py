@@ -141,8 +141,11 @@ def command_predict(args):
     items = _input_images(args)
     output = Path(args.output) if args.output else None
     annotate_one = output is not None and output.suffix.lower() in IMAGE_SUFFIXES
+    folder = output if output is not None and not annotate_one and output.suffix.lower() != ".json" else None
     if annotate_one and len(items) != 1:
         raise ValueError(f"-o {output} is an image file, but {len(items)} images were given: pass a folder")
+    if (args.annotate or args.pts or args.csv) and folder is None:
+        raise ValueError("--annotate, --pts and --csv need -o FOLDER")
     pipeline = _pipeline(args)
     progress = Progress(len(items), "predict", args.quiet)
 
@@ -152,19 +155,16 @@ def command_predict(args):
         faces = pipeline(image)
         if annotate_one or args.annotate:
             drawn = apps.draw_landmarks(image, [f.landmarks for f in faces], [f.box for f in faces])
-            _write_image(output if annotate_one else output / (Path(name).stem + ".png"), drawn)
+            _write_image(output if annotate_one else folder / (Path(name).stem + ".png"), drawn)
         if args.pts:
             for k, face in enumerate(faces):
-                write_pts(output / f"{Path(name).stem}_{k}.pts", face.landmarks)
+                write_pts(folder / f"{Path(name).stem}_{k}.pts", face.landmarks)
         return name, faces
 
-    jobs = args.jobs if args.jobs > 0 else os.cpu_count() or 1
-    if (args.annotate or args.pts or args.csv) and not (output and not annotate_one):
-        raise ValueError("--annotate, --pts and --csv need -o FOLDER")
-    if output is not None and not annotate_one and output.suffix.lower() != ".json":
-        output.mkdir(parents=True, exist_ok=True)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     results = {}
-    with ThreadPoolExecutor(jobs) as pool:
+    with ThreadPoolExecutor(args.jobs if args.jobs > 0 else os.cpu_count() or 1) as pool:
         for name, faces in pool.map(work, items):
             results[name] = _faces_json(faces)
             progress.step()
@@ -175,13 +175,12 @@ def command_predict(args):
     elif annotate_one:
         print(f"wrote {output} ({len(results[items[0][0]])} faces)", file=sys.stderr)
     else:
-        json_path = output if output.suffix.lower() == ".json" else output / "landmarks.json"
+        json_path = folder / "landmarks.json" if folder is not None else output
         json_path.write_text(document)
-        if args.csv:
-            rows = [(name, np.array(face["landmarks"])) for name, faces in results.items() for face in faces]
-            write_csv(output / "landmarks.csv", [r[0] for r in rows], np.array([r[1] for r in rows]))
-        print(f"wrote {json_path} ({sum(map(len, results.values()))} faces in {len(results)} images)",
-              file=sys.stderr)
+        rows = [(name, face["landmarks"]) for name, faces in results.items() for face in faces]
+        if args.csv and rows:
+            write_csv(folder / "landmarks.csv", [name for name, _ in rows], np.array([points for _, points in rows]))
+        print(f"wrote {json_path} ({len(rows)} faces in {len(results)} images)", file=sys.stderr)
 
 
 # -- video ----------------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class Pipeline:
         if refiner is True:
             from cnn_refine import Refiner
             refiner = Refiner()
+        if refiner is not None and getattr(refiner, "n_landmarks", None) != self.n_landmarks:
+            raise ValueError(f"the refiner works on {getattr(refiner, 'n_landmarks', '?')} landmarks, "
+                             f"the landmarker gives {self.n_landmarks}")
         self.refiner = refiner
         if calibration is None:
             stored = getattr(self.landmarker, "box_calibrations_", {})
@@ -79,7 +82,8 @@ class Pipeline:
         """``(k, L, 2)`` landmarks of the faces in ``detector_boxes`` ``(k, 4)`` of one image.
 
         With ``start_shapes`` (a tracker's previous shapes), the landmarker is run from the
-        tight boxes of those shapes instead.
+        tight boxes of those shapes instead: from the mean shape in them, not from the shapes
+        themselves, which makes a cascade drift frame after frame (see BENCHMARKS.md).
         """
         image = check_image(image)
         if start_shapes is None:

@@ -26,17 +26,19 @@ mirrored faces, and photometric changes (contrast, gamma, blur, noise).
 
 The network
 -----------
-A grey ``crop_size`` crop (default 80 px: the outer eye corners about 30 px
-apart, so one pixel is about 3 % inter-ocular NME and the target is sub-pixel)
+A grey ``crop_size`` crop (default 80 px: the outer eye corners about 37 px
+apart, so one pixel is about 2.7 % inter-ocular NME and the target is sub-pixel)
 goes through a stem and three stages of residual blocks of depthwise 3x3 and
 pointwise 1x1 convolutions (MobileNet-style: most of the cost of a plain 3x3
 convolution at a fraction of the multiply-adds), down to 5x5, then two fully
-connected layers that keep where each feature was. It predicts the correction
+connected layers that keep where each feature was and also read the current
+shape's offsets from the template (the deformation the crop cannot show, so
+the network can keep what is right and move what is not). It predicts the correction
 of every point, in crop pixels / crop_size. The input is standardised inside
-the network, so the ONNX file takes raw grey levels. About 8 M multiply-adds
-a face. The loss is the L1 distance of points (less pulled by the few wild
-starts than L2), each face's loss divided by its inter-ocular distance in the
-crop, as the NME is.
+the network, so the ONNX file takes raw grey levels. About 12 M multiply-adds
+a face. The loss is each point's |dx| + |dy| (less pulled by the few wild
+starts than a squared loss), each face's loss divided by its inter-ocular
+distance in the crop, as the NME is.
 
 Validation: 200 training faces are held out of the network's training (not
 of the out-of-fold cascades, which never see the network's targets); the best

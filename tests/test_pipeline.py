@@ -81,6 +81,14 @@ def test_pipeline_with_refiner(faces):
     assert np.mean(after) < np.mean(before)
 
 
+def test_pipeline_refuses_a_refiner_for_another_scheme(train_faces):
+    images, shapes = train_faces
+    five = cascade.LBF(preset="fast", n_stages=1, n_trees=1, flip_permutation=[1, 0, 2, 4, 3])
+    five.fit(images[:20], shapes[:20, [36, 45, 30, 48, 54]])
+    with pytest.raises(ValueError, match="refiner works on 68 landmarks"):
+        Pipeline(five, refiner=True)
+
+
 def test_pipeline_uses_the_stored_calibration_unless_given_one():
     assert Pipeline().calibration == load_model("default").box_calibrations_["haar"]
     custom = BoxCalibration(0.0, 0.1, 0.9, 0.9)
