@@ -118,3 +118,16 @@ def test_pipeline_refuses_bad_settings(kwargs, error):
 def test_pipeline_refuses_bad_images(pipeline, image, error):
     with pytest.raises(error):
         pipeline(image)
+
+
+def test_threads_sharing_one_pipeline_get_the_serial_answers(faces):
+    from concurrent.futures import ThreadPoolExecutor
+    images, _ = faces
+    pipeline = Pipeline(refiner=True)
+    serial = [[face.landmarks for face in pipeline(image)] for image in images[:12]]
+    with ThreadPoolExecutor(6) as pool:
+        threaded = list(pool.map(lambda image: [face.landmarks for face in pipeline(image)], images[:12]))
+    for one, other in zip(serial, threaded):
+        assert len(one) == len(other)
+        for a, b in zip(one, other):
+            np.testing.assert_array_equal(a, b)

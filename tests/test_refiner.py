@@ -163,3 +163,13 @@ def test_user_model_path_is_used(tmp_path):
     copy = tmp_path / "mine.onnx"
     shutil.copy(Refiner().model_path, copy)
     assert Refiner(copy).model_path == copy
+
+
+def test_threads_sharing_one_refiner_get_the_serial_answers(refiner, faces):
+    from concurrent.futures import ThreadPoolExecutor
+    images, truth = faces
+    serial = [refiner.predict(images[i:i + 1], truth[i:i + 1]) for i in range(len(images))]
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(lambda i: refiner.predict(images[i:i + 1], truth[i:i + 1]), range(len(images))))
+    for one, other in zip(serial, threaded):
+        np.testing.assert_array_equal(one, other)
