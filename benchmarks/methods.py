@@ -11,6 +11,8 @@ sharing a key share one training), and
 
 Ours live here; the peers (dlib, OpenCV) in ``peers.py``.
 """
+import functools
+
 import numpy as np
 
 import cascade
@@ -122,26 +124,26 @@ class Bundled:
         return cascade.bundled.MODELS_DIR / cascade.bundled.BUNDLED[self.bundled_name]
 
 
+@functools.lru_cache(maxsize=None)
+def bundled_refiner(n_threads):
+    """The bundled CNN refiner with ``n_threads`` ONNX Runtime threads (fixed per session)."""
+    from cnn_refine import Refiner
+    return Refiner(intra_op_threads=n_threads)
+
+
 class Refined:
     """Another method's shapes corrected by the bundled CNN refiner (one ONNX Runtime
     thread per predicting thread). Its model size is the landmarker's plus the network's."""
 
     def __init__(self, inner):
         self.inner, self.key, self.name = inner, inner.key, f"{inner.name} + CNN refiner"
-        self.refiners = {}
 
     def load(self, model_dir, train_set):
         self.inner.load(model_dir, train_set)
         return self
 
-    def refiner(self, n_threads):
-        from cnn_refine import Refiner
-        if n_threads not in self.refiners:
-            self.refiners[n_threads] = Refiner(intra_op_threads=n_threads)
-        return self.refiners[n_threads]
-
     def predict(self, images, boxes, n_threads):
-        return self.refiner(n_threads).predict(images, self.inner.predict(images, boxes, n_threads))
+        return bundled_refiner(n_threads).predict(images, self.inner.predict(images, boxes, n_threads))
 
     def model_path(self, model_dir):
         return self.inner.model_path(model_dir)
@@ -151,27 +153,21 @@ class Refined:
         return DEFAULT_MODEL.stat().st_size
 
 
-class CNNStandalone(Refined):
+class CNNStandalone:
     """The refiner's network alone, started from the mean shape in the box: the CNN family."""
 
     key = None
     name = "CNN (refiner network alone, from the box)"
 
-    def __init__(self):
-        self.refiners = {}
-
     def load(self, model_dir, train_set):
         return self
 
     def predict(self, images, boxes, n_threads):
-        return self.refiner(n_threads).predict_from_boxes(images, boxes)
+        return bundled_refiner(n_threads).predict_from_boxes(images, boxes)
 
     def model_path(self, model_dir):
         from cnn_refine.refiner import DEFAULT_MODEL
         return DEFAULT_MODEL
-
-    def extra_bytes(self):
-        return 0
 
 
 def our_methods():

@@ -36,6 +36,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cascade
+from cascade.data import SHARED_300W_TRAIN
 from cascade.detect import DETECTORS, BoxCalibration, calibrate, make_detector, match_detection
 from cascade.evaluate import auc, failure_rate, report
 
@@ -45,7 +46,6 @@ from .timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "300w"
-TRAIN_FOLDERS = ("lfpw/trainset", "helen/trainset", "afw")
 
 
 def all_methods():
@@ -54,7 +54,7 @@ def all_methods():
 
 def load_sets(data, test_dirs, quick):
     """Training and test faces, each carrying its GT-box protocol boxes (tight, rounded)."""
-    train = cascade.load_faces(*[Path(data) / f for f in TRAIN_FOLDERS], lazy=True)
+    train = cascade.load_faces(*[Path(data) / f for f in SHARED_300W_TRAIN], lazy=True)
     tests = {str(d): cascade.load_faces(d, lazy=True) for d in (test_dirs or [Path(data) / "lfpw" / "testset"])}
     if quick:
         train = train.subset(slice(0, 120))

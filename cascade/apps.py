@@ -60,6 +60,8 @@ def blur_faces(image, shapes, method="gaussian", strength=1.0):
     image, shapes = _faces(image, shapes)
     if method not in ("gaussian", "pixelate"):
         raise ValueError(f"method must be 'gaussian' or 'pixelate', got {method!r}")
+    if not (np.isfinite(strength) and strength > 0):
+        raise ValueError(f"strength must be a positive number, got {strength!r}")
     result = image.copy()
     for shape in shapes:
         mask = face_outline_mask(image.shape, shape)
@@ -88,8 +90,8 @@ def align_faces(image, shapes, size=112, template=None):
     """``(n, size, size[, 3])`` crops, each face warped by the similarity taking its five points
     (:func:`five_points`) onto ``template`` (default: the 112x112 five-point template, scaled)."""
     image, shapes = _faces(image, shapes)
-    if not isinstance(size, (int, np.integer)) or size < 8:
-        raise ValueError(f"size must be an integer >= 8, got {size!r}")
+    if not isinstance(size, (int, np.integer)) or not 8 <= size <= 4096:
+        raise ValueError(f"size must be an integer from 8 to 4096, got {size!r}")
     template = FIVE_POINT_TEMPLATE_112 * (size / 112.0) if template is None else np.asarray(template, float)
     if template.shape != (5, 2):
         raise ValueError(f"template must be 5 (x, y) points, got shape {template.shape}")
@@ -103,6 +105,8 @@ def align_faces(image, shapes, size=112, template=None):
 def sunglasses(width=400):
     """A drawn pair of sunglasses as a BGRA image (so the overlay needs no file); its eye
     centres are at 28 % and 72 % of the width, 45 % of the height."""
+    if not isinstance(width, (int, np.integer)) or not 20 <= width <= 4096:
+        raise ValueError(f"width must be an integer from 20 to 4096, got {width!r}")
     height = width * 2 // 5
     glasses = np.zeros((height, width, 4), np.uint8)
     colour, frame = (20, 20, 20, 235), (10, 10, 10, 255)
@@ -132,10 +136,19 @@ def overlay_on_faces(image, shapes, overlay, overlay_eyes=None):
     for shape in shapes:
         eyes = five_points(shape[None])[0, :2]
         A, t = similarity_fit(source, eyes[None])
-        warped = cv2.warpAffine(overlay, np.concatenate([A[0], t[0][:, None]], axis=1), (width, height),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        # Warp the overlay only onto the part of the image it covers, not a whole-image canvas.
+        # (Bilinear reads reach one pixel past the overlay's edge pixels, into its zero border.)
+        corners = np.array([[-1, -1], [w, -1], [-1, h], [w, h]], dtype=np.float64) @ A[0].T + t[0]
+        low = np.clip(np.floor(corners.min(axis=0)), 0, [width, height]).astype(int)
+        high = np.clip(np.ceil(corners.max(axis=0)) + 1, 0, [width, height]).astype(int)
+        if (high <= low).any():
+            continue                    # the overlay falls outside the image
+        matrix = np.concatenate([A[0], (t[0] - low)[:, None]], axis=1)
+        warped = cv2.warpAffine(overlay, matrix, tuple(high - low), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        region = result[low[1]:high[1], low[0]:high[0]]
         alpha = warped[..., 3:4] / 255.0
-        result = (alpha * warped[..., :3] + (1 - alpha) * result).round().astype(np.uint8)
+        region[:] = (alpha * warped[..., :3] + (1 - alpha) * region).round().astype(np.uint8)
     return result
 
 
@@ -162,13 +175,18 @@ def head_pose(shape, image_shape, focal_length=None):
     The camera is a pinhole at the image centre with ``focal_length`` pixels
     (default: the image width, about a 53 degree field of view).
     """
-    _, shapes = _faces(np.zeros((1, 1), np.uint8), [shape])
-    height, width = image_shape[:2]
+    shape = check_shapes(np.asarray(shape, dtype=np.float64)[None], n_landmarks=68, allow_nan=False)[0]
+    height, width = (tuple(image_shape[:2]) + (0, 0))[:2]
+    if not (isinstance(height, (int, np.integer)) and isinstance(width, (int, np.integer)) and height > 0
+            and width > 0):
+        raise ValueError(f"image_shape must start with a positive height and width, got {image_shape!r}")
     focal = float(width if focal_length is None else focal_length)
+    if not (np.isfinite(focal) and focal > 0):
+        raise ValueError(f"focal_length must be a positive number, got {focal_length!r}")
     camera = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]])
     # OpenCV's camera looks down +z with y down: flip the model's y and z into it.
     model = POSE_MODEL_3D * [1, -1, -1]
-    points = shapes[0, list(POSE_POINTS)]
+    points = shape[list(POSE_POINTS)]
     ok, rvec, tvec = cv2.solvePnP(model, points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         raise ValueError("solvePnP found no pose for these landmarks")

@@ -100,7 +100,7 @@ def _read(path):
 
 
 class Progress:
-    """A one-line progress bar on stderr (silent when stderr is not a terminal and quiet is set)."""
+    """A one-line progress bar on stderr; silent with ``quiet`` or for a single item."""
 
     def __init__(self, total, label, quiet=False):
         self.total, self.label, self.done, self.started = total, label, 0, time.time()

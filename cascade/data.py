@@ -20,6 +20,9 @@ from .shapes import tight_boxes
 from .validation import check_boxes, check_shapes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: The training folders of the project's shared 300-W data (``../shared/data/300w``);
+#: its ``lfpw/testset`` is for reporting only.
+SHARED_300W_TRAIN = ("lfpw/trainset", "helen/trainset", "afw")
 
 
 def read_image(path, grayscale=False):

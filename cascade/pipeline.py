@@ -11,7 +11,6 @@ import numpy as np
 
 from .bundled import load_model
 from .detect import BoxCalibration, make_detector
-from .shapes import tight_boxes
 from .validation import check_image
 
 
@@ -78,18 +77,14 @@ class Pipeline:
     def n_landmarks(self):
         return len(self.landmarker.mean_shape_)
 
-    def landmarks(self, image, detector_boxes, start_shapes=None):
-        """``(k, L, 2)`` landmarks of the faces in ``detector_boxes`` ``(k, 4)`` of one image.
+    def landmarks(self, image, detector_boxes):
+        """``(k, L, 2)`` landmarks of the faces in ``detector_boxes`` ``(k, 4)`` of one image."""
+        return self.landmarks_in(image, self.calibration.apply(detector_boxes))
 
-        With ``start_shapes`` (a tracker's previous shapes), the landmarker is run from the
-        tight boxes of those shapes instead: from the mean shape in them, not from the shapes
-        themselves, which makes a cascade drift frame after frame (see BENCHMARKS.md).
-        """
+    def landmarks_in(self, image, model_boxes):
+        """``(k, L, 2)`` landmarks from boxes of the landmarker's own kind (tight landmark
+        boxes, e.g. those of a tracker's previous shapes): no calibration is applied."""
         image = check_image(image)
-        if start_shapes is None:
-            model_boxes = self.calibration.apply(detector_boxes)
-        else:
-            model_boxes = tight_boxes(start_shapes)
         if len(model_boxes) == 0:
             return np.zeros((0, self.n_landmarks, 2))
         images = [image] * len(model_boxes)

@@ -21,6 +21,7 @@ import numpy as np
 
 from .apps import draw_landmarks
 from .detect import box_iou
+from .evaluate import normalizing_distance
 from .shapes import tight_boxes
 
 
@@ -33,8 +34,11 @@ class OneEuroFilter:
     """
 
     def __init__(self, rate, min_cutoff=1.0, beta=0.5, derivative_cutoff=1.0):
-        if not rate > 0:
-            raise ValueError(f"rate must be positive, got {rate!r}")
+        for name, value in (("rate", rate), ("min_cutoff", min_cutoff), ("derivative_cutoff", derivative_cutoff)):
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not (np.isfinite(beta) and beta >= 0):
+            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
         self.rate, self.min_cutoff, self.beta, self.derivative_cutoff = rate, min_cutoff, beta, derivative_cutoff
         self.value = self.speed = None
 
@@ -67,6 +71,7 @@ class FaceTracker:
     def __init__(self, pipeline, rate=30.0, smooth=True, redetect_every=15, min_cutoff=1.0, beta=2.0):
         if not isinstance(redetect_every, int) or redetect_every < 1:
             raise ValueError(f"redetect_every must be an integer >= 1, got {redetect_every!r}")
+        OneEuroFilter(rate, min_cutoff, beta)           # checks the filter's settings now, not at the first face
         self.pipeline, self.rate, self.smooth = pipeline, rate, smooth
         self.redetect_every, self.min_cutoff, self.beta = redetect_every, min_cutoff, beta
         self.tracks = []          # [(raw shape, filter)]
@@ -75,25 +80,24 @@ class FaceTracker:
     def __call__(self, frame):
         raw = [shape for shape, _ in self.tracks]
         if raw:
-            moved = self.pipeline.landmarks(frame, None, start_shapes=np.array(raw))
+            # From the mean shape in the previous shape's tight box: starting from the shape itself
+            # makes a cascade drift from frame to frame (BENCHMARKS.md, "Video").
+            moved = self.pipeline.landmarks_in(frame, tight_boxes(np.array(raw)))
             keep = [i for i in range(len(raw)) if _plausible(raw[i], moved[i], frame.shape)]
             self.tracks = [(moved[i], self.tracks[i][1]) for i in keep]
         if not self.tracks or self.frame_index % self.redetect_every == 0:
             self._redetect(frame)
         self.frame_index += 1
-        shapes = []
-        for shape, smoother in self.tracks:
-            box = tight_boxes(shape)
-            size = np.sqrt((box[2] - box[0]) * (box[3] - box[1]))
-            shapes.append(smoother(shape, scale=size) if self.smooth else shape)
+        shapes = [smoother(shape, scale=max(_face_size(shape), 1.0)) if self.smooth else shape
+                  for shape, smoother in self.tracks]
         if not shapes:
             return np.zeros((0, 4)), np.zeros((0, self.pipeline.n_landmarks, 2))
         shapes = np.array(shapes)
         return tight_boxes(shapes), shapes
 
     def _redetect(self, frame):
-        boxes, _ = self.pipeline.detector(frame)
-        boxes = self.pipeline.calibration.apply(boxes)
+        detections, _ = self.pipeline.detector(frame)
+        boxes = self.pipeline.calibration.apply(detections)
         tracked = [tight_boxes(shape) for shape, _ in self.tracks]
         # Detections confirm tracks; unmatched tracks are dropped, unmatched detections start new ones.
         confirmed, new_boxes = [], []
@@ -106,19 +110,25 @@ class FaceTracker:
                 new_boxes.append(box)
         self.tracks = [self.tracks[i] for i in sorted(confirmed)]
         if new_boxes:
-            shapes = self.pipeline.landmarks(frame, np.array(new_boxes))
+            shapes = self.pipeline.landmarks_in(frame, np.array(new_boxes))
             self.tracks += [(shape, OneEuroFilter(self.rate, self.min_cutoff, self.beta)) for shape in shapes]
 
 
 def _plausible(before, after, frame_shape):
     """A tracked face is lost when its box left the frame, or changed size or jumped too far."""
     old, new = tight_boxes(before), tight_boxes(after)
-    old_size, new_size = np.sqrt(np.prod(old[2:] - old[:2])), np.sqrt(np.prod(new[2:] - new[:2]))
+    old_size, new_size = _face_size(before), _face_size(after)
     height, width = frame_shape[:2]
     inside = new[0] < width and new[1] < height and new[2] > 0 and new[3] > 0
     jump = np.linalg.norm((new[:2] + new[2:]) / 2 - (old[:2] + old[2:]) / 2)
     return bool(inside and 0.7 < new_size / max(old_size, 1e-9) < 1.4 and jump < 0.5 * old_size
                 and new_size > 8)
+
+
+def _face_size(shape):
+    """``sqrt(width * height)`` of a shape's tight box, in pixels (0 for a collapsed shape)."""
+    box = tight_boxes(shape)
+    return float(np.sqrt((box[2] - box[0]) * (box[3] - box[1])))
 
 
 def jitter(shapes_per_frame):
@@ -128,11 +138,7 @@ def jitter(shapes_per_frame):
     if len(shapes) < 2:
         raise ValueError("jitter needs at least two frames")
     steps = np.linalg.norm(np.diff(shapes, axis=0), axis=2).mean(axis=1)
-    if shapes.shape[1] == 68:
-        scale = np.linalg.norm(shapes[:, 36] - shapes[:, 45], axis=1).mean()
-    else:
-        box = tight_boxes(shapes)
-        scale = np.sqrt((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])).mean()
+    scale = normalizing_distance(shapes, "inter-ocular" if shapes.shape[1] == 68 else "box-size").mean()
     return float(steps.mean() / scale)
 
 
@@ -145,7 +151,8 @@ def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path
     capture = cv2.VideoCapture(str(input_path))
     if not capture.isOpened():
         raise ValueError(f"cannot open the video {input_path}")
-    rate = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    rate = capture.get(cv2.CAP_PROP_FPS)
+    rate = rate if np.isfinite(rate) and rate > 0 else 30.0        # containers that do not say
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     tracker = FaceTracker(pipeline, rate=rate, smooth=smooth, redetect_every=redetect_every)
     writer, frames, index = None, [], 0

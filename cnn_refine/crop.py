@@ -9,6 +9,8 @@ Crop coordinates follow the package convention (0-based pixel centres), so
 the network's output, a correction in crop pixels divided by ``crop_size``,
 maps back to the image by the inverse similarity.
 """
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
@@ -47,20 +49,42 @@ def warp_crops(images, A, t, crop_size, out=None):
     return crops
 
 
+def to_crop(shapes, A, t):
+    """Map ``(n, L, 2)`` shapes from image pixels into their crops."""
+    return apply_similarity(shapes, A, t)
+
+
 def from_crop(crop_shapes, A, t):
     """Map ``(n, L, 2)`` shapes from crop pixels back to image pixels."""
     inverse = np.linalg.inv(A)
     return apply_similarity(crop_shapes, inverse, -np.einsum("nij,nj->ni", inverse, t))
 
 
-def network_inputs(images, shapes, template, crop_size):
-    """What the network reads for faces at ``(n, L, 2)`` shapes, and the similarities used.
+class FaceCrops(NamedTuple):
+    """What the network reads for a batch of faces, and how to go back to the image.
 
-    Returns ``crops`` ``(n, 1, S, S)`` float32 grey levels 0-255, ``offsets`` ``(n, L, 2)``
-    float32 (the shapes in the crop minus the template, in crop pixels / ``crop_size``:
-    the shape's own deformation, which the crop alone does not show), and ``(A, t)``.
+    ``crops`` ``(n, 1, S, S)`` float32 grey levels 0-255; ``offsets`` ``(n, L, 2)``
+    float32, the shapes in the crop minus the template, in crop pixels / ``S`` (the
+    shape's own deformation, which the crop alone does not show); ``points`` the
+    shapes in crop pixels (float64); ``A``, ``t`` the similarities image -> crop.
     """
+
+    crops: np.ndarray
+    offsets: np.ndarray
+    points: np.ndarray
+    A: np.ndarray
+    t: np.ndarray
+
+    def corrected(self, corrections):
+        """Image-pixel shapes once the points move by ``corrections`` (crop pixels / ``S``)."""
+        crop_size = self.crops.shape[-1]
+        return from_crop(self.points + np.asarray(corrections, dtype=np.float64) * crop_size, self.A, self.t)
+
+
+def network_inputs(images, shapes, template, crop_size):
+    """The :class:`FaceCrops` of faces at ``(n, L, 2)`` shapes."""
     A, t = crop_transforms(shapes, template)
     crops = warp_crops(images, A, t, crop_size)[:, None]
-    offsets = (np.einsum("nlj,nij->nli", shapes, A) + t[:, None] - template) / crop_size
-    return crops, offsets.astype(np.float32), A, t
+    points = to_crop(shapes, A, t)
+    offsets = ((points - template) / crop_size).astype(np.float32)
+    return FaceCrops(crops, offsets, points, A, t)

@@ -25,7 +25,7 @@ import numpy as np
 from cascade.shapes import from_unit
 from cascade.validation import check_boxes, check_images, check_shapes
 
-from .crop import from_crop, network_inputs
+from .crop import network_inputs
 
 FORMAT = "cascade-refiner"
 FORMAT_VERSION = 1
@@ -102,18 +102,11 @@ class Refiner:
         return shapes
 
     def _refine_once(self, images, shapes):
-        crops, offsets, A, t = network_inputs(images, shapes, self.template, self.crop_size)
-        corrections = self._session.run(None, dict(zip(INPUT_NAMES, (crops, offsets))))[0]
-        return apply_corrections(shapes, corrections, A, t, self.crop_size)
+        inputs = network_inputs(images, shapes, self.template, self.crop_size)
+        return inputs.corrected(self._session.run(None, dict(zip(INPUT_NAMES, inputs[:2])))[0])
 
     def __repr__(self):
         return f"Refiner(model_path={str(self.model_path)!r}, n_iterations={self.n_iterations})"
-
-
-def apply_corrections(shapes, corrections, A, t, crop_size):
-    """Move ``(n, L, 2)`` image shapes by the network's corrections (crop pixels / crop size)."""
-    in_crop = np.einsum("nlj,nij->nli", shapes, A) + t[:, None]
-    return from_crop(in_crop + corrections.astype(np.float64) * crop_size, A, t)
 
 
 def _open_session(path, intra_op_threads, inter_op_threads):

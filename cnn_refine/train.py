@@ -50,17 +50,17 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 import cascade
+from cascade.data import SHARED_300W_TRAIN
+from cascade.evaluate import nme, normalizing_distance
 from cascade.shapes import (IBUG68_FLIP, flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes,
                             mean_shape, tight_boxes)
 
-from .crop import crop_transforms, make_template, network_inputs
-from .refiner import FORMAT, FORMAT_VERSION, INPUT_NAMES, OUTPUT_NAME, apply_corrections
-
-TRAIN_FOLDERS = ("lfpw/trainset", "helen/trainset", "afw")
-
+from .crop import crop_transforms, make_template, network_inputs, to_crop
+from .refiner import FORMAT, FORMAT_VERSION, INPUT_NAMES, OUTPUT_NAME
 
 def log(message):
     print(f"[cnn_refine.train {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -69,8 +69,8 @@ def log(message):
 # -- data ----------------------------------------------------------------------------------------
 
 def load_training_faces(data_root):
-    faces = cascade.load_faces(*(Path(data_root) / folder for folder in TRAIN_FOLDERS), grayscale=True)
-    log(f"{len(faces)} training faces from {', '.join(TRAIN_FOLDERS)}")
+    faces = cascade.load_faces(*(Path(data_root) / folder for folder in SHARED_300W_TRAIN), grayscale=True)
+    log(f"{len(faces)} training faces from {', '.join(SHARED_300W_TRAIN)}")
     return faces
 
 
@@ -102,11 +102,11 @@ class Augmenter:
         self.images = list(images) + [flip_image(im) for im in images]
         self.shapes = np.concatenate([shapes, flip_shapes(shapes, width)])
         mirrored = [flip_shapes(s, width) for s in cascade_shapes]
-        self.cascade_shapes = np.concatenate([np.asarray(cascade_shapes), np.stack(mirrored)], axis=1)
+        cascade_shapes = np.concatenate([np.asarray(cascade_shapes), np.stack(mirrored)], axis=1)
         self.mean_unit = mean_shape(self.shapes)
         # Cascade errors in each face's template frame (rotation and scale of the truth removed).
         A, _ = crop_transforms(self.shapes, template)
-        errors = self.cascade_shapes - self.shapes[None]
+        errors = cascade_shapes - self.shapes[None]
         self.errors = np.einsum("bnlj,nij->bnli", errors, A).reshape(-1, *shapes.shape[1:])
 
     def starts(self, index):
@@ -126,19 +126,17 @@ class Augmenter:
         """Network inputs and targets for the faces ``index``: see :func:`network_inputs`;
         ``targets`` ``(n, L, 2)`` float32 is the truth minus the start in crop pixels / crop size,
         ``iod`` ``(n,)`` the truth's inter-ocular distance in crop pixels."""
-        starts = self.starts(index)
-        crops, offsets, A, t = network_inputs([self.images[i] for i in index], starts, self.template,
-                                              self.crop_size)
+        inputs = network_inputs([self.images[i] for i in index], self.starts(index), self.template,
+                                self.crop_size)
+        crops = inputs.crops
         if photometric:
             crops[:, 0] = self.photometric(crops[:, 0])
-        truth = np.einsum("nlj,nij->nli", self.shapes[index], A) + t[:, None]
-        start = np.einsum("nlj,nij->nli", starts, A) + t[:, None]
-        targets = (truth - start) / self.crop_size
-        iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1)
-        return crops, offsets, targets.astype(np.float32), iod.astype(np.float32)
+        truth = to_crop(self.shapes[index], inputs.A, inputs.t)
+        targets = (truth - inputs.points) / self.crop_size
+        iod = normalizing_distance(truth)
+        return crops, inputs.offsets, targets.astype(np.float32), iod.astype(np.float32)
 
     def photometric(self, crops):
-        import cv2
         rng, n = self.rng, len(crops)
         out = np.empty_like(crops)
         for i in range(n):
@@ -230,8 +228,7 @@ def train(args):
     else:
         cascade_shapes = out_of_fold_shapes(faces, args.folds, args.seed)
         np.savez(oof_path, shapes=cascade_shapes)
-    io = np.linalg.norm(faces.shapes[:, 36] - faces.shapes[:, 45], axis=1)
-    oof_nme = np.mean(np.linalg.norm(cascade_shapes - faces.shapes, axis=3).mean(axis=2) / io, axis=1)
+    oof_nme = [nme(shapes, faces.shapes).mean() for shapes in cascade_shapes]
     log(f"out-of-fold LBF NME: tight boxes {oof_nme[0]:.2%}, jittered boxes {oof_nme[1]:.2%}")
 
     held = rng.permutation(len(faces))[:args.n_validation]
@@ -241,6 +238,7 @@ def train(args):
                           template, args.crop_size, rng)
     val_images = [faces.images[i] for i in held]
     val_starts, val_truth = cascade_shapes[0, held], faces.shapes[held]
+    val_cascade = nme(val_starts, val_truth).mean()
 
     net = build_network(args.crop_size, faces.n_landmarks)
     n_params = sum(p.numel() for p in net.parameters())
@@ -263,13 +261,12 @@ def train(args):
             schedule.step()
             losses.append(loss.item())
         refined, _ = refine_with_torch(net, val_images, val_starts, template, args.crop_size)
-        val = np.mean(np.linalg.norm(refined - val_truth, axis=2).mean(axis=1)
-                      / np.linalg.norm(val_truth[:, 36] - val_truth[:, 45], axis=1))
+        val = nme(refined, val_truth).mean()
         if val < best:
             best, best_state = val, {k: v.clone() for k, v in net.state_dict().items()}
         elapsed = time.time() - started
         log(f"epoch {epoch + 1}/{args.epochs}: train loss {np.mean(losses):.4f}, validation NME "
-            f"{val:.3%} (cascade {val_cascade_nme(val_starts, val_truth):.3%}), {elapsed / 60:.1f} min, "
+            f"{val:.3%} (cascade {val_cascade:.3%}), {elapsed / 60:.1f} min, "
             f"about {elapsed / (epoch + 1) * (args.epochs - epoch - 1) / 60:.0f} min left")
     net.load_state_dict(best_state)
     net.eval()
@@ -277,26 +274,21 @@ def train(args):
                 "n_landmarks": faces.n_landmarks, "template": template.round(6).tolist(),
                 "mean_shape": augmenter.mean_unit.round(6).tolist(),
                 "flip_permutation": IBUG68_FLIP.tolist(), "validation_nme": round(float(best), 6),
-                "training": {"data": list(TRAIN_FOLDERS), "seed": args.seed, "epochs": args.epochs,
+                "training": {"data": list(SHARED_300W_TRAIN), "seed": args.seed, "epochs": args.epochs,
                              "folds": args.folds, "command": " ".join(sys.argv)}}
     export(net, Path(args.out), metadata)
     check_export(net, Path(args.out), val_images[:32], val_starts[:32], template, args.crop_size)
     log(f"wrote {args.out} (best validation NME {best:.3%})")
 
 
-def val_cascade_nme(starts, truth):
-    return np.mean(np.linalg.norm(starts - truth, axis=2).mean(axis=1)
-                   / np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1))
-
-
 def refine_with_torch(net, images, starts, template, crop_size):
     """The net's refined shapes and its raw corrections, through PyTorch."""
     import torch
     net.eval()
-    crops, offsets, A, t = network_inputs(images, starts, template, crop_size)
+    inputs = network_inputs(images, starts, template, crop_size)
     with torch.no_grad():
-        corrections = net(torch.from_numpy(crops), torch.from_numpy(offsets)).numpy()
-    return apply_corrections(starts, corrections, A, t, crop_size), corrections
+        corrections = net(torch.from_numpy(inputs.crops), torch.from_numpy(inputs.offsets)).numpy()
+    return inputs.corrected(corrections), corrections
 
 
 def export(net, path, metadata):
@@ -320,9 +312,9 @@ def check_export(net, path, images, starts, template, crop_size):
     """onnxruntime's corrections must equal PyTorch's to 1e-4 on real faces."""
     import onnxruntime
     _, expected = refine_with_torch(net, images, starts, template, crop_size)
-    crops, offsets, _, _ = network_inputs(images, starts, template, crop_size)
+    inputs = network_inputs(images, starts, template, crop_size)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, dict(zip(INPUT_NAMES, (crops, offsets))))[0]
+    got = session.run(None, dict(zip(INPUT_NAMES, inputs[:2])))[0]
     difference = float(np.abs(got - expected).max())
     if difference > 1e-4:
         raise RuntimeError(f"onnxruntime differs from PyTorch by {difference:.2e}")

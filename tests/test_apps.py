@@ -107,3 +107,25 @@ def test_drawing_keeps_the_input(face):
 def test_apps_refuse_bad_shapes(face, shapes, error):
     with pytest.raises(error):
         apps.blur_faces(face[0], shapes)
+
+
+def test_apps_refuse_bad_settings(face):
+    image, shape = face
+    with pytest.raises(ValueError, match="strength"):
+        apps.blur_faces(image, [shape], strength=float("nan"))
+    with pytest.raises(ValueError, match="size"):
+        apps.align_faces(image, [shape], size=100_000)
+    with pytest.raises(ValueError, match="width"):
+        apps.sunglasses(0)
+    with pytest.raises(ValueError, match="image_shape"):
+        apps.head_pose(shape, (0, 288))
+    with pytest.raises(ValueError, match="focal_length"):
+        apps.head_pose(shape, image.shape, focal_length=-5)
+
+
+def test_overlay_partly_outside_and_wholly_outside_the_image(face):
+    image, shape = face
+    half_out = apps.overlay_on_faces(image, [shape - [150, 0]], apps.sunglasses())
+    assert half_out.shape == image.shape and not np.array_equal(half_out, image)
+    far = apps.overlay_on_faces(image, [shape + 10_000], apps.sunglasses())
+    assert np.array_equal(far, image)

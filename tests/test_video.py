@@ -74,3 +74,17 @@ def test_process_video_refuses_what_it_cannot_read(tmp_path):
         process_video(bad, tmp_path / "out.avi", Pipeline(), progress=False)
     with pytest.raises(ValueError):
         process_video(tmp_path / "missing.avi", tmp_path / "out.avi", Pipeline(), progress=False)
+
+
+def test_a_new_track_starts_where_the_pipeline_puts_the_face(face_image):
+    """Detections are calibrated once: the first tracked shape is the pipeline's own answer."""
+    pipeline = Pipeline()
+    _, shapes = FaceTracker(pipeline, smooth=False)(face_image)
+    np.testing.assert_allclose(shapes[0], pipeline(face_image)[0].landmarks)
+
+
+def test_tracker_refuses_bad_settings():
+    with pytest.raises(ValueError, match="rate"):
+        FaceTracker(Pipeline(), rate=float("nan"))
+    with pytest.raises(ValueError, match="min_cutoff"):
+        OneEuroFilter(rate=30, min_cutoff=-1)
