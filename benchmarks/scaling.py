@@ -1,6 +1,6 @@
 """How ERT's costs grow: predict time against landmarks and batch size, training time against faces.
 
-    python -m benchmarks.scaling [--parts landmarks,batch,training] [--model ERT.npz]
+    python -m benchmarks.scaling [--parts landmarks,batch,training,memory] [--model ERT.npz]
                                  [--data ../shared/data/300w] [--out benchmarks/results]
 
 A reduced configuration (10 stages x 100 trees, 5 initialisations) keeps the
@@ -10,13 +10,17 @@ whole run to minutes; growth rates, not absolute speeds, are the point here
 - landmarks: 5, 29 and 68 points (subsets of the 68), the same faces and boxes;
 - batch size: 1 to 1,024 faces per ``predict`` call (test faces repeated), with
   the 68-point model of the landmarks part or the saved model given by ``--model``;
-- training faces: 250 to 2,012 training faces (each with its mirror).
+- training faces: 250 to 2,012 training faces (each with its mirror);
+- memory: the peak memory a fit adds, against training faces and initialisations per face
+  (the images are decoded before; not a default part).
 
 Writes ``scaling.json`` and ``scaling.md`` (the parts run) to ``--out``.
 """
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,7 @@ from threadpoolctl import threadpool_limits
 import cascade
 from cascade.shapes import IBUG68_FLIP
 
-from .timing import median_seconds
+from .timing import median_seconds, peak_growth_mib
 
 CONFIG = dict(n_stages=10, n_trees=100, n_init=5, random_state=0)
 SUBSETS = {
@@ -40,6 +44,16 @@ def subset_permutation(indices):
     """The left/right permutation of a subset of the 68 points, in the subset's numbering."""
     position = {point: i for i, point in enumerate(indices)}
     return [position[IBUG68_FLIP[point]] for point in indices]
+
+
+def fit_memory(data, n_faces, n_init):
+    """The peak memory (MiB) that fitting the reduced ERT on the first ``n_faces`` training
+    faces with ``n_init`` initialisations adds to a process that holds the decoded images."""
+    data = Path(data)
+    faces = cascade.load_faces(data / "lfpw" / "trainset", data / "helen" / "trainset",
+                               data / "afw").subset(slice(0, n_faces))
+    model = cascade.ERT(**{**CONFIG, "n_init": n_init}, n_jobs=1)
+    return peak_growth_mib(lambda: model.fit(faces.images, faces.shapes, np.round(faces.face_boxes())))
 
 
 def main(argv=None):
@@ -58,7 +72,7 @@ def main(argv=None):
     test = cascade.load_faces(data / "lfpw" / "testset")
     train_boxes, test_boxes = np.round(train.face_boxes()), np.round(test.face_boxes())
     test_images = list(test.images)
-    results = {"config": CONFIG, "landmarks": [], "batch": [], "training": []}
+    results = {"config": CONFIG, "landmarks": [], "batch": [], "training": [], "memory": []}
     full = cascade.ERT.load(args.model) if args.model else None
 
     for n_points, indices in SUBSETS.items() if "landmarks" in args.parts else ():
@@ -89,6 +103,14 @@ def main(argv=None):
         results["training"].append({"n_faces": n_faces, "seconds": time.perf_counter() - started})
         print(results["training"][-1], flush=True)
 
+    for n_faces, n_init in ([(250, 5), (500, 5), (1000, 5), (len(train), 5), (500, 1), (500, 10), (500, 20)]
+                            if "memory" in args.parts else ()):
+        # A fresh process each: memory freed by an earlier fit would hide a later one's growth.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            growth = pool.submit(fit_memory, str(data), n_faces, n_init).result()
+        results["memory"].append({"n_faces": n_faces, "n_init": n_init, "peak_growth_mib": growth})
+        print(results["memory"][-1], flush=True)
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"scaling-{'-'.join(args.parts)}.json").write_text(json.dumps(results, indent=1))
@@ -106,17 +128,10 @@ def main(argv=None):
         lines += ["", "| training faces (+ mirrors) | training time (s) | s per face |", "|---|---|---|"]
         lines += [f"| {r['n_faces']} | {r['seconds']:.1f} | {r['seconds'] / r['n_faces']:.3f} |"
                   for r in results["training"]]
-    (out / f"scaling-{'-'.join(args.parts)}.json").write_text(json.dumps(results, indent=1))
-    lines = [f"Reduced ERT ({CONFIG['n_stages']} stages x {CONFIG['n_trees']} trees, "
-             f"{CONFIG['n_init']} initialisations), one thread.", "",
-             "| landmarks | faces/s | NME box-size (%) |", "|---|---|---|"]
-    lines += [f"| {r['n_landmarks']} | {r['faces_per_second']:,.0f} | {100 * r['nme_box_size']:.2f} |"
-              for r in results["landmarks"]]
-    lines += ["", f"Batch model: {results['batch_model']}.", "", "| faces per predict call | faces/s |", "|---|---|"]
-    lines += [f"| {r['batch']} | {r['faces_per_second']:,.0f} |" for r in results["batch"]]
-    lines += ["", "| training faces (+ mirrors) | training time (s) | s per face |", "|---|---|---|"]
-    lines += [f"| {r['n_faces']} | {r['seconds']:.1f} | {r['seconds'] / r['n_faces']:.3f} |"
-              for r in results["training"]]
+    if results["memory"]:
+        lines += ["", "| training faces (+ mirrors) | initialisations | peak memory growth (MiB) |",
+                  "|---|---|---|"]
+        lines += [f"| {r['n_faces']} | {r['n_init']} | {r['peak_growth_mib']:.0f} |" for r in results["memory"]]
     (out / f"scaling-{'-'.join(args.parts)}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,6 +1,10 @@
-"""Timing done one way for every benchmark: a warm-up call, then the median of repeats."""
+"""Measuring done one way for every benchmark (and the memory test): time as the median of
+repeats after a warm-up call; memory as the rise of the process's peak resident size."""
+import gc
+import re
 import statistics
 import time
+from pathlib import Path
 
 
 def median_seconds(function, repeats, warm_up=True):
@@ -13,3 +17,16 @@ def median_seconds(function, repeats, warm_up=True):
         function()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def peak_growth_mib(function):
+    """How far this process's peak resident memory rises above its current size while
+    ``function`` runs, in MiB (Linux: the peak is reset through /proc/self/clear_refs,
+    which raises OSError where that is not allowed)."""
+    def status(key):
+        return int(re.search(rf"{key}:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) / 1024
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = status("VmRSS")
+    function()
+    return status("VmHWM") - before

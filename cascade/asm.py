@@ -26,6 +26,7 @@ from .base import BaseCascade
 from .features import pixels_at
 from .pdm import fit_to_points, principal_components, procrustes_align
 from .shapes import contour_neighbours, from_unit, mean_shape
+from .validation import check_positive_integer, check_real
 
 #: Profile covariances are regularised by this fraction of their mean variance.
 PROFILE_REGULARISATION = 0.01
@@ -66,6 +67,7 @@ class ASM(BaseCascade):
         "profile_means_": (["float32"], 3),
         "profile_precisions_": (["float32"], 4),
     }
+    _SHAPE_ARRAYS = ("mean_shape_", "pdm_mean_")
 
     def __init__(self, n_levels=3, profile_length=6, search_range=2, max_iterations=10,
                  variance_kept=0.98, clamp=3.0, face_size=128, contours=None, mirror=True,
@@ -199,16 +201,12 @@ class ASM(BaseCascade):
 
     def _check_params(self):
         for name in ("n_levels", "profile_length", "search_range", "max_iterations", "face_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_integer(getattr(self, name), name)
         if self.face_size >> (self.n_levels - 1) < 4 * self.profile_length:
             raise ValueError(f"face_size {self.face_size} is too small for {self.n_levels} levels: the "
                              f"coarsest face would be smaller than four profile lengths")
-        if not 0 < self.variance_kept <= 1:
-            raise ValueError(f"variance_kept must be in (0, 1], got {self.variance_kept!r}")
-        if not self.clamp > 0:
-            raise ValueError(f"clamp must be positive, got {self.clamp!r}")
+        check_real(self.variance_kept, "variance_kept", high=1)
+        check_real(self.clamp, "clamp")
 
     def _check_arrays(self):
         self._check_params()

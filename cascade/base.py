@@ -22,12 +22,14 @@ from . import io
 from .detect import BoxCalibration
 from .evaluate import nme
 from .shapes import flip_boxes, flip_image, flip_permutation, flip_shapes, tight_boxes
-from .threads import map_chunks
+from .threads import effective_jobs, map_chunks
 from .validation import check_boxes, check_images, check_shapes
 
 
 class BaseCascade(BaseEstimator):
     _ARRAYS = {}
+    #: The fitted arrays that are shapes, ``(L, 2)``: a loaded one must not be collapsed.
+    _SHAPE_ARRAYS = ("mean_shape_",)
 
     def fit(self, images, shapes, boxes=None):
         """Learn from ``images``, their ``(n, L, 2)`` shapes and optional ``(n, 4)`` boxes.
@@ -52,7 +54,7 @@ class BaseCascade(BaseEstimator):
         A single image with a single ``(4,)`` box gives a single ``(L, 2)`` shape.
         """
         self._check_fitted()
-        single = np.ndim(boxes) == 1
+        single = np.ndim(boxes) == 1 and np.size(boxes) > 0
         if single:
             if np.shape(boxes) != (4,) or not isinstance(images, np.ndarray):
                 raise ValueError("for one face pass one image and a (4,) box; for several, a "
@@ -61,6 +63,9 @@ class BaseCascade(BaseEstimator):
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
         shapes = self._predict(images, boxes)
+        if not np.isfinite(shapes).all():    # checked inputs: only a damaged model gets here
+            raise ValueError(f"this {type(self).__name__} model gave non-finite landmarks; "
+                             "its file may be damaged")
         return shapes[0] if single else shapes
 
     def score(self, images, shapes, boxes=None):
@@ -109,7 +114,12 @@ class BaseCascade(BaseEstimator):
             setattr(model, name, np.ascontiguousarray(array))
         try:
             model._check_arrays()
-        except ValueError as error:
+            effective_jobs(getattr(model, "n_jobs", None))
+            for name in cls._SHAPE_ARRAYS:
+                extent = np.ptp(getattr(model, name), axis=0)
+                if not (extent > 0).all():
+                    raise ValueError(f"{name} is collapsed (extent {extent.tolist()}), not a face")
+        except (ValueError, TypeError) as error:      # TypeError: a parameter of the wrong type
             raise ValueError(f"{source}: {error}") from None
         return model
 

@@ -20,6 +20,9 @@ from .shapes import tight_boxes
 from .validation import check_boxes, check_shapes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: More landmarks than any scheme has (194 at most in use): a larger point number in a file
+#: is damage, refused before an array that size is made.
+MAX_LANDMARKS = 10_000
 #: The training folders of the project's shared 300-W data (``../shared/data/300w``);
 #: its ``lfpw/testset`` is for reporting only.
 SHARED_300W_TRAIN = ("lfpw/trainset", "helen/trainset", "afw")
@@ -128,6 +131,8 @@ def read_pts(path, n_landmarks=None):
     body = lines[3:-1]
     if len(body) != count:
         fail(lines[1][0], f"n_points says {count} but {len(body)} points follow")
+    if count > MAX_LANDMARKS:
+        fail(lines[1][0], f"{count} points is more than {MAX_LANDMARKS}")
     if n_landmarks is not None and count != n_landmarks:
         fail(lines[1][0], f"has {count} points, expected {n_landmarks}")
     points = np.empty((count, 2))
@@ -206,8 +211,8 @@ def read_dlib_xml(path, lazy=False, grayscale=False):
                          for p in box.iter("part")}
             except (TypeError, ValueError):
                 raise ValueError(f"{path}: box or part in {file} lacks a numeric attribute") from None
-            if any(index < 0 for index in parts):
-                raise ValueError(f"{path}: negative part name in {file}")
+            if any(not 0 <= index < MAX_LANDMARKS for index in parts):
+                raise ValueError(f"{path}: part name in {file} outside [0, {MAX_LANDMARKS})")
             faces.append((path.parent / file, (left, top, left + width - 1, top + height - 1), parts))
     if not faces:
         raise ValueError(f"{path}: no boxes with landmarks")

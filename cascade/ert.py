@@ -17,6 +17,7 @@ import numpy as np
 from .dlib_format import read_shape_predictor
 from .forest import ForestCascade, check_tree_params, feature_pool
 from .trees import BoostedResiduals, PairSampler, TreeGrower, sample_thresholds
+from .validation import check_real
 
 #: Split thresholds are drawn uniformly from this range of grey-level differences (as dlib).
 THRESHOLD_RANGE = 64.0
@@ -116,14 +117,11 @@ class ERT(ForestCascade):
         """Check the parameters; returns them."""
         params = self.get_params()
         check_tree_params(params, TREE_INTEGERS, "feature_pool_size", "tree_depth", self.outside)
-        if not 0 < self.shrinkage <= 1:
-            raise ValueError(f"shrinkage must be in (0, 1], got {self.shrinkage!r}")
-        if not self.distance_prior > 0:
-            raise ValueError(f"distance_prior must be positive, got {self.distance_prior!r}")
+        check_real(self.shrinkage, "shrinkage", high=1)
+        check_real(self.distance_prior, "distance_prior")
         if self.split_thresholds not in ("data", "uniform"):
             raise ValueError(f"split_thresholds must be 'data' or 'uniform', got {self.split_thresholds!r}")
-        if not self.feature_pool_padding >= 0:
-            raise ValueError(f"feature_pool_padding must be >= 0, got {self.feature_pool_padding!r}")
+        check_real(self.feature_pool_padding, "feature_pool_padding", include_low=True)
         return params
 
     # -- models from elsewhere ----------------------------------------------------------

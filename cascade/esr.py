@@ -28,6 +28,7 @@ import numpy as np
 
 from .forest import ForestCascade, check_tree_params, feature_pool
 from .trees import BoostedResiduals, leaf_sums, leaves_of
+from .validation import check_real
 
 #: The parameters that must be positive integers.
 FERN_INTEGERS = ("n_stages", "n_ferns", "fern_depth", "n_init", "n_test_init", "feature_pool_size")
@@ -119,10 +120,8 @@ class ESR(ForestCascade):
         """Check the parameters; returns them."""
         params = self.get_params()
         check_tree_params(params, FERN_INTEGERS, "feature_pool_size", "fern_depth", self.outside)
-        if not self.shrinkage >= 0:
-            raise ValueError(f"shrinkage must be >= 0, got {self.shrinkage!r}")
-        if not self.feature_pool_padding >= 0:
-            raise ValueError(f"feature_pool_padding must be >= 0, got {self.feature_pool_padding!r}")
+        check_real(self.shrinkage, "shrinkage", include_low=True)
+        check_real(self.feature_pool_padding, "feature_pool_padding", include_low=True)
         return params
 
     def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):

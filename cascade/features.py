@@ -89,8 +89,9 @@ def sample_pixels_reference(images, shapes, transforms, anchors, offsets, image_
     out = np.empty((len(shapes), len(anchors)), dtype=np.uint8)
     dx, dy = offsets[:, 0], offsets[:, 1]
     for i, image in enumerate(images[k] for k in image_index):
-        x = shapes[i, anchors, 0] + (transforms[i, 0, 0] * dx + transforms[i, 0, 1] * dy)
-        y = shapes[i, anchors, 1] + (transforms[i, 1, 0] * dx + transforms[i, 1, 1] * dy)
+        with np.errstate(over="ignore", invalid="ignore"):     # huge positions clamp below
+            x = shapes[i, anchors, 0] + (transforms[i, 0, 0] * dx + transforms[i, 0, 1] * dy)
+            y = shapes[i, anchors, 1] + (transforms[i, 1, 0] * dx + transforms[i, 1, 1] * dy)
         col = _nearest_index(x, image.shape[1])
         row = _nearest_index(y, image.shape[0])
         pixels = image[row, col]

@@ -8,22 +8,25 @@ one extra entry, ``__metadata__``, the UTF-8 bytes of a JSON object::
 
 It is read with ``allow_pickle=False``, so it can hold nothing executable.
 Every array is checked against the estimator's schema (name, dtype, number of
-dimensions) here, and every index against the shapes it points into by the
-estimator, before any compiled code reads it. Saving writes a temporary file
+dimensions) and its floats for NaN, infinity and absurd magnitudes here, and every
+index against the shapes it points into by the estimator, before any compiled
+code reads it. Saving writes a temporary file
 beside the target and renames it into place, so an interrupted save never
 leaves a truncated model behind.
 """
 import json
 import os
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 FORMAT = "cascade-model"
 FORMAT_VERSION = 1
+#: No fitted value of a landmark model comes near this (grey levels, unit-frame coordinates and
+#: their inverse variances stay within a few hundred); beyond it, a file is damaged, and its
+#: values would overflow to infinity in the arithmetic of a prediction.
+MAX_MAGNITUDE = 1e6
 _METADATA = "__metadata__"
 
 
@@ -75,6 +78,9 @@ def load_model(path, estimator, schema):
                              f"expected {'/'.join(map(str, dtypes))} with {ndim}")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ValueError(f"{path}: array {name!r} has NaN or infinite values")
+        if array.dtype.kind == "f" and array.size and np.abs(array).max() > MAX_MAGNITUDE:
+            raise ValueError(f"{path}: array {name!r} has values beyond {MAX_MAGNITUDE:g}, "
+                             "which no landmark model holds")
         arrays[name] = np.ascontiguousarray(array)
     if contents:
         raise ValueError(f"{path}: unexpected arrays {sorted(contents)}")
@@ -98,9 +104,13 @@ def _read(path, arrays):
         with archive:
             names = archive.files if arrays else [name for name in archive.files if name == _METADATA]
             contents = {name: archive[name] for name in names}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
-            RuntimeError, UnicodeDecodeError) as error:
+    except Exception as error:   # noqa: BLE001 - zipfile, zlib and the .npy header parser (ast,
+        # tokenize) each raise their own errors on damaged bytes: all mean "not readable"
         raise ValueError(f"{path} is not a readable cascade model file ({error})") from None
+    # NumPy hands a zip member not named ``*.npy`` over as raw bytes, not an array.
+    strangers = sorted(name for name, value in contents.items() if not isinstance(value, np.ndarray))
+    if strangers:
+        raise ValueError(f"{path}: entries {strangers} are not arrays")
     if _METADATA not in contents:
         raise ValueError(f"{path} is not a cascade model file (no metadata)")
     try:

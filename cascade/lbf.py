@@ -26,6 +26,7 @@ from scipy.sparse import csr_matrix
 
 from .forest import ForestCascade, check_tree_params
 from .trees import TreeGrower, leaves_of, sample_thresholds
+from .validation import check_real
 
 #: The two documented settings; any parameter given explicitly overrides its preset value.
 #: Measured on lfpw/testset, GT boxes (BENCHMARKS.md): fast 3.66 % inter-ocular NME at
@@ -186,12 +187,9 @@ class LBF(ForestCascade):
         config = self.settings()
         check_tree_params(config, ("n_stages", "n_trees", "tree_depth", "n_init", "points_per_landmark",
                                    "n_candidate_splits"), "points_per_landmark", "tree_depth", self.outside)
-        if not (config["radius_start"] > 0 and config["radius_end"] > 0):
-            raise ValueError("radius_start and radius_end must be positive")
-        if not 0 < config["sample_fraction"] <= 1:
-            raise ValueError(f"sample_fraction must be in (0, 1], got {config['sample_fraction']!r}")
-        if not config["alpha"] > 0:
-            raise ValueError(f"alpha must be positive, got {config['alpha']!r}")
+        for name in ("radius_start", "radius_end", "alpha"):
+            check_real(config[name], name)
+        check_real(config["sample_fraction"], "sample_fraction", high=1)
         return config
 
     def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):

@@ -71,6 +71,8 @@ def check_boxes(boxes, n_faces=None, image_sizes=None, name="boxes"):
     (a sequence of ``(height, width)``), each box must also overlap its image.
     """
     array = _as_float_array(boxes, name)
+    if array.shape == (0,):                 # an empty list: no faces
+        array = array.reshape(0, 4)
     if array.ndim != 2 or array.shape[1] != 4:
         raise ValueError(f"{name} must be (n_faces, 4) as (left, top, right, bottom), "
                          f"got shape {array.shape}")
@@ -101,3 +103,27 @@ def _as_float_array(values, name):
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise TypeError(f"{name} must be real numbers, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def check_positive_integer(value, name):
+    """Return ``value`` if it is an integer >= 1 (not a bool); else ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_real(value, name, low=0.0, high=None, include_low=False):
+    """Return ``value`` if it is a real number above ``low`` (or equal, with ``include_low``)
+    and at most ``high``; else TypeError (not a number) or ValueError (out of range, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    above = value >= low if include_low else value > low
+    if not (above and (high is None or value <= high)):           # NaN fails both comparisons
+        if high is not None:
+            wanted = f"in {'[' if include_low else '('}{low:g}, {high:g}]"
+        elif low == 0 and not include_low:
+            wanted = "positive"
+        else:
+            wanted = f"{'>=' if include_low else '>'} {low:g}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return value

@@ -46,6 +46,7 @@ epoch on them is kept. ``lfpw/testset`` is never read.
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -292,20 +293,27 @@ def refine_with_torch(net, images, starts, template, crop_size):
 
 
 def export(net, path, metadata):
-    """Write the network as ONNX (a dynamic batch axis) with ``metadata`` as JSON values."""
+    """Write the network as ONNX (a dynamic batch axis) with ``metadata`` as JSON values;
+    written beside ``path`` and renamed into place, so an interrupted export leaves the
+    previous model whole."""
     import onnx
     import torch
     path.parent.mkdir(parents=True, exist_ok=True)
     size, n_landmarks = metadata["crop_size"], net.n_landmarks
     example = (torch.zeros(2, 1, size, size), torch.zeros(2, n_landmarks, 2))
-    torch.onnx.export(net, example, str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                      dynamic_axes={name: {0: "faces"} for name in (*INPUT_NAMES, OUTPUT_NAME)}, dynamo=False,
-                      opset_version=17)
-    model = onnx.load(str(path))
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, json.dumps(value)
-    onnx.save(model, str(path))
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        torch.onnx.export(net, example, str(temporary), input_names=list(INPUT_NAMES),
+                          output_names=[OUTPUT_NAME], dynamo=False, opset_version=17,
+                          dynamic_axes={name: {0: "faces"} for name in (*INPUT_NAMES, OUTPUT_NAME)})
+        model = onnx.load(str(temporary))
+        for key, value in metadata.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, json.dumps(value)
+        onnx.save(model, str(temporary))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def check_export(net, path, images, starts, template, crop_size):

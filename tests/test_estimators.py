@@ -102,6 +102,18 @@ def test_n_jobs_does_not_change_predictions(model, held_out):
     np.testing.assert_array_equal(threaded.predict(images, boxes), model.predict(images, boxes))
 
 
+def test_threads_sharing_one_model_get_the_serial_answers(model, held_out):
+    """predict is thread-safe: eight threads on one model, one face or a few each."""
+    from concurrent.futures import ThreadPoolExecutor
+    images, _, boxes = held_out
+    serial = model.predict(images, boxes)
+    batches = [slice(i, i + 1 + i % 3) for i in range(0, len(images), 4)]
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(lambda batch: model.predict(images[batch], boxes[batch]), batches * 3))
+    for batch, got in zip(batches * 3, threaded):
+        np.testing.assert_array_equal(got, serial[batch])
+
+
 def test_save_load_and_quantized_round_trip(model, held_out, tmp_path):
     images, shapes, boxes = held_out
     expected = model.predict(images, boxes)

@@ -156,6 +156,7 @@ def test_onnx_matches_pytorch_on_real_faces(faces, tmp_path):
     net = build_network(refiner.crop_size, 68).eval()
     path = tmp_path / "fresh.onnx"
     export(net, path, {"crop_size": refiner.crop_size})
+    assert [p.name for p in tmp_path.iterdir()] == ["fresh.onnx"]       # no temporary left behind
     check_export(net, path, images[:8], truth[:8], refiner.template, refiner.crop_size)
 
 
