@@ -43,13 +43,13 @@ class Refiner:
     ----------
     model_path : an ``.onnx`` file written by ``cnn_refine.train``; None for the bundled one
     n_iterations : times the network is applied to a cascade's shape (1)
-    n_box_iterations : times it is applied from the mean shape in a box (3)
+    n_box_iterations : times it is applied from the mean shape in a box (2)
     intra_op_threads, inter_op_threads : ONNX Runtime thread counts per call (1 and 1, for
         embedded use and for callers that parallelise over images themselves)
     batch_size : faces per network call; larger batches are split (256)
     """
 
-    def __init__(self, model_path=None, n_iterations=1, n_box_iterations=3, intra_op_threads=1,
+    def __init__(self, model_path=None, n_iterations=1, n_box_iterations=2, intra_op_threads=1,
                  inter_op_threads=1, batch_size=256):
         for name, value, least in (("n_iterations", n_iterations, 1), ("n_box_iterations", n_box_iterations, 1),
                                    ("intra_op_threads", intra_op_threads, 0),
