@@ -206,11 +206,19 @@ def draw_landmarks(image, shapes, boxes=None):
     scale = max(1, int(round(max(result.shape[:2]) / 400)))
     for k, shape in enumerate(shapes):
         if boxes is not None:
-            left, top, right, bottom = np.round(boxes[k]).astype(int)
+            left, top, right, bottom = _drawable(np.reshape(boxes[k], (2, 2)), result.shape, scale).ravel()
             cv2.rectangle(result, (left, top), (right, bottom), (255, 160, 0), scale, cv2.LINE_AA)
-        for x, y in shape:
-            cv2.circle(result, (int(round(x)), int(round(y))), scale + 1, (0, 255, 0), -1, cv2.LINE_AA)
+        for x, y in _drawable(shape, result.shape, scale + 1):
+            cv2.circle(result, (x, y), scale + 1, (0, 255, 0), -1, cv2.LINE_AA)
     return result
+
+
+def _drawable(points, image_shape, reach):
+    """``(n, 2)`` points as whole pixels, those far off the image pulled to just beyond its
+    edge (where a mark of ``reach`` pixels stays unseen), so OpenCV's int32 never overflows."""
+    height, width = image_shape[:2]
+    low, high = -reach - 2, np.array([width, height]) + reach + 2
+    return np.clip(np.round(points), low, high).astype(int)
 
 
 def draw_pose(image, shapes, poses):
@@ -222,7 +230,7 @@ def draw_pose(image, shapes, poses):
     for pose in poses:
         rvec, _ = cv2.Rodrigues(pose.rotation)
         ends, _ = cv2.projectPoints(axes, rvec, pose.translation, camera, None)
-        ends = ends.reshape(-1, 2).round().astype(int)
+        ends = _drawable(np.nan_to_num(ends.reshape(-1, 2), posinf=1e9, neginf=-1e9), result.shape, 2)
         for end, colour in zip(ends[1:], ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
             cv2.line(result, tuple(ends[0]), tuple(end), colour, 2, cv2.LINE_AA)
     return result

@@ -129,3 +129,12 @@ def test_overlay_partly_outside_and_wholly_outside_the_image(face):
     assert half_out.shape == image.shape and not np.array_equal(half_out, image)
     far = apps.overlay_on_faces(image, [shape + 10_000], apps.sunglasses())
     assert np.array_equal(far, image)
+
+
+def test_points_and_boxes_far_off_the_image_are_drawn_without_overflow():
+    """Found by the fuzz tests: OpenCV's int32 coordinates overflowed at 1e11."""
+    points = np.full((1, 68, 2), 1e11)
+    points[0, 0] = (20, 20)
+    drawn = apps.draw_landmarks(np.zeros((50, 50), np.uint8), points, boxes=[[-1e12, -5, 1e12, 40]])
+    assert drawn[20, 20].any() and drawn[40, 25].any()          # the point, the box's bottom edge
+    assert not drawn[:5, 45:].any()                              # nothing from the far points
