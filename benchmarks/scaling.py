@@ -50,10 +50,11 @@ def fit_memory(data, n_faces, n_init):
     """The peak memory (MiB) that fitting the reduced ERT on the first ``n_faces`` training
     faces with ``n_init`` initialisations adds to a process that holds the decoded images."""
     data = Path(data)
-    faces = cascade.load_faces(data / "lfpw" / "trainset", data / "helen" / "trainset",
-                               data / "afw").subset(slice(0, n_faces))
+    faces = cascade.load_faces(data / "lfpw" / "trainset", data / "helen" / "trainset", data / "afw",
+                               lazy=True).subset(slice(0, n_faces))
+    images = faces.images.load()             # decoded before, so that the fit's own memory is measured
     model = cascade.ERT(**{**CONFIG, "n_init": n_init}, n_jobs=1)
-    return peak_growth_mib(lambda: model.fit(faces.images, faces.shapes, np.round(faces.face_boxes())))
+    return peak_growth_mib(lambda: model.fit(images, faces.shapes, np.round(faces.face_boxes())))
 
 
 def main(argv=None):
@@ -68,10 +69,13 @@ def main(argv=None):
         parser.error("the batch part needs --model, or the landmarks part to train one")
     threadpool_limits(1)
     data = Path(args.data)
-    train = cascade.load_faces(data / "lfpw" / "trainset", data / "helen" / "trainset", data / "afw")
-    test = cascade.load_faces(data / "lfpw" / "testset")
+    # The memory part's children decode their own faces: here, only the other parts need pixels.
+    decode = bool(set(args.parts) - {"memory"})
+    train = cascade.load_faces(data / "lfpw" / "trainset", data / "helen" / "trainset", data / "afw",
+                               lazy=not decode)
+    test = cascade.load_faces(data / "lfpw" / "testset", lazy=not decode)
     train_boxes, test_boxes = np.round(train.face_boxes()), np.round(test.face_boxes())
-    test_images = list(test.images)
+    test_images = list(test.images) if decode else []
     results = {"config": CONFIG, "landmarks": [], "batch": [], "training": [], "memory": []}
     full = cascade.ERT.load(args.model) if args.model else None
 

@@ -26,7 +26,7 @@ from .base import BaseCascade
 from .features import pixels_at
 from .pdm import fit_to_points, principal_components, procrustes_align
 from .shapes import contour_neighbours, from_unit, mean_shape
-from .validation import check_positive_integer, check_real
+from .validation import check_integer, check_real
 
 #: Profile covariances are regularised by this fraction of their mean variance.
 PROFILE_REGULARISATION = 0.01
@@ -201,7 +201,7 @@ class ASM(BaseCascade):
 
     def _check_params(self):
         for name in ("n_levels", "profile_length", "search_range", "max_iterations", "face_size"):
-            check_positive_integer(getattr(self, name), name)
+            check_integer(getattr(self, name), name)
         if self.face_size >> (self.n_levels - 1) < 4 * self.profile_length:
             raise ValueError(f"face_size {self.face_size} is too small for {self.n_levels} levels: the "
                              f"coarsest face would be smaller than four profile lengths")

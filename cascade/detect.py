@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from .validation import check_boxes, check_image
+from .validation import check_boxes, check_image, check_integer, check_real
 
 
 class HaarDetector:
@@ -38,8 +38,8 @@ class HaarDetector:
     def __init__(self, scale_factor=1.1, min_neighbors=5, min_size=30, cascade_file=None):
         if not scale_factor > 1:
             raise ValueError(f"scale_factor must be above 1, got {scale_factor!r}")
-        _check_count("min_neighbors", min_neighbors, 0)
-        _check_count("min_size", min_size, 1)
+        check_integer(min_neighbors, "min_neighbors", low=0)
+        check_integer(min_size, "min_size")
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_size = min_size
@@ -74,7 +74,7 @@ class DlibHOGDetector:
     """
 
     def __init__(self, upsample=1):
-        _check_count("upsample", upsample, 0)
+        check_integer(upsample, "upsample", low=0)
         import dlib
         self.upsample = upsample
         self._dlib = dlib
@@ -103,9 +103,8 @@ class YuNetDetector:
         self.model_path = str(model_path)
         if not os.path.isfile(self.model_path):
             raise FileNotFoundError(f"no YuNet model file at {self.model_path}")
-        if not 0 <= score_threshold <= 1 or not 0 <= nms_threshold <= 1:
-            raise ValueError("score_threshold and nms_threshold must lie in [0, 1]")
-        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+        self.score_threshold = check_real(score_threshold, "score_threshold", high=1, include_low=True)
+        self.nms_threshold = check_real(nms_threshold, "nms_threshold", high=1, include_low=True)
         self._local = threading.local()
 
     def __call__(self, image):
@@ -246,11 +245,6 @@ def _area(boxes):
 
 def _centre_size(boxes):
     return (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
-
-
-def _check_count(name, value, least):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 def _grey(image):

@@ -27,7 +27,7 @@ from .base import BaseCascade
 from .features import OUTSIDE, frame_transforms, pixels_at, sample_pixels
 from .shapes import from_unit, mean_shape, sample_initial_indices, similarity_fit, to_unit
 from .threads import effective_jobs
-from .validation import check_boxes, check_images, check_positive_integer
+from .validation import check_boxes, check_images, check_integer
 
 
 #: The per-stage arrays a stage's training returns, in this order.
@@ -247,7 +247,7 @@ def check_tree_params(values, integers, pool_name, depth_name, outside):
     the one that sets how many points a split chooses from, ``depth_name`` the depth.
     """
     for name in integers:
-        check_positive_integer(values[name], name)
+        check_integer(values[name], name)
     if values[pool_name] < 2:
         raise ValueError(f"{pool_name} must be at least 2 (splits compare two points)")
     if values[depth_name] > 12:

@@ -76,11 +76,12 @@ def load_model(path, estimator, schema):
         if array.dtype not in [np.dtype(d) for d in dtypes] or array.ndim != ndim:
             raise ValueError(f"{path}: array {name!r} is {array.dtype} with {array.ndim} dimensions, "
                              f"expected {'/'.join(map(str, dtypes))} with {ndim}")
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValueError(f"{path}: array {name!r} has NaN or infinite values")
-        if array.dtype.kind == "f" and array.size and np.abs(array).max() > MAX_MAGNITUDE:
-            raise ValueError(f"{path}: array {name!r} has values beyond {MAX_MAGNITUDE:g}, "
-                             "which no landmark model holds")
+        if array.dtype.kind == "f":
+            if not np.isfinite(array).all():
+                raise ValueError(f"{path}: array {name!r} has NaN or infinite values")
+            if array.size and np.abs(array).max() > MAX_MAGNITUDE:
+                raise ValueError(f"{path}: array {name!r} has values beyond {MAX_MAGNITUDE:g}, "
+                                 "which no landmark model holds")
         arrays[name] = np.ascontiguousarray(array)
     if contents:
         raise ValueError(f"{path}: unexpected arrays {sorted(contents)}")

@@ -11,7 +11,7 @@ import numpy as np
 
 from .bundled import load_model
 from .detect import BoxCalibration, make_detector
-from .validation import check_image
+from .validation import check_image, check_integer
 
 
 @dataclass
@@ -62,9 +62,7 @@ class Pipeline:
         if not isinstance(calibration, BoxCalibration):
             raise TypeError(f"calibration must be a BoxCalibration, got {calibration!r}")
         self.calibration = calibration
-        if max_faces is not None and (not isinstance(max_faces, (int, np.integer)) or max_faces < 0):
-            raise ValueError(f"max_faces must be None or an integer >= 0, got {max_faces!r}")
-        self.max_faces = max_faces
+        self.max_faces = None if max_faces is None else check_integer(max_faces, "max_faces", low=0)
 
     def __call__(self, image):
         image = check_image(image)
@@ -84,10 +82,7 @@ class Pipeline:
     def landmarks_in(self, image, model_boxes):
         """``(k, L, 2)`` landmarks from boxes of the landmarker's own kind (tight landmark
         boxes, e.g. those of a tracker's previous shapes): no calibration is applied."""
-        image = check_image(image)
-        if len(model_boxes) == 0:
-            return np.zeros((0, self.n_landmarks, 2))
-        images = [image] * len(model_boxes)
+        images = [check_image(image)] * len(model_boxes)
         shapes = self.landmarker.predict(images, model_boxes)
         if self.refiner is not None:
             shapes = self.refiner.predict(images, shapes)

@@ -105,11 +105,13 @@ def _as_float_array(values, name):
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-def check_positive_integer(value, name):
-    """Return ``value`` if it is an integer >= 1 (not a bool); else ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def check_integer(value, name, low=1):
+    """Return ``value`` as an int if it is an integer >= ``low`` (not a bool); else
+    ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        wanted = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return int(value)
 
 
 def check_real(value, name, low=0.0, high=None, include_low=False):

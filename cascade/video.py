@@ -23,6 +23,7 @@ from .apps import draw_landmarks
 from .detect import box_iou
 from .evaluate import normalizing_distance
 from .shapes import tight_boxes
+from .validation import check_integer
 
 
 class OneEuroFilter:
@@ -69,8 +70,7 @@ class FaceTracker:
     """
 
     def __init__(self, pipeline, rate=30.0, smooth=True, redetect_every=15, min_cutoff=1.0, beta=2.0):
-        if not isinstance(redetect_every, int) or redetect_every < 1:
-            raise ValueError(f"redetect_every must be an integer >= 1, got {redetect_every!r}")
+        check_integer(redetect_every, "redetect_every")
         OneEuroFilter(rate, min_cutoff, beta)           # checks the filter's settings now, not at the first face
         self.pipeline, self.rate, self.smooth = pipeline, rate, smooth
         self.redetect_every, self.min_cutoff, self.beta = redetect_every, min_cutoff, beta

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cascade.shapes import from_unit
-from cascade.validation import check_boxes, check_images, check_shapes
+from cascade.validation import check_boxes, check_images, check_integer, check_shapes
 
 from .crop import network_inputs
 
@@ -51,17 +51,13 @@ class Refiner:
 
     def __init__(self, model_path=None, n_iterations=1, n_box_iterations=2, intra_op_threads=1,
                  inter_op_threads=1, batch_size=256):
-        for name, value, least in (("n_iterations", n_iterations, 1), ("n_box_iterations", n_box_iterations, 1),
-                                   ("intra_op_threads", intra_op_threads, 0),
-                                   ("inter_op_threads", inter_op_threads, 0), ("batch_size", batch_size, 1)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
         self.model_path = Path(DEFAULT_MODEL if model_path is None else model_path)
-        self.n_iterations = int(n_iterations)
-        self.n_box_iterations = int(n_box_iterations)
-        self.intra_op_threads = int(intra_op_threads)
-        self.inter_op_threads = int(inter_op_threads)
-        self.batch_size = int(batch_size)
+        self.n_iterations = check_integer(n_iterations, "n_iterations")
+        self.n_box_iterations = check_integer(n_box_iterations, "n_box_iterations")
+        # 0 threads: ONNX Runtime's own choice
+        self.intra_op_threads = check_integer(intra_op_threads, "intra_op_threads", low=0)
+        self.inter_op_threads = check_integer(inter_op_threads, "inter_op_threads", low=0)
+        self.batch_size = check_integer(batch_size, "batch_size")
         self._session = _open_session(self.model_path, self.intra_op_threads, self.inter_op_threads)
         meta = _read_metadata(self._session, self.model_path)
         self.crop_size = meta["crop_size"]
@@ -84,7 +80,7 @@ class Refiner:
 
     def predict_from_boxes(self, images, boxes):
         """Standalone CNN landmarker: ``(n, L, 2)`` shapes from the mean shape placed in ``(n, 4)`` boxes."""
-        single = np.ndim(boxes) == 1
+        single = np.ndim(boxes) == 1 and np.size(boxes) > 0         # [] is no faces, as in predict
         if single:
             images, boxes = [images], [boxes]
         images = check_images(images)
@@ -138,8 +134,10 @@ def _read_metadata(session, path):
         raise ValueError(f"{path}: format version {meta['format_version']!r} is newer than this "
                          f"package reads ({FORMAT_VERSION}); upgrade the package")
     for key in ("crop_size", "n_landmarks"):
-        if not isinstance(meta[key], int) or isinstance(meta[key], bool) or meta[key] < 1:
-            raise ValueError(f"{path}: {key} must be a positive integer, got {meta[key]!r}")
+        try:
+            check_integer(meta[key], key)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
     size, n_landmarks = meta["crop_size"], meta["n_landmarks"]
     for key in ("template", "mean_shape"):
         try:

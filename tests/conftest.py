@@ -25,6 +25,12 @@ def test_faces(data_root):
 
 
 @pytest.fixture(scope="session")
+def test_images_and_shapes(test_faces):
+    """``test_faces`` decoded once, as (a list of images, shapes)."""
+    return list(test_faces.images), test_faces.shapes
+
+
+@pytest.fixture(scope="session")
 def train_faces(data_root):
     """The first 150 faces of lfpw/trainset as (images, shapes): what the estimator tests fit on."""
     from cascade import load_faces

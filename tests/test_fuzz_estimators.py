@@ -4,7 +4,6 @@ wrong answer."""
 import numpy as np
 import pytest
 from fuzzing import FUZZ, boxes, fine_or_clear, images, is_usable_box, is_usable_image, shapes
-from fuzzing import images as images_strategy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,12 +65,12 @@ FIT_FAULTS = ["none", "one face", "bad image", "bad shapes", "fewer shapes", "ba
 @given(n_faces=st.integers(2, 4), fault=st.sampled_from(FIT_FAULTS), data=st.data())
 def test_fit_on_any_faces(fitted, train_faces, n_faces, fault, data):
     """Fitting with one fault at a time: refused clearly; with none, a model that predicts."""
-    images, points = list(train_faces[0][:n_faces]), train_faces[1][:n_faces].copy()
+    face_images, points = list(train_faces[0][:n_faces]), train_faces[1][:n_faces].copy()
     face_boxes = tight_boxes(points)
     if fault == "one face":
-        images, points, face_boxes = images[:1], points[:1], face_boxes[:1]
+        face_images, points, face_boxes = face_images[:1], points[:1], face_boxes[:1]
     elif fault == "bad image":
-        images[data.draw(st.integers(0, n_faces - 1))] = data.draw(images_strategy().filter(
+        face_images[data.draw(st.integers(0, n_faces - 1))] = data.draw(images().filter(
             lambda image: not is_usable_image(image)))
     elif fault == "bad shapes":
         points = data.draw(shapes(n=n_faces).filter(lambda drawn: not np.isfinite(drawn).all()
@@ -84,8 +83,8 @@ def test_fit_on_any_faces(fitted, train_faces, n_faces, fault, data):
     elif fault == "fewer boxes":
         face_boxes = face_boxes[:-1]
     model = type(fitted)(**TINY[type(fitted)])
-    result = fine_or_clear(model.fit, images, points, face_boxes)
+    result = fine_or_clear(model.fit, face_images, points, face_boxes)
     partly_missing = fault == "bad shapes" and not np.isinf(points).any() and not np.isnan(points).all(axis=(1, 2)).any()
     assert (result is not None) == (fault == "none" or (partly_missing and points.shape[1] == 68))
     if result is not None:
-        assert np.isfinite(model.predict(images, face_boxes)).all()
+        assert np.isfinite(model.predict(face_images, face_boxes)).all()

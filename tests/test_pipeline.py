@@ -12,11 +12,6 @@ def pipeline():
     return Pipeline()
 
 
-@pytest.fixture(scope="module")
-def faces(test_faces):
-    return list(test_faces.images), test_faces.shapes
-
-
 @pytest.mark.parametrize("name", ["default", "lbf-68", "ert-68"])
 def test_bundled_models_load_with_their_calibrations(name):
     model = load_model(name)
@@ -39,8 +34,8 @@ def test_load_model_reads_a_saved_file_of_any_estimator(tmp_path, train_faces):
     assert isinstance(load_model(path), cascade.ASM)
 
 
-def test_pipeline_finds_the_face_and_its_landmarks(pipeline, faces):
-    images, truth = faces
+def test_pipeline_finds_the_face_and_its_landmarks(pipeline, test_images_and_shapes):
+    images, truth = test_images_and_shapes
     errors = []
     for image, shape in zip(images[:12], truth[:12]):
         found = pipeline(image)
@@ -51,8 +46,8 @@ def test_pipeline_finds_the_face_and_its_landmarks(pipeline, faces):
     assert np.median(errors) < 0.06
 
 
-def test_pipeline_on_no_face_two_faces_and_odd_sizes(pipeline, faces):
-    images, _ = faces
+def test_pipeline_on_no_face_two_faces_and_odd_sizes(pipeline, test_images_and_shapes):
+    images, _ = test_images_and_shapes
     assert pipeline(np.full((200, 300, 3), 128, np.uint8)) == []
     assert pipeline(np.zeros((1, 1), np.uint8)) == []
     assert pipeline(np.zeros((5, 4000), np.uint8)) == []
@@ -64,17 +59,17 @@ def test_pipeline_on_no_face_two_faces_and_odd_sizes(pipeline, faces):
     assert len(Pipeline(max_faces=1)(pair)) == 1
 
 
-def test_pipeline_grey_and_colour_agree(pipeline, faces):
+def test_pipeline_grey_and_colour_agree(pipeline, test_images_and_shapes):
     import cv2
-    image = faces[0][0]
+    image = test_images_and_shapes[0][0]
     colour = pipeline(image)
     grey = pipeline(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
     assert len(colour) == len(grey) == 1
     assert np.abs(colour[0].landmarks - grey[0].landmarks).max() < 1.0
 
 
-def test_pipeline_with_refiner(faces):
-    images, truth = faces
+def test_pipeline_with_refiner(test_images_and_shapes):
+    images, truth = test_images_and_shapes
     plain, refined = Pipeline(), Pipeline(refiner=True)
     before = [nme(plain(im)[0].landmarks[None], s[None])[0] for im, s in zip(images[:8], truth[:8])]
     after = [nme(refined(im)[0].landmarks[None], s[None])[0] for im, s in zip(images[:8], truth[:8])]
@@ -120,9 +115,9 @@ def test_pipeline_refuses_bad_images(pipeline, image, error):
         pipeline(image)
 
 
-def test_threads_sharing_one_pipeline_get_the_serial_answers(faces):
+def test_threads_sharing_one_pipeline_get_the_serial_answers(test_images_and_shapes):
     from concurrent.futures import ThreadPoolExecutor
-    images, _ = faces
+    images, _ = test_images_and_shapes
     pipeline = Pipeline(refiner=True)
     serial = [[face.landmarks for face in pipeline(image)] for image in images[:12]]
     with ThreadPoolExecutor(6) as pool:

@@ -16,23 +16,18 @@ def refiner():
     return Refiner()
 
 
-@pytest.fixture(scope="module")
-def faces(test_faces):
-    return list(test_faces.images), test_faces.shapes
-
-
 @pytest.mark.parametrize("model, gain", [("lbf-68", 0.93), ("ert-68", 1.0)])
-def test_bundled_model_refines_a_cascade_to_a_lower_error(refiner, faces, model, gain):
+def test_bundled_model_refines_a_cascade_to_a_lower_error(refiner, test_images_and_shapes, model, gain):
     """On these 24 faces: LBF 3.84 % -> 3.44 %, ERT 3.44 % -> 3.34 % (measured)."""
-    images, truth = faces
+    images, truth = test_images_and_shapes
     start = load_model(model).predict(images, tight_boxes(truth))
     refined = refiner.predict(images, start)
     before, after = nme(start, truth).mean(), nme(refined, truth).mean()
     assert after < gain * before, (before, after)
 
 
-def test_a_perturbed_truth_is_pulled_back(refiner, faces, rng):
-    images, truth = faces
+def test_a_perturbed_truth_is_pulled_back(refiner, test_images_and_shapes, rng):
+    images, truth = test_images_and_shapes
     start = jitter_shapes(truth, rng, scale=0.04, shift=0.03, rotation=4.0)
     start += rng.normal(0.0, 1.5, start.shape)
     refined = refiner.predict(images, start)
@@ -41,15 +36,15 @@ def test_a_perturbed_truth_is_pulled_back(refiner, faces, rng):
     assert (after < before).mean() > 0.9
 
 
-def test_standalone_from_boxes_is_a_landmarker(refiner, faces):
-    images, truth = faces
+def test_standalone_from_boxes_is_a_landmarker(refiner, test_images_and_shapes):
+    images, truth = test_images_and_shapes
     predicted = refiner.predict_from_boxes(images, tight_boxes(truth))
     assert predicted.shape == truth.shape
     assert nme(predicted, truth).mean() < 0.06
 
 
-def test_one_face_in_one_face_out_and_batches_agree(faces):
-    images, truth = faces
+def test_one_face_in_one_face_out_and_batches_agree(test_images_and_shapes):
+    images, truth = test_images_and_shapes
     small_batches = Refiner(batch_size=5)
     one = small_batches.predict(images[0], truth[0])
     many = small_batches.predict(images, truth)
@@ -59,9 +54,9 @@ def test_one_face_in_one_face_out_and_batches_agree(faces):
     assert small_batches.predict([], np.zeros((0, 68, 2))).shape == (0, 68, 2)
 
 
-def test_colour_and_grey_images_give_the_same_answer(refiner, faces):
+def test_colour_and_grey_images_give_the_same_answer(refiner, test_images_and_shapes):
     import cv2
-    images, truth = faces
+    images, truth = test_images_and_shapes
     colour = [cv2.cvtColor(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for im in images[:3]]
     grey = [cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images[:3]]
     np.testing.assert_allclose(refiner.predict(colour, truth[:3]), refiner.predict(grey, truth[:3]), atol=1e-3)
@@ -81,8 +76,8 @@ def test_crop_round_trip_is_exact():
     ("nan", "NaN"),
     ("mismatch", "faces"),
 ])
-def test_mismatched_inputs_are_refused(refiner, faces, bad, message):
-    images, truth = faces
+def test_mismatched_inputs_are_refused(refiner, test_images_and_shapes, bad, message):
+    images, truth = test_images_and_shapes
     shapes = {"wrong landmarks": truth[:, :5], "nan": np.where(np.arange(68)[None, :, None] == 3, np.nan, truth),
               "mismatch": truth[:2]}[bad]
     with pytest.raises(ValueError, match=message):
@@ -146,12 +141,12 @@ def test_a_model_without_metadata_is_refused(tmp_path):
         Refiner(path)
 
 
-def test_onnx_matches_pytorch_on_real_faces(faces, tmp_path):
+def test_onnx_matches_pytorch_on_real_faces(test_images_and_shapes, tmp_path):
     """The exporter's own check: a freshly built network exported and run by both runtimes."""
     pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
     from cnn_refine.train import build_network, check_export, export
-    images, truth = faces
+    images, truth = test_images_and_shapes
     refiner = Refiner()
     net = build_network(refiner.crop_size, 68).eval()
     path = tmp_path / "fresh.onnx"
@@ -166,9 +161,9 @@ def test_user_model_path_is_used(tmp_path):
     assert Refiner(copy).model_path == copy
 
 
-def test_threads_sharing_one_refiner_get_the_serial_answers(refiner, faces):
+def test_threads_sharing_one_refiner_get_the_serial_answers(refiner, test_images_and_shapes):
     from concurrent.futures import ThreadPoolExecutor
-    images, truth = faces
+    images, truth = test_images_and_shapes
     serial = [refiner.predict(images[i:i + 1], truth[i:i + 1]) for i in range(len(images))]
     with ThreadPoolExecutor(8) as pool:
         threaded = list(pool.map(lambda i: refiner.predict(images[i:i + 1], truth[i:i + 1]), range(len(images))))
