@@ -149,15 +149,19 @@ class Refined:
         return self.inner.model_path(model_dir)
 
     def extra_bytes(self):
-        from cnn_refine.refiner import DEFAULT_MODEL
-        return DEFAULT_MODEL.stat().st_size
+        return refiner_bytes()
+
+
+def refiner_bytes():
+    from cnn_refine.refiner import DEFAULT_MODELS
+    return sum(path.stat().st_size for path in DEFAULT_MODELS)
 
 
 class CNNStandalone:
-    """The refiner's network alone, started from the mean shape in the box: the CNN family."""
+    """The refiner's networks alone, started from the mean shape in the box: the CNN family."""
 
     key = None
-    name = "CNN (refiner network alone, from the box)"
+    name = "CNN (refiner networks alone, from the box)"
 
     def load(self, model_dir, train_set):
         return self
@@ -166,8 +170,10 @@ class CNNStandalone:
         return bundled_refiner(n_threads).predict_from_boxes(images, boxes)
 
     def model_path(self, model_dir):
-        from cnn_refine.refiner import DEFAULT_MODEL
-        return DEFAULT_MODEL
+        return None
+
+    def extra_bytes(self):
+        return refiner_bytes()
 
 
 def our_methods():

@@ -203,9 +203,10 @@ def benchmark(args):
             training = train_in_child(method.key, args, model_dir) if method.key else None
             method.load(model_dir, train)
             path = method.model_path(model_dir)
+            model_bytes = ((path.stat().st_size if path else 0)
+                           + (method.extra_bytes() if hasattr(method, "extra_bytes") else 0))
             row = {"method": method.name, "key": key, "test_set": test_name, "training": training,
-                   "model_bytes": path.stat().st_size + (method.extra_bytes() if hasattr(method, "extra_bytes") else 0)
-                   if path else None}
+                   "model_bytes": model_bytes or None}
             rows.append(row)
             if hasattr(method, "predict_external"):          # a program that times itself
                 predictions[method.name], row["faces_per_second"] = method.predict_external(

@@ -8,6 +8,11 @@ the image with bilinear sampling; pixels outside the image repeat the border.
 Crop coordinates follow the package convention (0-based pixel centres), so
 the network's output, a correction in crop pixels divided by ``crop_size``,
 maps back to the image by the inverse similarity.
+
+A point-local stage reads no whole crop but one ``patch_size`` square patch
+centred on each current point, on the pixel grid of its (never built) crop:
+the patches come straight from the image, so their cost does not grow with
+the crop.
 """
 from typing import NamedTuple
 
@@ -49,6 +54,28 @@ def warp_crops(images, A, t, crop_size, out=None):
     return crops
 
 
+def warp_patches(images, A, t, points, patch_size):
+    """Grey ``(n, L, P, P)`` float32 patches of ``images``, each centred on one of the ``(n, L, 2)``
+    ``points`` (crop pixels) and sampled on the crop's pixel grid, bilinear, border repeated."""
+    n, n_landmarks = points.shape[:2]
+    patches = np.empty((n, n_landmarks, patch_size, patch_size), np.float32)
+    steps = np.arange(patch_size) - (patch_size - 1) / 2
+    grid = np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 2)     # (P * P, 2): x, y
+    inverse = np.linalg.inv(A)
+    centres = from_crop(points, A, t)
+    for i, image in enumerate(images):
+        # the crop's grid around each point, mapped into the image: centre + inverse(A) @ step;
+        # x and y apart, as (L, P * P) sums, which NumPy adds far faster than (..., 2) pairs
+        steps_in_image = (grid @ inverse[i].T).T.astype(np.float32)
+        map_x, map_y = (np.add.outer(centres[i, :, k].astype(np.float32), steps_in_image[k])
+                        .reshape(n_landmarks * patch_size, patch_size) for k in (0, 1))
+        sampled = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if sampled.ndim == 3:
+            sampled = cv2.cvtColor(sampled, cv2.COLOR_BGR2GRAY)
+        patches[i] = sampled.reshape(n_landmarks, patch_size, patch_size)
+    return patches
+
+
 def to_crop(shapes, A, t):
     """Map ``(n, L, 2)`` shapes from image pixels into their crops."""
     return apply_similarity(shapes, A, t)
@@ -60,31 +87,37 @@ def from_crop(crop_shapes, A, t):
     return apply_similarity(crop_shapes, inverse, -np.einsum("nij,nj->ni", inverse, t))
 
 
-class FaceCrops(NamedTuple):
-    """What the network reads for a batch of faces, and how to go back to the image.
+class NetworkInputs(NamedTuple):
+    """What a network reads for a batch of faces, and how to go back to the image.
 
-    ``crops`` ``(n, 1, S, S)`` float32 grey levels 0-255; ``offsets`` ``(n, L, 2)``
-    float32, the shapes in the crop minus the template, in crop pixels / ``S`` (the
-    shape's own deformation, which the crop alone does not show); ``points`` the
-    shapes in crop pixels (float64); ``A``, ``t`` the similarities image -> crop.
+    ``pixels`` float32 grey levels 0-255: the crops ``(n, 1, S, S)``, or a local
+    stage's patches ``(n, L, P, P)``; ``offsets`` ``(n, L, 2)`` float32, the shapes
+    in the crop minus the template, in crop pixels / ``S`` (the shape's own
+    deformation, which the pixels alone do not show); ``points`` the shapes in crop
+    pixels (float64); ``A``, ``t`` the similarities image -> crop; ``crop_size`` ``S``.
     """
 
-    crops: np.ndarray
+    pixels: np.ndarray
     offsets: np.ndarray
     points: np.ndarray
     A: np.ndarray
     t: np.ndarray
+    crop_size: int
 
     def corrected(self, corrections):
         """Image-pixel shapes once the points move by ``corrections`` (crop pixels / ``S``)."""
-        crop_size = self.crops.shape[-1]
-        return from_crop(self.points + np.asarray(corrections, dtype=np.float64) * crop_size, self.A, self.t)
+        moved = self.points + np.asarray(corrections, dtype=np.float64) * self.crop_size
+        return from_crop(moved, self.A, self.t)
 
 
-def network_inputs(images, shapes, template, crop_size):
-    """The :class:`FaceCrops` of faces at ``(n, L, 2)`` shapes."""
+def network_inputs(images, shapes, template, crop_size, patch_size=None):
+    """The :class:`NetworkInputs` of faces at ``(n, L, 2)`` shapes: whole crops, or with a
+    ``patch_size`` the patches around the points."""
     A, t = crop_transforms(shapes, template)
-    crops = warp_crops(images, A, t, crop_size)[:, None]
     points = to_crop(shapes, A, t)
+    if patch_size is None:
+        pixels = warp_crops(images, A, t, crop_size)[:, None]
+    else:
+        pixels = warp_patches(images, A, t, points, patch_size)
     offsets = ((points - template) / crop_size).astype(np.float32)
-    return FaceCrops(crops, offsets, points, A, t)
+    return NetworkInputs(pixels, offsets, points, A, t, crop_size)

@@ -1,24 +1,31 @@
-"""``Refiner``: a small CNN, run by ONNX Runtime, that corrects the landmarks a cascade found.
+"""``Refiner``: small CNNs, run by ONNX Runtime, that correct the landmarks a cascade found.
 
-Each face is warped by the similarity taking its current shape onto the
+A refiner is one or more stages, each an ONNX network applied in turn. For
+each, a face is warped by the similarity taking its current shape onto the
 network's template (:mod:`cnn_refine.crop`), the network predicts a
-correction of every point in that crop, and the corrected points go back to
-the image by the inverse similarity. All faces of a call go through the
-network in one batch.
+correction of every point in that frame, and the corrected points go back to
+the image by the inverse similarity. All faces of a call go through a network
+in one batch. The bundled refiner has two stages: a global one that reads the
+whole face at 112 px, then a point-local one that reads a small patch around
+each point at twice that resolution.
 
 Given no shapes but face boxes (:meth:`Refiner.predict_from_boxes`), the
 refiner starts from the mean shape placed in each box and refines it a few
-times: the same network as a direct CNN landmarker.
+times: the same networks as a direct CNN landmarker.
 
-The model file is an ONNX network whose metadata (JSON values) say what it
+A model file is an ONNX network whose metadata (JSON values) say what it
 expects: ``format``, ``format_version``, ``crop_size``, ``n_landmarks``,
 ``template`` (the ``(L, 2)`` template in crop pixels), ``mean_shape`` (the
-unit-frame mean shape used for box starts). They are checked on load against
-the network's own input and output shapes.
+unit-frame mean shape used for box starts) and, for a point-local stage,
+``patch_size``. They are checked on load against the network's own input and
+output shapes: inputs ``crops`` ``(faces, 1, S, S)`` (or ``patches``
+``(faces, L, P, P)``) and ``offsets`` ``(faces, L, 2)``, output
+``corrections`` ``(faces, L, 2)``.
 """
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,22 +35,36 @@ from cascade.validation import check_boxes, check_images, check_integer, check_s
 from .crop import network_inputs
 
 FORMAT = "cascade-refiner"
-FORMAT_VERSION = 1
-INPUT_NAMES = ("crops", "offsets")
+FORMAT_VERSION = 2      # 2: point-local stages (``patch_size``)
 OUTPUT_NAME = "corrections"
-#: The network trained by ``python -m cnn_refine.train`` that ships with the package.
-DEFAULT_MODEL = Path(__file__).parent / "models" / "refiner-68.onnx"
+_MODELS = Path(__file__).parent / "models"
+#: The stages trained by ``python -m cnn_refine.train`` that ship with the package, in order.
+GLOBAL_MODEL, LOCAL_MODEL = _MODELS / "refiner-68.onnx", _MODELS / "refiner-68-local.onnx"
+DEFAULT_MODELS = (GLOBAL_MODEL, LOCAL_MODEL)
 _REQUIRED = ("format", "format_version", "crop_size", "n_landmarks", "template", "mean_shape")
+_OPTIONAL = ("patch_size",)
+
+
+def input_names(patch_size):
+    """A network's input names: whole crops (``patch_size`` None) or patches, then offsets."""
+    return ("crops" if patch_size is None else "patches", "offsets")
+
+
+def pixels_shape(crop_size, n_landmarks, patch_size):
+    """One face's pixel input: ``(1, S, S)``, or ``(L, P, P)`` for a point-local stage."""
+    return (1, crop_size, crop_size) if patch_size is None else (n_landmarks, patch_size, patch_size)
 
 
 class Refiner:
-    """Refine landmarks with the bundled (or a given) ONNX network.
+    """Refine landmarks with the bundled (or given) ONNX networks.
 
     Parameters
     ----------
-    model_path : an ``.onnx`` file written by ``cnn_refine.train``; None for the bundled one
-    n_iterations : times the network is applied to a cascade's shape (1)
-    n_box_iterations : times it is applied from the mean shape in a box (2)
+    model_path : an ``.onnx`` file written by ``cnn_refine.train``, or a sequence of them run in
+        turn; None for the bundled stages (:data:`DEFAULT_MODELS`)
+    n_iterations : times the stages are applied to a cascade's shape (1)
+    n_box_iterations : times the first stage is applied from the mean shape in a box, before the
+        others (2)
     intra_op_threads, inter_op_threads : ONNX Runtime thread counts per call (1 and 1, for
         embedded use and for callers that parallelise over images themselves)
     batch_size : faces per network call; larger batches are split (256)
@@ -51,19 +72,27 @@ class Refiner:
 
     def __init__(self, model_path=None, n_iterations=1, n_box_iterations=2, intra_op_threads=1,
                  inter_op_threads=1, batch_size=256):
-        self.model_path = Path(DEFAULT_MODEL if model_path is None else model_path)
+        self.model_path = model_path
         self.n_iterations = check_integer(n_iterations, "n_iterations")
         self.n_box_iterations = check_integer(n_box_iterations, "n_box_iterations")
         # 0 threads: ONNX Runtime's own choice
         self.intra_op_threads = check_integer(intra_op_threads, "intra_op_threads", low=0)
         self.inter_op_threads = check_integer(inter_op_threads, "inter_op_threads", low=0)
         self.batch_size = check_integer(batch_size, "batch_size")
-        self._session = _open_session(self.model_path, self.intra_op_threads, self.inter_op_threads)
-        meta = _read_metadata(self._session, self.model_path)
-        self.crop_size = meta["crop_size"]
-        self.n_landmarks = meta["n_landmarks"]
-        self.template = meta["template"]
-        self.mean_shape = meta["mean_shape"]
+        if model_path is None:
+            paths = DEFAULT_MODELS
+        elif isinstance(model_path, (str, os.PathLike)):
+            paths = [model_path]
+        else:
+            paths = list(model_path)
+        if not paths:
+            raise ValueError("model_path names no model")
+        self.stages = [Stage.open(Path(path), intra_op_threads, inter_op_threads) for path in paths]
+        counts = {stage.n_landmarks for stage in self.stages}
+        if len(counts) > 1:
+            raise ValueError(f"the stages predict different numbers of landmarks: {sorted(counts)}")
+        self.n_landmarks = self.stages[0].n_landmarks
+        self.mean_shape = self.stages[0].mean_shape
 
     def predict(self, images, shapes):
         """Refined ``(n, L, 2)`` shapes (pixels) from ``n`` images and their current shapes.
@@ -75,7 +104,7 @@ class Refiner:
             images, shapes = [images], [shapes]
         images = check_images(images)
         shapes = check_shapes(shapes, n_faces=len(images), n_landmarks=self.n_landmarks, allow_nan=False)
-        refined = self._refine(images, shapes, self.n_iterations)
+        refined = self._refine(images, shapes, self.stages * self.n_iterations)
         return refined[0] if single else refined
 
     def predict_from_boxes(self, images, boxes):
@@ -86,23 +115,44 @@ class Refiner:
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
         starts = from_unit(np.broadcast_to(self.mean_shape, (len(boxes), *self.mean_shape.shape)), boxes)
-        refined = self._refine(images, starts, self.n_box_iterations)
+        stages = self.stages[:1] * self.n_box_iterations + self.stages[1:]
+        refined = self._refine(images, starts, stages)
         return refined[0] if single else refined
 
-    def _refine(self, images, shapes, n_iterations):
+    def _refine(self, images, shapes, stages):
         shapes = np.array(shapes, dtype=np.float64)         # a copy: the caller's array is not changed
-        for _ in range(n_iterations):
+        for stage in stages:
             for start in range(0, len(images), self.batch_size):
                 batch = slice(start, start + self.batch_size)
-                shapes[batch] = self._refine_once(images[batch], shapes[batch])
+                shapes[batch] = stage.refine(images[batch], shapes[batch])
         return shapes
 
-    def _refine_once(self, images, shapes):
-        inputs = network_inputs(images, shapes, self.template, self.crop_size)
-        return inputs.corrected(self._session.run(None, dict(zip(INPUT_NAMES, inputs[:2])))[0])
-
     def __repr__(self):
-        return f"Refiner(model_path={str(self.model_path)!r}, n_iterations={self.n_iterations})"
+        return f"Refiner(model_path={self.model_path!r}, n_iterations={self.n_iterations})"
+
+
+class Stage(NamedTuple):
+    """One network and its frame, as read and checked from its file."""
+
+    path: Path
+    session: object
+    crop_size: int
+    patch_size: object      # None: the whole crop
+    n_landmarks: int
+    template: np.ndarray
+    mean_shape: np.ndarray
+
+    @classmethod
+    def open(cls, path, intra_op_threads, inter_op_threads):
+        session = _open_session(path, intra_op_threads, inter_op_threads)
+        meta = _read_metadata(session, path)
+        return cls(path, session, meta["crop_size"], meta.get("patch_size"), meta["n_landmarks"], meta["template"],
+                   meta["mean_shape"])
+
+    def refine(self, images, shapes):
+        inputs = network_inputs(images, shapes, self.template, self.crop_size, self.patch_size)
+        names = input_names(self.patch_size)
+        return inputs.corrected(self.session.run(None, dict(zip(names, inputs[:2])))[0])
 
 
 def _open_session(path, intra_op_threads, inter_op_threads):
@@ -125,7 +175,7 @@ def _read_metadata(session, path):
     if missing:
         raise ValueError(f"{path} is not a refiner model: its metadata lacks {missing}")
     try:
-        meta = {key: json.loads(raw[key]) for key in _REQUIRED}
+        meta = {key: json.loads(raw[key]) for key in (*_REQUIRED, *_OPTIONAL) if key in raw}
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: metadata is not JSON ({error})") from None
     if meta["format"] != FORMAT:
@@ -133,12 +183,13 @@ def _read_metadata(session, path):
     if not isinstance(meta["format_version"], int) or meta["format_version"] > FORMAT_VERSION:
         raise ValueError(f"{path}: format version {meta['format_version']!r} is newer than this "
                          f"package reads ({FORMAT_VERSION}); upgrade the package")
-    for key in ("crop_size", "n_landmarks"):
+    for key in ("crop_size", "n_landmarks", "patch_size"):
         try:
-            check_integer(meta[key], key)
+            if key in meta:
+                check_integer(meta[key], key)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
-    size, n_landmarks = meta["crop_size"], meta["n_landmarks"]
+    size, n_landmarks, patch_size = meta["crop_size"], meta["n_landmarks"], meta.get("patch_size")
     for key in ("template", "mean_shape"):
         try:
             value = np.asarray(meta[key], dtype=np.float64)
@@ -148,14 +199,16 @@ def _read_metadata(session, path):
             raise ValueError(f"{path}: {key} must be {n_landmarks} finite (x, y) points")
         meta[key] = value
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if tuple(i.name for i in inputs) != INPUT_NAMES or [o.name for o in outputs] != [OUTPUT_NAME]:
-        raise ValueError(f"{path}: the network must take inputs {list(INPUT_NAMES)} and give one output "
+    names = input_names(patch_size)
+    if tuple(i.name for i in inputs) != names or [o.name for o in outputs] != [OUTPUT_NAME]:
+        raise ValueError(f"{path}: the network must take inputs {list(names)} and give one output "
                          f"{OUTPUT_NAME!r}; it has inputs {[i.name for i in inputs]} and outputs "
                          f"{[o.name for o in outputs]}")
-    expected = {INPUT_NAMES[0]: [1, size, size], INPUT_NAMES[1]: [n_landmarks, 2], OUTPUT_NAME: [n_landmarks, 2]}
+    expected = {names[0]: list(pixels_shape(size, n_landmarks, patch_size)), names[1]: [n_landmarks, 2],
+                OUTPUT_NAME: [n_landmarks, 2]}
     for tensor in (*inputs, *outputs):
         if tensor.type != "tensor(float)" or list(tensor.shape[1:]) != expected[tensor.name]:
             raise ValueError(f"{path}: {tensor.name!r} is {tensor.type} {tensor.shape}, but the metadata "
-                             f"(crop_size {size}, {n_landmarks} landmarks) needs float "
+                             f"(crop_size {size}, patch_size {patch_size}, {n_landmarks} landmarks) needs float "
                              f"(faces, {', '.join(map(str, expected[tensor.name]))})")
     return meta

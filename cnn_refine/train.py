@@ -1,11 +1,13 @@
-"""Train the refiner network on the 300-W training folders and export it to ONNX.
+"""Train a refiner stage on the 300-W training folders and export it to ONNX.
 
-    python -m cnn_refine.train --data ../shared/data/300w --out cnn_refine/models/refiner-68.onnx
+    python -m cnn_refine.train --data ../shared/data/300w --epochs 120 --out cnn_refine/models/refiner-68.onnx
+    python -m cnn_refine.train --data ../shared/data/300w --stage local --epochs 45 --batch 32 --lr 2e-3 \
+        --out cnn_refine/models/refiner-68-local.onnx
 
 Needs the ``cnn-train`` extra (PyTorch CPU, onnx, onnxscript); inference does not.
 
-What the network sees
----------------------
+What a stage sees
+-----------------
 At test time the refiner starts from a cascade's output, so its training
 inputs must carry a cascade's errors, not ground truth:
 
@@ -17,32 +19,31 @@ inputs must carry a cascade's errors, not ground truth:
    template frame of the face it came from, scaled by a random factor and
    added to another face's ground truth, so every epoch sees new starts with
    the structure of real errors (a whole eye shifted, a jaw pulled in).
-3. **Mean-shape starts** (a fifth of the samples): the mean shape in a
-   jittered box, so that the same network also works standalone as a direct
-   landmarker (run it a few times, each from the previous answer).
+3. **Mean-shape starts** (global stage, a fifth of the samples): the mean
+   shape in a jittered box, so that the same network also works standalone as
+   a direct landmarker (run it a few times, each from the previous answer).
+4. **The earlier stages' answers** (local stage): every start above is first
+   refined by the stages before it (``--after``, by default the bundled global
+   one), so the local stage learns from the errors it will be given.
 
 On top: a random similarity on the start (crop position, scale, angle),
 mirrored faces, and photometric changes (contrast, gamma, blur, noise).
 
-The network
------------
-A grey ``crop_size`` crop (default 112 px: the outer eye corners about 51 px
-apart, so one pixel is about 2 % inter-ocular NME and the target is sub-pixel;
-80 px did 0.1 point worse on the held-out faces)
-goes through a stem and three stages of residual blocks of depthwise 3x3 and
-pointwise 1x1 convolutions (MobileNet-style: most of the cost of a plain 3x3
-convolution at a fraction of the multiply-adds), down to 7x7, then two fully
-connected layers that keep where each feature was and also read the current
-shape's offsets from the template (the deformation the crop cannot show, so
-the network can keep what is right and move what is not). It predicts the correction
-of every point, in crop pixels / crop_size. The input is standardised inside
-the network, so the ONNX file takes raw grey levels. About 23 M multiply-adds
-a face (12 M at 80 px). The loss is each point's |dx| + |dy| (less pulled by the few wild
-starts than a squared loss), each face's loss divided by its inter-ocular
-distance in the crop, as the NME is.
+The networks (:mod:`cnn_refine.networks`)
+-----------------------------------------
+The global stage reads a grey 112 px crop (the outer eye corners about 51 px
+apart, so one pixel is about 2 % inter-ocular NME and the target is
+sub-pixel; 80 px did 0.1 point worse on the held-out faces): about 23 M
+multiply-adds a face. The local stage reads a 24 px patch around each point
+on the grid of a 224 px crop (one pixel about 1 %, a patch reaching 12 % of
+the inter-ocular distance each way, about twice the mean error the global
+stage leaves), sampled straight from the image. Both predict the correction
+of every point, in crop pixels / crop_size. The loss is each point's
+|dx| + |dy| (less pulled by the few wild starts than a squared loss), each
+face's loss divided by its inter-ocular distance in the crop, as the NME is.
 
-Validation: 200 training faces are held out of the network's training (not
-of the out-of-fold cascades, which never see the network's targets); the best
+Validation: 200 training faces are held out of the networks' training (not
+of the out-of-fold cascades, which never see the networks' targets); the best
 epoch on them is kept. ``lfpw/testset`` is never read.
 """
 import argparse
@@ -62,7 +63,8 @@ from cascade.shapes import (IBUG68_FLIP, flip_image, flip_shapes, from_unit, jit
                             mean_shape, tight_boxes)
 
 from .crop import crop_transforms, make_template, network_inputs, to_crop
-from .refiner import FORMAT, FORMAT_VERSION, INPUT_NAMES, OUTPUT_NAME
+from .refiner import (FORMAT, FORMAT_VERSION, GLOBAL_MODEL, LOCAL_MODEL, OUTPUT_NAME, Refiner, input_names,
+                      pixels_shape)
 
 def log(message):
     print(f"[cnn_refine.train {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -95,11 +97,16 @@ def out_of_fold_shapes(faces, n_folds, seed, box_jitter=0.05):
 
 
 class Augmenter:
-    """Draws training batches: start shapes with cascade-like errors, their crops and targets."""
+    """Draws training batches: start shapes with cascade-like errors, their pixels and targets.
 
-    def __init__(self, images, shapes, cascade_shapes, template, crop_size, rng, mean_start_share=0.2):
+    For a later stage, ``earlier`` (a :class:`~cnn_refine.Refiner` of the stages before it)
+    first refines every start, so the stage learns from what it will be given.
+    """
+
+    def __init__(self, images, shapes, cascade_shapes, template, crop_size, rng, mean_start_share=0.2,
+                 patch_size=None, earlier=None):
         self.template, self.crop_size, self.rng = template, crop_size, rng
-        self.mean_start_share = mean_start_share
+        self.mean_start_share, self.patch_size, self.earlier = mean_start_share, patch_size, earlier
         width = np.array([im.shape[1] for im in images], dtype=np.float64)
         self.images = list(images) + [flip_image(im) for im in images]
         self.shapes = np.concatenate([shapes, flip_shapes(shapes, width)])
@@ -128,93 +135,43 @@ class Augmenter:
         """Network inputs and targets for the faces ``index``: see :func:`network_inputs`;
         ``targets`` ``(n, L, 2)`` float32 is the truth minus the start in crop pixels / crop size,
         ``iod`` ``(n,)`` the truth's inter-ocular distance in crop pixels."""
-        inputs = network_inputs([self.images[i] for i in index], self.starts(index), self.template,
-                                self.crop_size)
-        crops = inputs.crops
-        if photometric:
-            crops[:, 0] = self.photometric(crops[:, 0])
+        images = [self.images[i] for i in index]
+        starts = self.starts(index)
+        if self.earlier is not None:
+            starts = self.earlier.predict(images, starts)
+        inputs = network_inputs(images, starts, self.template, self.crop_size, self.patch_size)
+        pixels = self.photometric(inputs.pixels) if photometric else inputs.pixels
         truth = to_crop(self.shapes[index], inputs.A, inputs.t)
         targets = (truth - inputs.points) / self.crop_size
         iod = normalizing_distance(truth)
-        return crops, inputs.offsets, targets.astype(np.float32), iod.astype(np.float32)
+        return pixels, inputs.offsets, targets.astype(np.float32), iod.astype(np.float32)
 
-    def photometric(self, crops):
-        rng, n = self.rng, len(crops)
-        out = np.empty_like(crops)
-        for i in range(n):
-            crop = crops[i] / 255.0
-            crop = crop ** np.exp(rng.normal(0.0, 0.25))
-            crop = crop * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
+    def photometric(self, pixels):
+        """Contrast, gamma, blur and noise, drawn per face; ``pixels`` ``(n, k, H, W)``."""
+        rng = self.rng
+        out = np.empty_like(pixels)
+        for i, face in enumerate(pixels / 255.0):
+            face = face ** np.exp(rng.normal(0.0, 0.25))
+            face = face * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
+            if rng.random() < 0.3:      # each of the k images blurred on its own: (H, W, k) to OpenCV
+                blurred = cv2.GaussianBlur(np.ascontiguousarray(face.transpose(1, 2, 0)), (0, 0), rng.uniform(0.3, 1.2))
+                face = blurred.reshape(face.shape[1:] + (-1,)).transpose(2, 0, 1)
             if rng.random() < 0.3:
-                crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.3, 1.2))
-            if rng.random() < 0.3:
-                crop = crop + rng.normal(0.0, rng.uniform(0.0, 0.04), crop.shape).astype(np.float32)
-            out[i] = np.clip(crop, 0.0, 1.0) * 255.0
+                face = face + rng.normal(0.0, rng.uniform(0.0, 0.04), face.shape).astype(np.float32)
+            out[i] = np.clip(face, 0.0, 1.0) * 255.0
         return out
 
 
-# -- the network ---------------------------------------------------------------------------------
-
-#: Offsets are fractions of the crop (a few hundredths); scaled to the order of the features.
-OFFSET_SCALE = 10.0
-
-
-def build_network(crop_size, n_landmarks, widths=(32, 64, 128, 128)):
-    import torch
-    from torch import nn
-
-    def separable(channels_in, channels_out, stride):
-        return nn.Sequential(
-            nn.Conv2d(channels_in, channels_in, 3, stride, 1, groups=channels_in, bias=False),
-            nn.BatchNorm2d(channels_in),
-            nn.Conv2d(channels_in, channels_out, 1, bias=False),
-            nn.BatchNorm2d(channels_out),
-        )
-
-    class Block(nn.Module):
-        def __init__(self, channels_in, channels_out, stride):
-            super().__init__()
-            self.body = separable(channels_in, channels_out, stride)
-            self.skip = (nn.Identity() if stride == 1 and channels_in == channels_out else
-                         nn.Sequential(nn.AvgPool2d(stride), nn.Conv2d(channels_in, channels_out, 1, bias=False),
-                                       nn.BatchNorm2d(channels_out)))
-
-        def forward(self, x):
-            return torch.relu(self.body(x) + self.skip(x))
-
-    class RefinerNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            layers = [nn.Conv2d(1, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
-            for channels_in, channels_out in zip(widths[:-1], widths[1:]):
-                layers += [Block(channels_in, channels_in, 1), Block(channels_in, channels_out, 2)]
-            layers += [Block(widths[-1], widths[-1], 1)]
-            self.features = nn.Sequential(*layers)
-            side = crop_size // 2 ** len(widths)
-            self.head = nn.Sequential(nn.Linear(widths[-1] * side * side + 2 * n_landmarks, 256),
-                                      nn.BatchNorm1d(256), nn.ReLU(),
-                                      nn.Linear(256, n_landmarks * 2))
-            self.n_landmarks = n_landmarks
-            # Start from "no correction": a random last layer throws the points far off at
-            # first, and the gradient that pulls them back kills the head's units.
-            nn.init.zeros_(self.head[-1].weight)
-            nn.init.zeros_(self.head[-1].bias)
-
-        def forward(self, crops, offsets):
-            mean = crops.mean(dim=(1, 2, 3), keepdim=True)
-            std = crops.std(dim=(1, 2, 3), keepdim=True)
-            x = self.features((crops - mean) / (std + 1.0)).flatten(1)
-            x = torch.cat([x, offsets.flatten(1) * OFFSET_SCALE], dim=1)
-            return self.head(x).reshape(-1, self.n_landmarks, 2)
-
-    return RefinerNet()
-
+# -- training ------------------------------------------------------------------------------------
 
 def nme_loss(predicted, targets, iod, crop_size):
     return ((predicted - targets).abs().sum(dim=2).mean(dim=1) * crop_size / iod).mean()
 
 
-# -- training ------------------------------------------------------------------------------------
+def build_network(stage, crop_size, n_landmarks, patch_size=None):
+    from .networks import GlobalNet, LocalNet
+    return GlobalNet(crop_size, n_landmarks) if stage == "global" else LocalNet(n_landmarks, patch_size)
+
 
 def train(args):
     import torch
@@ -235,16 +192,25 @@ def train(args):
 
     held = rng.permutation(len(faces))[:args.n_validation]
     keep = np.setdiff1d(np.arange(len(faces)), held)
-    template = make_template(faces.shapes[keep], args.crop_size, args.face_fraction)
+    local = args.stage == "local"
+    crop_size = args.crop_size or (224 if local else 112)
+    patch_size = args.patch_size if local else None
+    after = args.after or [GLOBAL_MODEL]
+    earlier = Refiner(after) if local else None
+    template = make_template(faces.shapes[keep], crop_size, args.face_fraction)
     augmenter = Augmenter([faces.images[i] for i in keep], faces.shapes[keep], cascade_shapes[:, keep],
-                          template, args.crop_size, rng)
+                          template, crop_size, rng, mean_start_share=0.0 if local else 0.2,
+                          patch_size=patch_size, earlier=earlier)
     val_images = [faces.images[i] for i in held]
     val_starts, val_truth = cascade_shapes[0, held], faces.shapes[held]
-    val_cascade = nme(val_starts, val_truth).mean()
+    if earlier is not None:
+        val_starts = earlier.predict(val_images, val_starts)
+    val_start_nme = nme(val_starts, val_truth).mean()
 
-    net = build_network(args.crop_size, faces.n_landmarks)
+    net = build_network(args.stage, crop_size, faces.n_landmarks, patch_size)
     n_params = sum(p.numel() for p in net.parameters())
-    log(f"network: {n_params / 1e6:.2f} M parameters, crop {args.crop_size} px")
+    log(f"{args.stage} network: {n_params / 1e6:.2f} M parameters, crop {crop_size} px"
+        + (f", patches {patch_size} px, after {', '.join(map(str, after))}" if local else ""))
     optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = len(augmenter.shapes) // args.batch
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=args.epochs * steps_per_epoch,
@@ -254,42 +220,45 @@ def train(args):
         net.train()
         order, losses = rng.permutation(len(augmenter.shapes)), []
         for step in range(steps_per_epoch):
-            crops, offsets, targets, iod = augmenter.batch(order[step * args.batch:(step + 1) * args.batch])
-            loss = nme_loss(net(torch.from_numpy(crops), torch.from_numpy(offsets)), torch.from_numpy(targets),
-                            torch.from_numpy(iod), args.crop_size)
+            pixels, offsets, targets, iod = augmenter.batch(order[step * args.batch:(step + 1) * args.batch])
+            loss = nme_loss(net(torch.from_numpy(pixels), torch.from_numpy(offsets)), torch.from_numpy(targets),
+                            torch.from_numpy(iod), crop_size)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             losses.append(loss.item())
-        refined, _ = refine_with_torch(net, val_images, val_starts, template, args.crop_size)
+        refined, _ = refine_with_torch(net, val_images, val_starts, template, crop_size)
         val = nme(refined, val_truth).mean()
         if val < best:
             best, best_state = val, {k: v.clone() for k, v in net.state_dict().items()}
         elapsed = time.time() - started
         log(f"epoch {epoch + 1}/{args.epochs}: train loss {np.mean(losses):.4f}, validation NME "
-            f"{val:.3%} (cascade {val_cascade:.3%}), {elapsed / 60:.1f} min, "
+            f"{val:.3%} (its starts {val_start_nme:.3%}), {elapsed / 60:.1f} min, "
             f"about {elapsed / (epoch + 1) * (args.epochs - epoch - 1) / 60:.0f} min left")
     net.load_state_dict(best_state)
     net.eval()
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "crop_size": args.crop_size,
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "crop_size": crop_size,
                 "n_landmarks": faces.n_landmarks, "template": template.round(6).tolist(),
                 "mean_shape": augmenter.mean_unit.round(6).tolist(),
                 "flip_permutation": IBUG68_FLIP.tolist(), "validation_nme": round(float(best), 6),
                 "training": {"data": list(SHARED_300W_TRAIN), "seed": args.seed, "epochs": args.epochs,
                              "folds": args.folds, "command": " ".join(sys.argv)}}
-    export(net, Path(args.out), metadata)
-    check_export(net, Path(args.out), val_images[:32], val_starts[:32], template, args.crop_size)
-    log(f"wrote {args.out} (best validation NME {best:.3%})")
+    if local:
+        metadata["patch_size"] = patch_size
+    out = Path(args.out or (LOCAL_MODEL if local else GLOBAL_MODEL))
+    export(net, out, metadata)
+    check_export(net, out, val_images[:32], val_starts[:32], template, crop_size)
+    log(f"wrote {out} (best validation NME {best:.3%})")
 
 
 def refine_with_torch(net, images, starts, template, crop_size):
     """The net's refined shapes and its raw corrections, through PyTorch."""
     import torch
     net.eval()
-    inputs = network_inputs(images, starts, template, crop_size)
+    inputs = network_inputs(images, starts, template, crop_size, net.patch_size)
     with torch.no_grad():
-        corrections = net(torch.from_numpy(inputs.crops), torch.from_numpy(inputs.offsets)).numpy()
+        corrections = net(torch.from_numpy(inputs.pixels), torch.from_numpy(inputs.offsets)).numpy()
     return inputs.corrected(corrections), corrections
 
 
@@ -300,13 +269,14 @@ def export(net, path, metadata):
     import onnx
     import torch
     path.parent.mkdir(parents=True, exist_ok=True)
-    size, n_landmarks = metadata["crop_size"], net.n_landmarks
-    example = (torch.zeros(2, 1, size, size), torch.zeros(2, n_landmarks, 2))
+    names = input_names(net.patch_size)
+    example = (torch.zeros(2, *pixels_shape(metadata["crop_size"], net.n_landmarks, net.patch_size)),
+               torch.zeros(2, net.n_landmarks, 2))
     temporary = path.with_name(path.name + ".tmp")
     try:
-        torch.onnx.export(net, example, str(temporary), input_names=list(INPUT_NAMES),
+        torch.onnx.export(net, example, str(temporary), input_names=list(names),
                           output_names=[OUTPUT_NAME], dynamo=False, opset_version=17,
-                          dynamic_axes={name: {0: "faces"} for name in (*INPUT_NAMES, OUTPUT_NAME)})
+                          dynamic_axes={name: {0: "faces"} for name in (*names, OUTPUT_NAME)})
         model = onnx.load(str(temporary))
         for key, value in metadata.items():
             entry = model.metadata_props.add()
@@ -321,9 +291,9 @@ def check_export(net, path, images, starts, template, crop_size):
     """onnxruntime's corrections must equal PyTorch's to 1e-4 on real faces."""
     import onnxruntime
     _, expected = refine_with_torch(net, images, starts, template, crop_size)
-    inputs = network_inputs(images, starts, template, crop_size)
+    inputs = network_inputs(images, starts, template, crop_size, net.patch_size)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, dict(zip(INPUT_NAMES, inputs[:2])))[0]
+    got = session.run(None, dict(zip(input_names(net.patch_size), inputs[:2])))[0]
     difference = float(np.abs(got - expected).max())
     if difference > 1e-4:
         raise RuntimeError(f"onnxruntime differs from PyTorch by {difference:.2e}")
@@ -334,9 +304,16 @@ def check_export(net, path, images, starts, template, crop_size):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cnn_refine.train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data/300w", help="the 300-W folder (train folders only are read)")
-    parser.add_argument("--out", default="cnn_refine/models/refiner-68.onnx")
+    parser.add_argument("--out", default=None, help="default: the bundled stage's file, "
+                        "cnn_refine/models/refiner-68.onnx or refiner-68-local.onnx")
     parser.add_argument("--work", default="cnn_refine_work", help="cache for the out-of-fold cascade shapes")
-    parser.add_argument("--crop-size", type=int, default=112)
+    parser.add_argument("--stage", choices=("global", "local"), default="global",
+                        help="global: the whole face, a cascade's shape in; local: patches around each point, "
+                             "after the --after stages")
+    parser.add_argument("--after", nargs="+", default=None,
+                        help="a local stage's earlier stages (.onnx files, in order); default: the bundled global one")
+    parser.add_argument("--crop-size", type=int, default=None, help="default 112 for global, 224 for local")
+    parser.add_argument("--patch-size", type=int, default=24)
     parser.add_argument("--face-fraction", type=float, default=0.75)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=60)
