@@ -1,7 +1,7 @@
 """Train a refiner stage on the 300-W training folders and export it to ONNX.
 
     python -m cnn_refine.train --data ../shared/data/300w --epochs 120 --out cnn_refine/models/refiner-68.onnx
-    python -m cnn_refine.train --data ../shared/data/300w --stage local --epochs 45 --batch 32 --lr 2e-3 \
+    python -m cnn_refine.train --data ../shared/data/300w --stage local --epochs 60 --batch 32 --lr 2e-3 \
         --out cnn_refine/models/refiner-68-local.onnx
 
 Needs the ``cnn-train`` extra (PyTorch CPU, onnx, onnxscript); inference does not.
