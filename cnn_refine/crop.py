@@ -54,15 +54,15 @@ def warp_crops(images, A, t, crop_size, out=None):
     return crops
 
 
-def warp_patches(images, A, t, points, patch_size):
+def warp_patches(images, centres, A, patch_size):
     """Grey ``(n, L, P, P)`` float32 patches of ``images``, each centred on one of the ``(n, L, 2)``
-    ``points`` (crop pixels) and sampled on the crop's pixel grid, bilinear, border repeated."""
-    n, n_landmarks = points.shape[:2]
+    ``centres`` (image pixels) and sampled on the pixel grid of the crop that the similarities
+    ``A`` (image -> crop) define: bilinear, border repeated."""
+    n, n_landmarks = centres.shape[:2]
     patches = np.empty((n, n_landmarks, patch_size, patch_size), np.float32)
     steps = np.arange(patch_size) - (patch_size - 1) / 2
     grid = np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 2)     # (P * P, 2): x, y
     inverse = np.linalg.inv(A)
-    centres = from_crop(points, A, t)
     for i, image in enumerate(images):
         # the crop's grid around each point, mapped into the image: centre + inverse(A) @ step;
         # x and y apart, as (L, P * P) sums, which NumPy adds far faster than (..., 2) pairs
@@ -118,6 +118,6 @@ def network_inputs(images, shapes, template, crop_size, patch_size=None):
     if patch_size is None:
         pixels = warp_crops(images, A, t, crop_size)[:, None]
     else:
-        pixels = warp_patches(images, A, t, points, patch_size)
+        pixels = warp_patches(images, np.asarray(shapes, dtype=np.float64), A, patch_size)
     offsets = ((points - template) / crop_size).astype(np.float32)
     return NetworkInputs(pixels, offsets, points, A, t, crop_size)

@@ -83,10 +83,15 @@ class Refiner:
             paths = DEFAULT_MODELS
         elif isinstance(model_path, (str, os.PathLike)):
             paths = [model_path]
+        elif isinstance(model_path, (list, tuple)):
+            paths = model_path
         else:
-            paths = list(model_path)
+            raise TypeError(f"model_path must be a path or a list of paths, not {type(model_path).__name__}")
         if not paths:
             raise ValueError("model_path names no model")
+        for path in paths:
+            if not isinstance(path, (str, os.PathLike)):
+                raise TypeError(f"model_path: {path!r} is not a path")
         self.stages = [Stage.open(Path(path), intra_op_threads, inter_op_threads) for path in paths]
         counts = {stage.n_landmarks for stage in self.stages}
         if len(counts) > 1:

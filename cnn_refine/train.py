@@ -131,7 +131,7 @@ class Augmenter:
             starts[from_mean] = from_unit(np.broadcast_to(self.mean_unit, truth[from_mean].shape), boxes)
         return jitter_shapes(starts, rng, scale=0.03, shift=0.02, rotation=4.0)
 
-    def batch(self, index, photometric=True):
+    def batch(self, index):
         """Network inputs and targets for the faces ``index``: see :func:`network_inputs`;
         ``targets`` ``(n, L, 2)`` float32 is the truth minus the start in crop pixels / crop size,
         ``iod`` ``(n,)`` the truth's inter-ocular distance in crop pixels."""
@@ -140,7 +140,7 @@ class Augmenter:
         if self.earlier is not None:
             starts = self.earlier.predict(images, starts)
         inputs = network_inputs(images, starts, self.template, self.crop_size, self.patch_size)
-        pixels = self.photometric(inputs.pixels) if photometric else inputs.pixels
+        pixels = self.photometric(inputs.pixels)
         truth = to_crop(self.shapes[index], inputs.A, inputs.t)
         targets = (truth - inputs.points) / self.crop_size
         iod = normalizing_distance(truth)
@@ -195,7 +195,7 @@ def train(args):
     local = args.stage == "local"
     crop_size = args.crop_size or (224 if local else 112)
     patch_size = args.patch_size if local else None
-    after = args.after or [GLOBAL_MODEL]
+    after = args.after or [GLOBAL_MODEL]        # read only by a local stage
     earlier = Refiner(after) if local else None
     template = make_template(faces.shapes[keep], crop_size, args.face_fraction)
     augmenter = Augmenter([faces.images[i] for i in keep], faces.shapes[keep], cascade_shapes[:, keep],
@@ -254,12 +254,16 @@ def train(args):
 
 def refine_with_torch(net, images, starts, template, crop_size):
     """The net's refined shapes and its raw corrections, through PyTorch."""
+    inputs = network_inputs(images, starts, template, crop_size, net.patch_size)
+    corrections = torch_corrections(net, inputs)
+    return inputs.corrected(corrections), corrections
+
+
+def torch_corrections(net, inputs):
     import torch
     net.eval()
-    inputs = network_inputs(images, starts, template, crop_size, net.patch_size)
     with torch.no_grad():
-        corrections = net(torch.from_numpy(inputs.pixels), torch.from_numpy(inputs.offsets)).numpy()
-    return inputs.corrected(corrections), corrections
+        return net(torch.from_numpy(inputs.pixels), torch.from_numpy(inputs.offsets)).numpy()
 
 
 def export(net, path, metadata):
@@ -290,8 +294,8 @@ def export(net, path, metadata):
 def check_export(net, path, images, starts, template, crop_size):
     """onnxruntime's corrections must equal PyTorch's to 1e-4 on real faces."""
     import onnxruntime
-    _, expected = refine_with_torch(net, images, starts, template, crop_size)
     inputs = network_inputs(images, starts, template, crop_size, net.patch_size)
+    expected = torch_corrections(net, inputs)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, dict(zip(input_names(net.patch_size), inputs[:2])))[0]
     difference = float(np.abs(got - expected).max())
@@ -322,7 +326,10 @@ def main(argv=None):
     parser.add_argument("--n-validation", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    train(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if args.after and args.stage != "local":
+        parser.error("--after names the stages before a local one: use it with --stage local")
+    train(args)
 
 
 if __name__ == "__main__":

@@ -85,19 +85,22 @@ def test_patches_are_the_crops_pixels_around_each_point(test_images_and_shapes):
     A, t = crop_transforms(truth[:1], stage.template)
     points = np.round(to_crop(truth[:1], A, t) - 0.5) + 0.5        # P even: the grid is then whole pixels
     crop = warp_crops(images[:1], A, t, stage.crop_size)[0]
-    patches = warp_patches(images[:1], A, t, points, 24)[0]
+    centres = from_crop(points, A, t)
+    patches = warp_patches(images[:1], centres, A, 24)[0]
     corners = (points[0] - 11.5).astype(int)
     cut = np.stack([crop[top:top + 24, left:left + 24] for left, top in corners])
     assert np.abs(patches - cut).max() <= 2 and np.abs(patches - cut).mean() < 0.1
     colour = cv2.cvtColor(cv2.cvtColor(images[0], cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    np.testing.assert_allclose(warp_patches([colour], A, t, points, 24)[0], patches, atol=1.01)
-    far = warp_patches([np.full((20, 30), 7, np.uint8)], A, t, points + 1e4, 24)
+    np.testing.assert_allclose(warp_patches([colour], centres, A, 24)[0], patches, atol=1.01)
+    far = warp_patches([np.full((20, 30), 7, np.uint8)], centres + 1e4, A, 24)
     assert (far == 7).all()
 
 
 def test_stages_must_agree_and_exist(tmp_path):
     with pytest.raises(ValueError, match="no model"):
         Refiner([])
+    with pytest.raises(TypeError, match="model_path"):
+        Refiner(5)
     pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
     from cnn_refine.refiner import FORMAT, FORMAT_VERSION
