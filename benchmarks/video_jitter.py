@@ -31,8 +31,11 @@ def main(argv=None):
     parser.add_argument("--faces", type=int, default=20)
     parser.add_argument("--model", default="default")
     parser.add_argument("--refine", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "video_jitter.json"))
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/video_jitter.json, "
+                        "or video_jitter-refined.json with --refine")
     args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / "benchmarks" / "results" /
+                               ("video_jitter-refined.json" if args.refine else "video_jitter.json"))
     faces = cascade.load_faces(Path(args.data) / "lfpw" / "testset", lazy=True).subset(slice(0, args.faces))
     pipeline = cascade.Pipeline(args.model, refiner=True if args.refine else None)
     rng = np.random.default_rng(0)
