@@ -102,13 +102,15 @@ class Refiner:
     def predict(self, images, shapes):
         """Refined ``(n, L, 2)`` shapes (pixels) from ``n`` images and their current shapes.
 
-        A single image with a single ``(L, 2)`` shape gives a single ``(L, 2)`` shape.
+        A single image with a single ``(L, 2)`` shape gives a single ``(L, 2)`` shape. A start
+        whose points have collapsed (RMS spread under ``MIN_SHAPE_SPREAD`` px) is refused.
         """
         single = np.ndim(shapes) == 2
         if single:
             images, shapes = [images], [shapes]
         images = check_images(images)
         shapes = check_shapes(shapes, n_faces=len(images), n_landmarks=self.n_landmarks, allow_nan=False)
+        _refuse_collapsed(shapes, "shapes")
         refined = self._refine(images, shapes, self.stages * self.n_iterations)
         return refined[0] if single else refined
 
@@ -120,6 +122,7 @@ class Refiner:
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
         starts = from_unit(np.broadcast_to(self.mean_shape, (len(boxes), *self.mean_shape.shape)), boxes)
+        _refuse_collapsed(starts, "boxes")
         stages = self.stages[:1] * self.n_box_iterations + self.stages[1:]
         refined = self._refine(images, starts, stages)
         return refined[0] if single else refined
@@ -134,6 +137,19 @@ class Refiner:
 
     def __repr__(self):
         return f"Refiner(model_path={self.model_path!r}, n_iterations={self.n_iterations})"
+
+
+#: A start shape whose points lie closer than this to their centre (RMS, pixels) has no scale
+#: or orientation to put it on the template: the crop would magnify a few pixels without meaning.
+MIN_SHAPE_SPREAD = 1.0
+
+
+def _refuse_collapsed(starts, name):
+    spread = np.sqrt(((starts - starts.mean(axis=1, keepdims=True)) ** 2).sum(axis=2).mean(axis=1))
+    collapsed = np.flatnonzero(spread < MIN_SHAPE_SPREAD)
+    if collapsed.size:
+        raise ValueError(f"{name}: face {collapsed[0]} has collapsed points (spread {spread[collapsed[0]]:.2g} px, "
+                         f"under {MIN_SHAPE_SPREAD} px): the refiner needs a face-shaped start")
 
 
 class Stage(NamedTuple):

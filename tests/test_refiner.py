@@ -45,6 +45,8 @@ def test_standalone_from_boxes_is_a_landmarker(refiner, test_images_and_shapes):
     predicted = refiner.predict_from_boxes(images, tight_boxes(truth))
     assert predicted.shape == truth.shape
     assert nme(predicted, truth).mean() < 0.035          # 3.15 % measured
+    with pytest.raises(ValueError, match="boxes: face 0 has collapsed points"):
+        refiner.predict_from_boxes(images[:1], [[10.0, 10.0, 11.0, 11.0]])
 
 
 def test_one_face_in_one_face_out_and_batches_agree(test_images_and_shapes):
@@ -129,11 +131,14 @@ def test_a_local_stage_must_match_its_patches(tmp_path, changes, message):
     ("wrong landmarks", "68"),
     ("nan", "NaN"),
     ("mismatch", "faces"),
+    ("collapsed", "face 1 has collapsed points"),
 ])
 def test_mismatched_inputs_are_refused(refiner, test_images_and_shapes, bad, message):
     images, truth = test_images_and_shapes
+    collapsed = truth.copy()
+    collapsed[1] = collapsed[1].mean(axis=0) + 0.1 * (collapsed[1] - collapsed[1].mean(axis=0)) / collapsed[1].std()
     shapes = {"wrong landmarks": truth[:, :5], "nan": np.where(np.arange(68)[None, :, None] == 3, np.nan, truth),
-              "mismatch": truth[:2]}[bad]
+              "mismatch": truth[:2], "collapsed": collapsed}[bad]
     with pytest.raises(ValueError, match=message):
         refiner.predict(images[:3] if bad == "mismatch" else images, shapes)
 
