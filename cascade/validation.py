@@ -37,11 +37,13 @@ def check_images(images, name="images"):
     return [check_image(image, f"{name}[{i}]") for i, image in enumerate(images)]
 
 
-def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, name="shapes"):
+def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, min_spread=None, name="shapes"):
     """Return ``shapes`` as a float64 ``(n_faces, n_landmarks, 2)`` array.
 
     NaN marks a missing point and is allowed unless ``allow_nan`` is false;
-    infinities never are. A face whose points are all NaN is refused.
+    infinities never are. A face whose points are all NaN is refused, and with
+    ``min_spread`` (pixels) one whose present points lie closer than that to
+    their centre (root mean square): it has no scale or orientation.
     """
     array = _as_float_array(shapes, name)
     if array.ndim != 3 or array.shape[2] != 2 or array.shape[1] == 0:
@@ -61,6 +63,14 @@ def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, name="s
             raise ValueError(f"{name} has points with only one coordinate NaN")
         if missing.all(axis=(1, 2)).any():
             raise ValueError(f"{name} has a face whose points are all missing (NaN)")
+    if min_spread is not None and len(array):
+        centred = array - np.nanmean(array, axis=1, keepdims=True)
+        spread = np.sqrt(np.nanmean((centred ** 2).sum(axis=2), axis=1))
+        collapsed = np.flatnonzero(spread < min_spread)
+        if collapsed.size:
+            face = collapsed[0]
+            raise ValueError(f"{name}: face {face} has collapsed points (spread {spread[face]:.2g} px, "
+                             f"under {min_spread} px)")
     return array
 
 

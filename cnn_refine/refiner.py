@@ -43,6 +43,9 @@ GLOBAL_MODEL, LOCAL_MODEL = _MODELS / "refiner-68.onnx", _MODELS / "refiner-68-l
 DEFAULT_MODELS = (GLOBAL_MODEL, LOCAL_MODEL)
 _REQUIRED = ("format", "format_version", "crop_size", "n_landmarks", "template", "mean_shape")
 _OPTIONAL = ("patch_size",)
+#: A start shape whose points lie closer than this to their centre (RMS, pixels) has no scale
+#: or orientation to put it on the template: the crop would magnify a few pixels without meaning.
+MIN_SHAPE_SPREAD = 1.0
 
 
 def input_names(patch_size):
@@ -92,7 +95,7 @@ class Refiner:
         for path in paths:
             if not isinstance(path, (str, os.PathLike)):
                 raise TypeError(f"model_path: {path!r} is not a path")
-        self.stages = [Stage.open(Path(path), intra_op_threads, inter_op_threads) for path in paths]
+        self.stages = [Stage.open(Path(path), self.intra_op_threads, self.inter_op_threads) for path in paths]
         counts = {stage.n_landmarks for stage in self.stages}
         if len(counts) > 1:
             raise ValueError(f"the stages predict different numbers of landmarks: {sorted(counts)}")
@@ -109,8 +112,8 @@ class Refiner:
         if single:
             images, shapes = [images], [shapes]
         images = check_images(images)
-        shapes = check_shapes(shapes, n_faces=len(images), n_landmarks=self.n_landmarks, allow_nan=False)
-        _refuse_collapsed(shapes, "shapes")
+        shapes = check_shapes(shapes, n_faces=len(images), n_landmarks=self.n_landmarks, allow_nan=False,
+                              min_spread=MIN_SHAPE_SPREAD)
         refined = self._refine(images, shapes, self.stages * self.n_iterations)
         return refined[0] if single else refined
 
@@ -122,7 +125,7 @@ class Refiner:
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
         starts = from_unit(np.broadcast_to(self.mean_shape, (len(boxes), *self.mean_shape.shape)), boxes)
-        _refuse_collapsed(starts, "boxes")
+        check_shapes(starts, min_spread=MIN_SHAPE_SPREAD, name="boxes")       # a box of a pixel or two
         stages = self.stages[:1] * self.n_box_iterations + self.stages[1:]
         refined = self._refine(images, starts, stages)
         return refined[0] if single else refined
@@ -137,19 +140,6 @@ class Refiner:
 
     def __repr__(self):
         return f"Refiner(model_path={self.model_path!r}, n_iterations={self.n_iterations})"
-
-
-#: A start shape whose points lie closer than this to their centre (RMS, pixels) has no scale
-#: or orientation to put it on the template: the crop would magnify a few pixels without meaning.
-MIN_SHAPE_SPREAD = 1.0
-
-
-def _refuse_collapsed(starts, name):
-    spread = np.sqrt(((starts - starts.mean(axis=1, keepdims=True)) ** 2).sum(axis=2).mean(axis=1))
-    collapsed = np.flatnonzero(spread < MIN_SHAPE_SPREAD)
-    if collapsed.size:
-        raise ValueError(f"{name}: face {collapsed[0]} has collapsed points (spread {spread[collapsed[0]]:.2g} px, "
-                         f"under {MIN_SHAPE_SPREAD} px): the refiner needs a face-shaped start")
 
 
 class Stage(NamedTuple):

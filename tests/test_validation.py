@@ -81,3 +81,12 @@ def test_shapes():
         check_shapes(np.full((1, 3, 2), np.nan))
     with pytest.raises(ValueError, match="infinite"):
         check_shapes(np.full((1, 3, 2), np.inf))
+
+
+def test_collapsed_shapes_are_refused_on_request():
+    shapes = np.array([[[0.0, 0], [10, 0], [np.nan, np.nan]], [[5, 5], [5.5, 5], [np.nan, np.nan]]])
+    assert check_shapes(shapes).shape == (2, 3, 2)                   # no floor unless asked
+    assert check_shapes(shapes[:1], min_spread=1.0).shape == (1, 3, 2)   # spread 5 px; NaN skipped
+    with pytest.raises(ValueError, match="face 1 has collapsed points"):
+        check_shapes(shapes, min_spread=1.0)
+    assert check_shapes(np.zeros((0, 3, 2)), min_spread=1.0).shape == (0, 3, 2)
