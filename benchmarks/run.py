@@ -1,7 +1,7 @@
 """The benchmark suite: every method on the same faces and boxes, accuracy against speed.
 
     python -m benchmarks.run [--methods mean-shape,ert,lbf-fast,lbf,dlib,...] [--quick]
-                             [--protocol gt|detector] [--detector haar|dlib-hog]
+                             [--protocol gt|detector] [--detector yunet|haar|dlib-hog]
                              [--cache DIR] [--out DIR] [--test-dir DIR ...]
 
 Trains each method on the shared 300-W training folders with mirrors (or loads
@@ -37,7 +37,8 @@ from threadpoolctl import threadpool_limits
 
 import cascade
 from cascade.data import SHARED_300W_TRAIN
-from cascade.detect import DETECTORS, BoxCalibration, calibrate, make_detector, match_detection
+from cascade.calibration import BoxCalibration, calibrate
+from cascade.detect import DEFAULT_DETECTOR, DETECTORS, detect_faces, make_detector, match_detection
 from cascade.evaluate import auc, failure_rate, report
 
 from .methods import our_methods
@@ -153,12 +154,13 @@ def protocol_boxes(args, train, test, images, model_dir):
     detector = make_detector(args.detector)
     calibration = detector_calibration(args, detector, train, model_dir)
     started = time.perf_counter()
-    detections = [detector(image)[0] for image in images]
+    detections = [detector(image).boxes for image in images]
     seconds = time.perf_counter() - started
     matched = [match_detection(boxes, truth) for boxes, truth in zip(detections, test.face_boxes())]
     found = np.array([m >= 0 for m in matched])
     raw = np.array([d[m] for d, m in zip(detections, matched) if m >= 0])
-    return calibration.apply(raw), raw, found, {"detector": args.detector, "detection_ms_per_image": 1000 * seconds / len(images),
+    return calibration.apply(raw), raw, found, {"detector": args.detector,
+                                                "detection_ms_per_image": 1000 * seconds / len(images),
                           "detected": int(found.sum()), "calibration": calibration.to_dict()}
 
 
@@ -168,8 +170,9 @@ def detector_calibration(args, detector, train, model_dir):
     if record.exists() and not args.retrain:
         return BoxCalibration(**json.loads(record.read_text())["calibration"])
     print(f"calibrating {args.detector} boxes on {len(train)} training faces", flush=True)
-    calibration, n_matched = calibrate(detector, train.images, train.face_boxes(), args.threads)
-    record.write_text(json.dumps({"calibration": calibration.to_dict(), "matched": n_matched,
+    boxes, points = detect_faces(detector, train.images, train.shapes, args.threads)
+    calibration, _ = calibrate(boxes, points, train.shapes)
+    record.write_text(json.dumps({"calibration": calibration.to_dict(), "matched": int((~np.isnan(boxes[:, 0])).sum()),
                                   "training_faces": len(train)}))
     return calibration
 
@@ -345,7 +348,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small configs on a few dozen faces")
     parser.add_argument("--protocol", choices=("gt", "detector"), default="gt",
                         help="boxes: tight ground-truth boxes, or a detector's, calibrated")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default="haar")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR)
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--test-dir", action="append", help="folder of image + .pts pairs (repeatable)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "cascade-bench"))

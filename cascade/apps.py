@@ -9,12 +9,10 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from .shapes import similarity_fit
+from .shapes import five_points, similarity_fit
 from .validation import check_image, check_shapes
 
 JAW, BROWS, NOSE_TIP, CHIN = slice(0, 17), slice(17, 27), 30, 8
-RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)      # image left, image right (300-W naming)
-MOUTH_CORNERS = (48, 54)
 
 #: The 112x112 five-point template of face recognition crops (ArcFace and others): eye
 #: centres, nose tip, mouth corners, in the crop's pixels.
@@ -33,13 +31,6 @@ def _faces(image, shapes):
     shapes = np.zeros((0, 68, 2)) if len(shapes) == 0 else check_shapes(np.asarray(shapes, dtype=np.float64),
                                                                          n_landmarks=68, allow_nan=False)
     return image, shapes
-
-
-def five_points(shapes):
-    """``(n, 5, 2)``: eye centres, nose tip and mouth corners of ``(n, 68, 2)`` shapes."""
-    shapes = np.asarray(shapes, dtype=np.float64)
-    return np.stack([shapes[:, RIGHT_EYE].mean(axis=1), shapes[:, LEFT_EYE].mean(axis=1), shapes[:, NOSE_TIP],
-                     shapes[:, MOUTH_CORNERS[0]], shapes[:, MOUTH_CORNERS[1]]], axis=1)
 
 
 def face_outline_mask(image_shape, shape, brow_lift=0.25):

@@ -25,7 +25,7 @@ import numpy as np
 from .base import BaseCascade
 from .features import pixels_at
 from .pdm import fit_to_points, principal_components, procrustes_align
-from .shapes import contour_neighbours, from_unit, mean_shape
+from .shapes import contour_neighbours, from_unit, rotate_about_centre
 from .validation import check_integer, check_real
 
 #: Profile covariances are regularised by this fraction of their mean variance.
@@ -86,9 +86,9 @@ class ASM(BaseCascade):
 
     # -- training ---------------------------------------------------------------------
 
-    def _fit(self, images, shapes, boxes):
+    def _fit(self, images, shapes, boxes, rolls, mean):
         self._check_params()
-        self.mean_shape_ = mean_shape(shapes, boxes)
+        self.mean_shape_ = mean
         aligned, self.pdm_mean_ = procrustes_align(shapes)
         self.components_, self.variances_ = principal_components(aligned, self.pdm_mean_,
                                                                  self.variance_kept)
@@ -125,18 +125,20 @@ class ASM(BaseCascade):
 
     # -- search -----------------------------------------------------------------------
 
-    def _predict(self, images, boxes):
+    def _predict(self, images, boxes, rolls=None):
         out = np.empty((len(images), len(self.mean_shape_), 2))
+        starts = (np.broadcast_to(self.mean_shape_, (len(images), *self.mean_shape_.shape)) if rolls is None
+                  else rotate_about_centre(self.mean_shape_, rolls))
 
         def fill(chunk):
-            out[chunk] = self._search(images[chunk], boxes[chunk])
+            out[chunk] = self._search(images[chunk], boxes[chunk], starts[chunk])
 
         self._map_faces(fill, len(images))
         return out
 
-    def _search(self, images, boxes):
+    def _search(self, images, boxes, unit_starts):
         pyramids, to_crop = self._crops(images, boxes)
-        start = from_unit(np.broadcast_to(self.mean_shape_, (len(images), *self.mean_shape_.shape)), boxes)
+        start = from_unit(unit_starts, boxes)
         points = _to_frame(start, to_crop)
         for level in reversed(range(self.n_levels)):
             shape = _to_level(points, level)

@@ -1,16 +1,28 @@
-"""What every landmark estimator shares: input checks, mirrors, scoring, threads, save/load.
+"""What every landmark estimator shares: input checks, starts, mirrors, scoring, threads, save/load.
 
 An estimator subclasses :class:`BaseCascade` and provides
 
-- ``_fit(images, shapes, boxes)``: learn from checked, mirror-augmented inputs;
-- ``_predict(images, boxes)``: ``(n, L, 2)`` pixel shapes for checked inputs;
+- ``_fit(images, shapes, boxes, rolls, mean)``: learn from checked, mirror-augmented inputs
+  (``mean``: the mean shape in the unit frames of the given boxes, to keep as ``mean_shape_``);
+- ``_predict(images, boxes, rolls)``: ``(n, L, 2)`` pixel shapes for checked inputs;
 - ``_ARRAYS``: the schema of its fitted arrays, ``name -> (dtypes, ndim)``, and
   ``_check_arrays()`` that validates their shapes and indices after a load.
 
+Where a face starts
+-------------------
+A cascade starts from its mean shape (``mean_shape_``, in the unit frame of a
+box) placed on the face. From a box, the mean shape fills the box. From five
+points (:func:`cascade.shapes.five_points`: eye centres, nose tip, mouth corners,
+as YuNet gives them), the mean shape is placed by the similarity that best maps
+its own five points onto them, which also knows the face's roll; that start is
+handed on as a square box and a roll angle (:func:`cascade.shapes.frames_from_points`),
+so ``_fit`` and ``_predict`` see ``boxes`` and ``rolls`` (radians, None when no
+face is rolled) whatever the start.
+
 Fitted arrays are attributes ending in ``_``; ``save``/``load`` write and read
-exactly those (see :mod:`cascade.io`), plus ``box_calibrations_`` when set: a
-dict from detector name to the :class:`cascade.detect.BoxCalibration` that maps
-that detector's boxes to the boxes the model was trained on.
+exactly those (see :mod:`cascade.io`), plus the detector calibrations when set:
+``box_calibrations_`` and ``point_calibrations_``, dicts from a detector's name to
+its :class:`cascade.calibration.BoxCalibration` / ``PointCalibration``.
 """
 import sys
 
@@ -19,11 +31,16 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import io
-from .detect import BoxCalibration
+from .calibration import BoxCalibration, PointCalibration
 from .evaluate import nme
-from .shapes import flip_boxes, flip_image, flip_permutation, flip_shapes, tight_boxes
+from .shapes import (FIVE_POINT_FLIP, five_points, flip_boxes, flip_image, flip_permutation, flip_shapes,
+                     frames_from_points, mean_shape, tight_boxes)
 from .threads import effective_jobs, map_chunks
-from .validation import check_boxes, check_images, check_shapes
+from .validation import check_boxes, check_images, check_shapes, check_start_points
+
+
+#: The calibrations a model file may hold, by attribute name (without the trailing ``_``).
+CALIBRATIONS = {"box_calibrations": BoxCalibration, "point_calibrations": PointCalibration}
 
 
 class BaseCascade(BaseEstimator):
@@ -31,11 +48,14 @@ class BaseCascade(BaseEstimator):
     #: The fitted arrays that are shapes, ``(L, 2)``: a loaded one must not be collapsed.
     _SHAPE_ARRAYS = ("mean_shape_",)
 
-    def fit(self, images, shapes, boxes=None):
-        """Learn from ``images``, their ``(n, L, 2)`` shapes and optional ``(n, 4)`` boxes.
+    def fit(self, images, shapes, boxes=None, points=None):
+        """Learn from ``images``, their ``(n, L, 2)`` shapes, and where each face starts.
 
-        ``boxes`` default to the tight boxes of the shapes. NaN points are
-        missing and left out of the regression targets. Returns ``self``.
+        ``boxes`` ``(n, 4)`` default to the tight boxes of the shapes. ``points``
+        ``(n, 5, 2)`` (68-point models only) start a face from five points instead
+        (see "Where a face starts"), as a detector's points would place it; a face
+        whose five points are NaN starts from its box. NaN landmarks are missing
+        and left out of the regression targets. Returns ``self``.
         """
         images = check_images(images)
         shapes = check_shapes(shapes, n_faces=len(images))
@@ -43,30 +63,75 @@ class BaseCascade(BaseEstimator):
                             [im.shape[:2] for im in images])
         if len(images) < 2:
             raise ValueError("fit needs at least 2 faces")
+        points = None if points is None else check_start_points(points, len(images))
+        self.point_starts_ = points is not None and not np.isnan(points).any()
         if getattr(self, "mirror", False):
-            images, shapes, boxes = self._with_mirrors(images, shapes, boxes)
-        self._fit(images, shapes, boxes)
+            images, shapes, boxes, points = self._with_mirrors(images, shapes, boxes, points)
+        mean, rolls = mean_shape(shapes, boxes), None
+        if points is not None:
+            boxes, rolls = self._point_frames(mean, points, boxes, images)
+        self._fit(images, shapes, boxes, rolls, mean)
         return self
 
-    def predict(self, images, boxes):
-        """Landmarks in pixels: ``(n, L, 2)`` for n images and ``(n, 4)`` boxes.
+    def predict(self, images, boxes=None, points=None):
+        """Landmarks in pixels, ``(n, L, 2)``, of the faces in ``n`` images, each started from a
+        box or from five points (give one of the two).
 
-        A single image with a single ``(4,)`` box gives a single ``(L, 2)`` shape.
+        ``boxes`` ``(n, 4)`` are of the kind the model was trained on: the tight box of the
+        landmarks, unless the model says otherwise. A face detector's raw boxes are another
+        kind: map them first with the model's calibration for that detector,
+        ``model.box_calibrations_[name].apply(boxes)`` (:class:`cascade.Pipeline` does).
+        ``points`` ``(n, 5, 2)`` are the faces' eye centres, nose tips and mouth corners
+        (68-point models; a detector's points mapped by ``model.point_calibrations_[name]``).
+        A model trained from five points only (``point_starts_``, as the bundled ones) runs
+        a face given by a box twice: from the box, then from the five points of that first
+        answer, the start it was trained for. A single image with a single ``(4,)`` box or
+        ``(5, 2)`` points gives a single ``(L, 2)`` shape. Thread-safe: threads may share one
+        fitted model.
         """
         self._check_fitted()
-        single = np.ndim(boxes) == 1 and np.size(boxes) > 0
+        if (boxes is None) == (points is None):
+            raise ValueError("give the faces' boxes or their five points (one of the two)")
+        given, name = (boxes, "boxes") if points is None else (points, "points")
+        single_shape = (4,) if points is None else (5, 2)
+        single = np.ndim(given) == len(single_shape) and np.size(given) > 0
         if single:
-            if np.shape(boxes) != (4,) or not isinstance(images, np.ndarray):
-                raise ValueError("for one face pass one image and a (4,) box; for several, a "
-                                 f"sequence of images and (n, 4) boxes (got boxes of shape {np.shape(boxes)})")
-            images, boxes = [images], [boxes]
+            if np.shape(given) != single_shape or not isinstance(images, np.ndarray):
+                raise ValueError(f"for one face pass one image and {name} of shape {single_shape}; "
+                                 f"for several, a sequence of images and (n, {', '.join(map(str, single_shape))}) "
+                                 f"{name} (got {name} of shape {np.shape(given)})")
+            images, given = [images], [given]
         images = check_images(images)
-        boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
-        shapes = self._predict(images, boxes)
+        rolls = None
+        if points is None:
+            boxes = check_boxes(given, len(images), [im.shape[:2] for im in images])
+        else:
+            points = check_shapes(np.reshape(given, (-1, 5, 2)) if np.size(given) == 0 else given,
+                                  len(images), 5, allow_nan=False, name="points")
+            boxes, rolls = self._point_frames(self.mean_shape_, points, None, images)
+        shapes = self._predict(images, boxes, rolls)
+        if points is None and getattr(self, "point_starts_", False) and np.isfinite(shapes).all():
+            boxes, rolls = self._point_frames(self.mean_shape_, five_points(shapes), None, images)
+            shapes = self._predict(images, boxes, rolls)
         if not np.isfinite(shapes).all():    # checked inputs: only a damaged model gets here
             raise ValueError(f"this {type(self).__name__} model gave non-finite landmarks; "
                              "its file may be damaged")
         return shapes[0] if single else shapes
+
+    @staticmethod
+    def _point_frames(mean, points, boxes, images):
+        """Boxes and rolls of faces started from ``points`` (rows of NaN: from ``boxes``)."""
+        if len(mean) != 68:
+            raise ValueError(f"five-point starts need a 68-point model; this one has {len(mean)} points")
+        placed = ~np.isnan(points).any(axis=(1, 2))
+        frame_boxes, rolls = (np.zeros((len(points), 4)), np.zeros(len(points)))
+        if placed.any():
+            frame_boxes[placed], rolls[placed] = frames_from_points(mean, points[placed])
+        if boxes is not None:
+            frame_boxes[~placed] = boxes[~placed]
+        frame_boxes = check_boxes(frame_boxes, len(images), [im.shape[:2] for im in images],
+                                  name="the boxes of the points")
+        return frame_boxes, rolls
 
     def score(self, images, shapes, boxes=None):
         """Minus the mean NME (larger is better, as scikit-learn's model selection expects).
@@ -83,25 +148,34 @@ class BaseCascade(BaseEstimator):
         """Write the fitted model to ``path`` (a ``.npz``; see :mod:`cascade.io`)."""
         self._check_fitted()
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
-        calibrations = {name: calibration.to_dict()
-                        for name, calibration in getattr(self, "box_calibrations_", {}).items()}
-        return io.save_model(path, type(self).__name__, self.get_params(), arrays,
-                             attributes={"box_calibrations": calibrations}, **options)
+        attributes = {key: {name: calibration.to_dict() for name, calibration in getattr(self, f"{key}_", {}).items()}
+                      for key in CALIBRATIONS}
+        attributes["point_starts"] = bool(getattr(self, "point_starts_", False))
+        return io.save_model(path, type(self).__name__, self.get_params(), arrays, attributes=attributes, **options)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; every array and index is checked first."""
         params, attributes, arrays = io.load_model(path, cls.__name__, cls._ARRAYS)
         model = cls._from_arrays(params, arrays, path)
-        calibrations = attributes.get("box_calibrations", {})
-        if not isinstance(calibrations, dict):
-            raise ValueError(f"{path}: box_calibrations must be an object")
-        try:
-            model.box_calibrations_ = {str(name): BoxCalibration.from_dict(value)
-                                       for name, value in calibrations.items()}
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+        for key, kind in CALIBRATIONS.items():
+            calibrations = attributes.get(key, {})
+            if not isinstance(calibrations, dict):
+                raise ValueError(f"{path}: {key} must be an object")
+            try:
+                setattr(model, f"{key}_", {str(name): kind.from_dict(value) for name, value in calibrations.items()})
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}") from None
+        model.point_starts_ = attributes.get("point_starts", False)
+        if not isinstance(model.point_starts_, bool):
+            raise ValueError(f"{path}: point_starts must be true or false, got {model.point_starts_!r}")
         return model
+
+    def _fitted_extras(self):
+        """What a fitted model holds beside its arrays (calibrations, how it was trained to start),
+        for a copy such as :meth:`cascade.forest.ForestCascade.quantize` to keep."""
+        return {name: getattr(self, name) for name in (*(f"{key}_" for key in CALIBRATIONS), "point_starts_")
+                if hasattr(self, name)}
 
     @classmethod
     def _from_arrays(cls, params, arrays, source):
@@ -133,12 +207,17 @@ class BaseCascade(BaseEstimator):
         if not all(hasattr(self, name) for name in self._ARRAYS):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit or load")
 
-    def _with_mirrors(self, images, shapes, boxes):
+    def _with_mirrors(self, images, shapes, boxes, points):
+        """Every face and its mirror image (with its boxes and five points, if any)."""
         permutation = flip_permutation(shapes.shape[1], getattr(self, "flip_permutation", None))
         widths = np.array([im.shape[1] for im in images], dtype=np.float64)
+        if points is not None:
+            mirrored = points[:, FIVE_POINT_FLIP].copy()          # NaN rows (box starts) stay NaN
+            mirrored[..., 0] = widths[:, None] - 1.0 - mirrored[..., 0]
+            points = np.concatenate([points, mirrored])
         return (images + [flip_image(im) for im in images],
                 np.concatenate([shapes, flip_shapes(shapes, widths, permutation)]),
-                np.concatenate([boxes, flip_boxes(boxes, widths)]))
+                np.concatenate([boxes, flip_boxes(boxes, widths)]), points)
 
     def _map_faces(self, function, n_faces):
         """Run ``function(slice)`` over the faces, split across ``n_jobs`` threads."""

@@ -1,12 +1,13 @@
 """The trained models that ship inside the package, and loading any model file by name or path.
 
-Each bundled model was trained by the ``cascade fit`` command written in its
-entry below, on the 300-W training folders only (``lfpw/trainset``,
-``helen/trainset``, ``afw``, with mirrors), from tight boxes jittered the way a
-calibrated face detector's boxes err, so that it keeps its accuracy behind a
-detector. Each file also holds the box calibrations of the detectors in
-:mod:`cascade.detect` (see :class:`cascade.detect.BoxCalibration`). The 300-W
-annotations are for research use, and those terms carry over to these models.
+Each bundled model was trained by the ``cascade fit`` command in the README
+(:func:`cascade.training.train_landmarker`), on the 300-W training folders only
+(``lfpw/trainset``, ``helen/trainset``, ``afw``, with mirrors), every face
+started from five points that err as YuNet's do on those faces: the start the
+pipeline gives it. Each file also holds the box calibrations of the detectors
+in :mod:`cascade.detect` and YuNet's point calibration
+(:mod:`cascade.calibration`). The 300-W annotations are for research use, and
+those terms carry over to these models.
 """
 from pathlib import Path
 

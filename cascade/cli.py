@@ -13,6 +13,7 @@ scikit-image, so every command can be tried with no file at hand.
 """
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -21,16 +22,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from . import apps
 from .bundled import BUNDLED, ESTIMATORS, load_model
 from .data import IMAGE_SUFFIXES, load_faces, read_image, write_csv, write_pts
-from .detect import DETECTORS, calibrate, make_detector
+from .detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
 from .pipeline import Pipeline
-from .shapes import jitter_boxes
+from .training import train_landmarker
 
 
 def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if getattr(args, "command", None) == "bench":
@@ -52,18 +55,18 @@ def main(argv=None):
 def _pipeline_options(parser):
     parser.add_argument("--model", default="default",
                         help=f"landmark model: {', '.join(['default', *BUNDLED])} or a .npz file (default: default)")
-    parser.add_argument("--detector", default="haar", choices=sorted(DETECTORS), help="face detector (default: haar)")
-    parser.add_argument("--detector-model", help="the model file of --detector yunet")
-    parser.add_argument("--refine", action="store_true", help="refine the landmarks with the bundled CNN")
-
-
-def _detector_options(args):
-    return {"model_path": args.detector_model} if args.detector_model else {}
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS),
+                        help=f"face detector (default: {DEFAULT_DETECTOR}, bundled)")
+    parser.add_argument("--detector-model", help="another model file for --detector yunet")
+    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                        help=f"detect on a copy this many pixels on its longer side (default {DEFAULT_MAX_SIDE})")
+    parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                        help="refine the landmarks with the bundled CNN (default: on; --no-refine: the cascade alone)")
 
 
 def _pipeline(args):
-    return Pipeline(args.model, detector=args.detector, refiner=True if args.refine else None,
-                    detector_options=_detector_options(args))
+    options = {"max_side": args.max_side, **({"model_path": args.detector_model} if args.detector_model else {})}
+    return Pipeline(args.model, detector=args.detector, refiner=args.refine, detector_options=options)
 
 
 def _image_options(parser, many=False):
@@ -75,16 +78,20 @@ def _image_options(parser, many=False):
 
 
 def _input_images(args):
-    """``[(name, path or None)]`` of the images to process, folders expanded, in order."""
+    """``[(name, path or None, relative path)]`` of the images to process, folders expanded, in order.
+
+    The relative path names an image's outputs in an output folder: its path inside the folder
+    given (so the input tree is mirrored), or its file name for an image given by itself.
+    """
     inputs = args.inputs if isinstance(args.inputs, list) else [args.inputs] if args.inputs else []
-    found = [("astronaut", None)] if args.sample else []
+    found = [("astronaut", None, Path("astronaut.png"))] if args.sample else []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            found += [(str(p), p) for p in files]
+            found += [(str(p), p, p.relative_to(path)) for p in files]
         elif path.is_file():
-            found.append((str(path), path))
+            found.append((str(path), path, Path(path.name)))
         else:
             raise FileNotFoundError(f"no image or folder at {path}")
     if not found:
@@ -97,24 +104,6 @@ def _read(path):
         from skimage import data
         return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     return read_image(path)
-
-
-class Progress:
-    """A one-line progress bar on stderr; silent with ``quiet`` or for a single item."""
-
-    def __init__(self, total, label, quiet=False):
-        self.total, self.label, self.done, self.started = total, label, 0, time.time()
-        self.quiet = quiet or total <= 1
-
-    def step(self, n=1):
-        self.done += n
-        if self.quiet:
-            return
-        elapsed = time.time() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        filled = int(30 * self.done / self.total)
-        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
-              f"{rate:.1f}/s", end="" if self.done < self.total else "\n", file=sys.stderr, flush=True)
 
 
 def _faces_json(faces):
@@ -146,41 +135,77 @@ def command_predict(args):
         raise ValueError(f"-o {output} is an image file, but {len(items)} images were given: pass a folder")
     if (args.annotate or args.pts or args.csv) and folder is None:
         raise ValueError("--annotate, --pts and --csv need -o FOLDER")
+    if folder is not None:
+        _check_folder_outputs(folder, items, args)
+    elif output is not None and output.exists() and not args.overwrite:
+        raise ValueError(f"{output} exists: pass --overwrite to replace it")
     pipeline = _pipeline(args)
-    progress = Progress(len(items), "predict", args.quiet)
 
     def work(item):
-        name, path = item
-        image = _read(path)
-        faces = pipeline(image)
+        name, path, relative = item
+        try:
+            image = _read(path)
+            faces = pipeline(image)
+        except (ValueError, OSError) as error:      # unreadable or corrupt: recorded, the batch goes on
+            return name, None, str(error)
         if annotate_one or args.annotate:
             drawn = apps.draw_landmarks(image, [f.landmarks for f in faces], [f.box for f in faces])
-            _write_image(output if annotate_one else folder / (Path(name).stem + ".png"), drawn)
+            _write_image(output if annotate_one else folder / relative.with_suffix(".png"), drawn)
         if args.pts:
             for k, face in enumerate(faces):
-                write_pts(folder / f"{Path(name).stem}_{k}.pts", face.landmarks)
-        return name, faces
+                write_pts(folder / relative.parent / f"{relative.stem}_{k}.pts", face.landmarks)
+        return name, faces, None
 
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results, errors = {}, {}
     with ThreadPoolExecutor(args.jobs if args.jobs > 0 else os.cpu_count() or 1) as pool:
-        for name, faces in pool.map(work, items):
-            results[name] = _faces_json(faces)
-            progress.step()
+        for name, faces, error in tqdm(pool.map(work, items), total=len(items), desc="predict", unit="image",
+                                       disable=args.quiet or len(items) <= 1):
+            if error is None:
+                results[name] = _faces_json(faces)
+            else:
+                errors[name] = error
+                print(f"cascade predict: {error}", file=sys.stderr)
     document = json.dumps({"model": args.model, "detector": args.detector, "refined": args.refine,
-                           "images": results}, indent=1)
+                           "images": results, "errors": errors}, indent=1)
     if output is None:
         print(document)
     elif annotate_one:
-        print(f"wrote {output} ({len(results[items[0][0]])} faces)", file=sys.stderr)
+        if not errors:
+            print(f"wrote {output} ({len(results[items[0][0]])} faces)", file=sys.stderr)
     else:
         json_path = folder / "landmarks.json" if folder is not None else output
         json_path.write_text(document)
         rows = [(name, face["landmarks"]) for name, faces in results.items() for face in faces]
         if args.csv and rows:
             write_csv(folder / "landmarks.csv", [name for name, _ in rows], np.array([points for _, points in rows]))
-        print(f"wrote {json_path} ({len(rows)} faces in {len(results)} images)", file=sys.stderr)
+        print(f"wrote {json_path} ({len(rows)} faces in {len(results)} images"
+              f"{f', {len(errors)} unreadable' if errors else ''})", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _check_folder_outputs(folder, items, args):
+    """Refuse, before any work, outputs that would overwrite each other or (without --overwrite)
+    files already there; and a folder output that is a file."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"-o {folder} is a file, not a folder")
+    stems = {}
+    for name, _, relative in items:
+        key = relative.with_suffix("")
+        if key in stems:
+            raise ValueError(f"{stems[key]} and {name} would write the same outputs ({key}.*) in {folder}")
+        stems[key] = name
+    if args.overwrite:
+        return
+    planned = [folder / "landmarks.json"] + [folder / "landmarks.csv"] * args.csv
+    planned += [folder / relative.with_suffix(".png") for _, _, relative in items] * args.annotate
+    existing = [path for path in planned if path.exists()]
+    if args.pts:
+        existing += [path for _, _, relative in items
+                     for path in (folder / relative.parent).glob(f"{relative.stem}_*.pts")]
+    if existing:
+        raise ValueError(f"{existing[0]} exists ({len(existing)} outputs in all): pass --overwrite to replace them")
 
 
 # -- video ----------------------------------------------------------------------------------------
@@ -208,22 +233,12 @@ def command_fit(args):
             params[key] = json.loads(value)
         except json.JSONDecodeError:
             params[key] = value
-    model = estimator(**params)
-    rng = np.random.default_rng(args.seed)
-    truth_boxes = faces.face_boxes()
-    scale, shift = args.box_jitter
-    boxes = jitter_boxes(truth_boxes, rng, scale, shift) if scale or shift else truth_boxes
-    print(f"fitting {model!r} on {len(faces)} faces", file=sys.stderr)
     started = time.time()
-    model.fit(list(faces.images), faces.shapes, boxes)
-    if args.int16:
-        model = model.quantize()
-    model.box_calibrations_ = {}
-    for name in args.calibrate:
-        detector = make_detector(name, **(_detector_options(args) if name == "yunet" else {}))
-        calibration, n_matched = calibrate(detector, faces.images, truth_boxes, max(args.jobs, 1))
-        model.box_calibrations_[name] = calibration
-        print(f"{name} boxes: calibrated on {n_matched} of {len(faces)} faces: {calibration}", file=sys.stderr)
+    model = train_landmarker(estimator(**params), list(faces.images), faces.shapes, box_jitter=args.box_jitter,
+                             point_share=args.point_share, points_detector=args.point_detector,
+                             detectors=args.calibrate, int16=args.int16, seed=args.seed, n_jobs=args.jobs)
+    for name, calibration in model.box_calibrations_.items():
+        print(f"{name}: {calibration}", file=sys.stderr)
     model.save(args.output)
     print(f"wrote {args.output} in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
 
@@ -272,7 +287,7 @@ def command_bench(args):
 # -- applications ---------------------------------------------------------------------------------
 
 def _one_image_faces(args):
-    (name, path), = _single_input(args)
+    (name, path, _), = _single_input(args)
     image = _read(path)
     faces = _pipeline(args)(image)
     print(f"{name}: {len(faces)} faces", file=sys.stderr)
@@ -342,13 +357,16 @@ def build_parser():
                                   description="Detect faces and find their landmarks. Without -o, JSON goes to "
                                   "stdout; -o FILE.png draws them on the (one) image; -o FILE.json writes "
                                   "the JSON there; -o FOLDER writes FOLDER/landmarks.json and, on request, "
-                                  "annotated images, .pts files and a CSV.")
+                                  "annotated images, .pts files and a CSV, mirroring the input folders. An "
+                                  "unreadable image is recorded under \"errors\" and the others go on; the "
+                                  "exit status is then 1.")
     _image_options(predict, many=True)
     _pipeline_options(predict)
     predict.add_argument("-o", "--output", help="an image file, a .json file or a folder")
     predict.add_argument("--annotate", action="store_true", help="also draw the landmarks (-o FOLDER)")
     predict.add_argument("--pts", action="store_true", help="also write IMAGE_k.pts per face (-o FOLDER)")
     predict.add_argument("--csv", action="store_true", help="also write landmarks.csv (-o FOLDER)")
+    predict.add_argument("--overwrite", action="store_true", help="replace outputs that exist already")
     predict.add_argument("--jobs", type=int, default=0, help="threads (default: all cores)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(run=command_predict)
@@ -372,9 +390,13 @@ def build_parser():
     fit.add_argument("--box-jitter", type=_box_jitter, default=(0.0, 0.0), metavar="SCALE,SHIFT",
                      help="train from tight boxes randomly rescaled (log std) and shifted (fraction of size), "
                      "as a detector's calibrated boxes err (default 0,0)")
-    fit.add_argument("--calibrate", nargs="*", default=["haar"], choices=sorted(DETECTORS),
-                     help="detectors whose box calibration to learn and store (default: haar)")
-    fit.add_argument("--detector-model", help="the model file of the yunet detector, to calibrate it")
+    fit.add_argument("--point-share", type=float, default=0.0, metavar="SHARE",
+                     help="share of the faces started from five points that err as --point-detector's do on "
+                     "these faces (default 0: all from boxes)")
+    fit.add_argument("--point-detector", default="yunet", choices=sorted(DETECTORS),
+                     help="the detector whose five points --point-share imitates (default: yunet)")
+    fit.add_argument("--calibrate", nargs="*", default=["yunet"], choices=sorted(DETECTORS),
+                     help="detectors whose calibrations to learn and store (default: yunet)")
     fit.add_argument("--int16", action="store_true", help="store tree leaves as int16 (about half the size)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--jobs", type=int, default=1, help="training threads")

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .shapes import tight_boxes
-from .validation import check_boxes, check_shapes
+from .validation import check_boxes, check_image, check_shapes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: More landmarks than any scheme has (194 at most in use): a larger point number in a file
@@ -29,7 +29,12 @@ SHARED_300W_TRAIN = ("lfpw/trainset", "helen/trainset", "afw")
 
 
 def read_image(path, grayscale=False):
-    """Read an image file as uint8 BGR (or grey); clear errors for missing or corrupt files."""
+    """Read an image file as uint8 BGR (or grey); clear errors for missing or corrupt files.
+
+    As OpenCV decodes it: an alpha channel is dropped, 16-bit samples keep their high
+    byte, and a JPEG's EXIF orientation is applied (the pixels come upright, as a
+    photo viewer shows them, and the landmarks are in those pixels).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}")
@@ -39,6 +44,22 @@ def read_image(path, grayscale=False):
     if image is None:
         raise ValueError(f"cannot decode {path}: empty, corrupt or not an image")
     return image
+
+
+def as_photo(image):
+    """``image`` as the uint8 grey or BGR array the package works on, converting the other
+    layouts a photo comes in: HxWx1 (grey), HxWx2 (grey + alpha) and HxWx4 (BGRA) drop their
+    alpha, uint16 keeps the high byte (as OpenCV's reader does). The image itself when it
+    needs nothing; otherwise one copy. Anything else (float, other channel counts, empty) is
+    refused by :func:`cascade.validation.check_image`.
+    """
+    if not isinstance(image, np.ndarray) or image.size == 0:
+        return check_image(image)                    # the clear error
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (1, 2, 4):
+        image = np.ascontiguousarray(image[..., 0]) if image.shape[2] < 4 else cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return check_image(image)
 
 
 class LazyImages(Sequence):

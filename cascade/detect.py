@@ -1,115 +1,152 @@
-"""Face detectors, and the calibration from a detector's boxes to a landmark model's boxes.
+"""Face detectors: ``detector(image) -> Detections(boxes, scores, points)``.
 
-A detector is a callable ``detector(image) -> (boxes, scores)``: ``(k, 4)``
-boxes ``(left, top, right, bottom)`` in pixels and ``(k,)`` scores, larger
-meaning surer (their scale is the detector's own), surest first. Two ship here:
+``boxes`` are ``(k, 4)`` ``(left, top, right, bottom)`` in pixels, ``scores``
+``(k,)`` larger meaning surer (each detector's own scale), surest first, and
+``points`` ``(k, 5, 2)`` five points per face in the order of
+:func:`cascade.shapes.five_points` (eyes, nose tip, mouth corners), or None for
+a detector that gives none. Three ship here:
 
-- :class:`HaarDetector`, OpenCV's Viola-Jones frontal-face cascade, whose model
-  file comes inside the opencv-python wheel (no download);
-- :class:`DlibHOGDetector`, dlib's HOG + linear SVM frontal detector, when dlib
-  is installed;
-- :class:`YuNetDetector`, OpenCV's CNN face detector, given its model file.
+- :class:`YuNetDetector` (the default): OpenCV's ``FaceDetectorYN`` running the
+  YuNet CNN (Shiqi Yu et al., MIT licence), whose model file ships inside the
+  package (``cascade/models/yunet/``); boxes, scores and five points;
+- :class:`HaarDetector`: OpenCV's Viola-Jones frontal-face cascade, from the
+  model file inside opencv-python 4.x wheels (OpenCV 5 dropped it);
+- :class:`DlibHOGDetector`: dlib's HOG + linear SVM frontal detector, when dlib
+  is installed.
 
-Landmark models are trained on the tight boxes of the landmarks, and every
-detector draws its own kind of box (Haar's is a square from the brows to the
-mouth, say). :class:`BoxCalibration` learns, from training faces, the mapping
-from a detector's boxes to tight boxes: a centre shift and a scale per axis,
-relative to the detector box's size.
+Each detects on a copy of the image whose longer side is at most ``max_side``
+pixels (640 by default; None for the full image) and maps its answers back, so
+that a 12 MP or 400 MP photo costs little more than a 1080p one; the copy is
+made without reading the whole of a very large image (:func:`downscaled`).
+
+A detector's boxes are its own kind of box: :mod:`cascade.calibration` maps them
+(and its points) to what a landmark model expects. Any callable returning
+``(boxes, scores)`` or ``(boxes, scores, points)`` can stand in for a detector
+(:func:`detections_of`).
 """
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple, Optional
 
 import cv2
 import numpy as np
 
-from .validation import check_boxes, check_image, check_integer, check_real
+from .shapes import tight_boxes
+from .threads import effective_jobs
+from .validation import check_image, check_integer, check_real, check_shapes
+
+#: The bundled YuNet model (see the README and LICENSE beside it).
+YUNET_MODEL = Path(__file__).parent / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+#: The detector used when none is named.
+DEFAULT_DETECTOR = "yunet"
+#: The longer side, in pixels, of the copy a detector runs on by default.
+DEFAULT_MAX_SIDE = 640
 
 
-class HaarDetector:
-    """OpenCV's Haar cascade frontal face detector (``haarcascade_frontalface_default.xml``).
+class Detections(NamedTuple):
+    """The faces a detector found in one image, surest first (see the module's docstring)."""
 
-    ``scale_factor``, ``min_neighbors`` and ``min_size`` (pixels) are those of
-    ``cv2.CascadeClassifier.detectMultiScale``; scores are its level weights.
-    Each thread gets its own classifier (OpenCV's is not safe to share).
+    boxes: np.ndarray
+    scores: np.ndarray
+    points: Optional[np.ndarray] = None
+
+
+def detections_of(result):
+    """A :class:`Detections` from what a detector returned: a ``Detections`` or a tuple
+    ``(boxes, scores)`` or ``(boxes, scores, points)``; ValueError if it is none of these."""
+    if not isinstance(result, tuple) or len(result) not in (2, 3):
+        raise ValueError("a detector must return (boxes, scores) or (boxes, scores, points), "
+                         f"got {type(result).__name__}")
+    boxes = np.asarray(result[0], dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(result[1], dtype=np.float64).reshape(-1)
+    points = None if len(result) == 2 or result[2] is None else np.asarray(result[2], dtype=np.float64)
+    if len(scores) != len(boxes) or (points is not None and points.shape != (len(boxes), 5, 2)):
+        raise ValueError(f"a detector gave {len(boxes)} boxes, {len(scores)} scores and points of shape "
+                         f"{None if points is None else points.shape}: they must agree")
+    return Detections(boxes, scores, points)
+
+
+def downscaled(image, max_side):
+    """``(small, scale, offset)``: ``image`` shrunk so that its longer side is at most ``max_side``
+    (the image itself when it fits or ``max_side`` is None), and the per-axis map back to the
+    image's pixels, ``x_image = x_small * scale + offset`` (pixel centres).
+
+    A very large image is first thinned to every k-th row and column (k up to half the
+    shrink factor) and only that view is averaged down (``cv2.INTER_AREA``), so the cost
+    follows the rows read rather than the whole image, and no full-size copy is made.
+    """
+    height, width = image.shape[:2]
+    factor = 1.0 if max_side is None else max(height, width) / max_side
+    if factor <= 1:
+        return image, np.ones(2), np.zeros(2)
+    step = max(1, int(factor // 2))
+    start = step // 2
+    thinned = image[start::step, start::step]
+    size = (max(1, round(thinned.shape[1] * step / factor)), max(1, round(thinned.shape[0] * step / factor)))
+    small = cv2.resize(np.ascontiguousarray(thinned), size, interpolation=cv2.INTER_AREA)
+    # A small pixel x spans thinned pixels [x, x + 1) * ratio, whose centres map back by the thinning.
+    ratio = np.array([thinned.shape[1] / size[0], thinned.shape[0] / size[1]])
+    return small, step * ratio, step * (ratio / 2 - 0.5) + start
+
+
+class Detector:
+    """What the detectors share: input checks, the downscaled copy, mapping back, order.
+
+    A subclass sets ``colour`` (whether it reads BGR rather than grey) and provides
+    ``_detect(image) -> (boxes, scores, points or None)`` on a checked uint8 image.
+    Each thread gets its own underlying detector (``_local``): OpenCV's and dlib's
+    are not safe to share.
     """
 
-    def __init__(self, scale_factor=1.1, min_neighbors=5, min_size=30, cascade_file=None):
-        if not scale_factor > 1:
-            raise ValueError(f"scale_factor must be above 1, got {scale_factor!r}")
-        check_integer(min_neighbors, "min_neighbors", low=0)
-        check_integer(min_size, "min_size")
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_size = min_size
-        self.cascade_file = cascade_file or os.path.join(
-            cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+    colour = False
+
+    def __init__(self, max_side=DEFAULT_MAX_SIDE):
+        self.max_side = None if max_side is None else check_integer(max_side, "max_side", low=16)
         self._local = threading.local()
 
-    def _classifier(self):
-        if not hasattr(self._local, "classifier"):
-            classifier = cv2.CascadeClassifier(self.cascade_file)
-            if classifier.empty():
-                raise ValueError(f"cannot read a Haar cascade from {self.cascade_file}")
-            self._local.classifier = classifier
-        return self._local.classifier
-
     def __call__(self, image):
-        grey = _grey(image)
-        found, _, weights = self._classifier().detectMultiScale3(
-            grey, self.scale_factor, self.min_neighbors, minSize=(self.min_size, self.min_size),
-            outputRejectLevels=True)
-        if len(found) == 0:
-            return np.zeros((0, 4)), np.zeros(0)
-        found = np.asarray(found, dtype=np.float64).reshape(-1, 4)
-        return _surest_first(np.concatenate([found[:, :2], found[:, :2] + found[:, 2:]], axis=1),
-                             np.asarray(weights, dtype=np.float64).ravel())
+        small, scale, offset = downscaled(check_image(image), self.max_side)
+        if self.colour and small.ndim == 2:
+            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        elif not self.colour and small.ndim == 3:
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        boxes, scores, points = self._detect(small)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        boxes = boxes * np.tile(scale, 2) + np.tile(offset, 2)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if points is not None:
+            points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2) * scale + offset
+        keep = _sound(boxes, scores, points, image.shape)
+        boxes, scores = boxes[keep], scores[keep]
+        points = None if points is None else points[keep]
+        order = np.lexsort((boxes[:, 1], boxes[:, 0], -scores))     # OpenCV's own order varies with its threads
+        return Detections(boxes[order], scores[order], None if points is None else points[order])
+
+    def _detect(self, image):
+        raise NotImplementedError
 
 
-class DlibHOGDetector:
-    """dlib's HOG frontal face detector (needs dlib); ``upsample`` doubles the image that many times.
+class YuNetDetector(Detector):
+    """OpenCV's ``FaceDetectorYN`` running YuNet: boxes, confidences and five points.
 
-    Each thread gets its own detector (dlib's crashes when shared).
+    ``model_path`` defaults to the bundled model; ``score_threshold`` and
+    ``nms_threshold`` are FaceDetectorYN's (0.6 finds every face of the 300-W test
+    crops; OpenCV's sample uses 0.9, for fewer false faces in clutter).
     """
 
-    def __init__(self, upsample=1):
-        check_integer(upsample, "upsample", low=0)
-        import dlib
-        self.upsample = upsample
-        self._dlib = dlib
-        self._local = threading.local()
+    colour = True
 
-    def __call__(self, image):
-        grey = _grey(image)
-        if not hasattr(self._local, "detector"):        # one per thread: dlib's is not safe to share
-            self._local.detector = self._dlib.get_frontal_face_detector()
-        rectangles, scores, _ = self._local.detector.run(grey, self.upsample, 0.0)
-        # As everywhere in cascade (see the dlib XML reader), dlib's rectangle is the box itself.
-        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rectangles],
-                         dtype=np.float64).reshape(-1, 4)
-        return _surest_first(boxes, np.asarray(scores, dtype=np.float64))
-
-
-class YuNetDetector:
-    """OpenCV's ``FaceDetectorYN`` (the YuNet CNN) from a model file the user supplies
-    (``face_detection_yunet_*.onnx``; none ships here, and nothing is downloaded).
-
-    ``score_threshold`` and ``nms_threshold`` are FaceDetectorYN's; scores are its
-    confidences. Each thread gets its own detector.
-    """
-
-    def __init__(self, model_path, score_threshold=0.6, nms_threshold=0.3):
-        self.model_path = str(model_path)
+    def __init__(self, model_path=None, score_threshold=0.6, nms_threshold=0.3, max_side=DEFAULT_MAX_SIDE):
+        super().__init__(max_side)
+        self.model_path = str(YUNET_MODEL if model_path is None else model_path)
         if not os.path.isfile(self.model_path):
             raise FileNotFoundError(f"no YuNet model file at {self.model_path}")
         self.score_threshold = check_real(score_threshold, "score_threshold", high=1, include_low=True)
         self.nms_threshold = check_real(nms_threshold, "nms_threshold", high=1, include_low=True)
-        self._local = threading.local()
 
-    def __call__(self, image):
-        image = check_image(image)
-        colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+    def _detect(self, image):
         if not hasattr(self._local, "detector"):
             try:
                 self._local.detector = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320),
@@ -117,21 +154,83 @@ class YuNetDetector:
             except cv2.error as error:
                 raise ValueError(f"cannot read a YuNet model from {self.model_path}: {error}") from None
         detector = self._local.detector
-        detector.setInputSize((colour.shape[1], colour.shape[0]))
-        _, faces = detector.detect(colour)
+        detector.setInputSize((image.shape[1], image.shape[0]))
+        _, faces = detector.detect(image)
         if faces is None or len(faces) == 0:
-            return np.zeros((0, 4)), np.zeros(0)
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
         faces = np.asarray(faces, dtype=np.float64)
-        boxes = np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], axis=1)
-        return _surest_first(boxes, faces[:, -1])
+        with np.errstate(invalid="ignore", over="ignore"):      # garbage answers are dropped by _sound
+            boxes = np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], axis=1)
+        return boxes, faces[:, -1], faces[:, 4:14].reshape(-1, 5, 2)
 
 
-DETECTORS = {"haar": HaarDetector, "dlib-hog": DlibHOGDetector, "yunet": YuNetDetector}
+class HaarDetector(Detector):
+    """OpenCV's Haar cascade frontal face detector (``haarcascade_frontalface_default.xml``).
+
+    ``scale_factor``, ``min_neighbors`` and ``min_size`` (pixels of the downscaled copy)
+    are those of ``cv2.CascadeClassifier.detectMultiScale``; scores are its level
+    weights. Needs an OpenCV that has it (4.x; OpenCV 5 dropped the Haar cascades):
+    elsewhere an ImportError says so.
+    """
+
+    def __init__(self, scale_factor=1.1, min_neighbors=5, min_size=30, cascade_file=None,
+                 max_side=DEFAULT_MAX_SIDE):
+        super().__init__(max_side)
+        if not scale_factor > 1:
+            raise ValueError(f"scale_factor must be above 1, got {scale_factor!r}")
+        check_integer(min_neighbors, "min_neighbors", low=0)
+        check_integer(min_size, "min_size")
+        if cascade_file is None:
+            if not (hasattr(cv2, "CascadeClassifier") and hasattr(cv2.data, "haarcascades")):
+                raise ImportError(f"OpenCV {cv2.__version__} has no Haar cascade detector (OpenCV 5 dropped it): "
+                                  "use the yunet detector, or install opencv-python-headless<5")
+            cascade_file = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.cascade_file = cascade_file
+
+    def _detect(self, grey):
+        if not hasattr(self._local, "classifier"):
+            classifier = cv2.CascadeClassifier(self.cascade_file)
+            if classifier.empty():
+                raise ValueError(f"cannot read a Haar cascade from {self.cascade_file}")
+            self._local.classifier = classifier
+        found, _, weights = self._local.classifier.detectMultiScale3(
+            grey, self.scale_factor, self.min_neighbors, minSize=(self.min_size, self.min_size),
+            outputRejectLevels=True)
+        if len(found) == 0:
+            return np.zeros((0, 4)), np.zeros(0), None
+        found = np.asarray(found, dtype=np.float64).reshape(-1, 4)
+        return (np.concatenate([found[:, :2], found[:, :2] + found[:, 2:]], axis=1),
+                np.asarray(weights, dtype=np.float64).ravel(), None)
 
 
-def make_detector(name="haar", **options):
-    """A detector by name: "haar" (the default, always there), "dlib-hog" (needs dlib) or
-    "yunet" (needs ``model_path=``)."""
+class DlibHOGDetector(Detector):
+    """dlib's HOG frontal face detector (needs dlib); ``upsample`` doubles the image that many times."""
+
+    def __init__(self, upsample=1, max_side=DEFAULT_MAX_SIDE):
+        super().__init__(max_side)
+        check_integer(upsample, "upsample", low=0)
+        import dlib
+        self.upsample = upsample
+        self._dlib = dlib
+
+    def _detect(self, grey):
+        if not hasattr(self._local, "detector"):
+            self._local.detector = self._dlib.get_frontal_face_detector()
+        rectangles, scores, _ = self._local.detector.run(grey, self.upsample, 0.0)
+        # As everywhere in cascade (see the dlib XML reader), dlib's rectangle is the box itself.
+        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rectangles],
+                         dtype=np.float64).reshape(-1, 4)
+        return boxes, np.asarray(scores, dtype=np.float64), None
+
+
+DETECTORS = {"yunet": YuNetDetector, "haar": HaarDetector, "dlib-hog": DlibHOGDetector}
+
+
+def make_detector(name=DEFAULT_DETECTOR, **options):
+    """A detector by name: "yunet" (the default, bundled), "haar" (OpenCV 4.x) or "dlib-hog" (needs dlib)."""
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose from {sorted(DETECTORS)}")
     return DETECTORS[name](**options)
@@ -160,93 +259,46 @@ def match_detection(boxes, truth_box, min_iou=0.2):
     return best if overlap[best] >= min_iou else -1
 
 
-@dataclass
-class BoxCalibration:
-    """Maps a detector's box to the tight landmark box it stands for.
-
-    For a detector box of centre ``(cx, cy)`` and size ``(w, h)``, the tight box
-    has centre ``(cx + shift_x * w, cy + shift_y * h)`` and size
-    ``(scale_x * w, scale_y * h)``. The identity is ``BoxCalibration()``.
-    """
-
-    shift_x: float = 0.0
-    shift_y: float = 0.0
-    scale_x: float = 1.0
-    scale_y: float = 1.0
-
-    @classmethod
-    def fit(cls, detector_boxes, tight_boxes):
-        """The medians, over matched pairs of ``(n, 4)`` boxes, of each face's own mapping."""
-        detector_boxes = check_boxes(detector_boxes)
-        tight_boxes = check_boxes(tight_boxes, len(detector_boxes))
-        if len(detector_boxes) == 0:
-            raise ValueError("no matched boxes to calibrate on")
-        centre_d, size_d = _centre_size(detector_boxes)
-        centre_t, size_t = _centre_size(tight_boxes)
-        shift = np.median((centre_t - centre_d) / size_d, axis=0)
-        scale = np.median(size_t / size_d, axis=0)
-        return cls(float(shift[0]), float(shift[1]), float(scale[0]), float(scale[1]))
-
-    def apply(self, boxes):
-        """The tight boxes ``(n, 4)`` that detector boxes ``(n, 4)`` stand for."""
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        centre, size = _centre_size(boxes)
-        centre = centre + size * [self.shift_x, self.shift_y]
-        half = size * [self.scale_x, self.scale_y] / 2
-        return np.concatenate([centre - half, centre + half], axis=1)
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        """The calibration of :meth:`to_dict`'s output; refuses missing, extra or absurd values."""
-        names = set(cls.__dataclass_fields__)
-        if not isinstance(values, dict) or set(values) != names:
-            raise ValueError(f"a box calibration needs exactly {sorted(names)}, got {values!r}")
-        numbers = {name: values[name] for name in names}
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-                   for v in numbers.values()) or not (numbers["scale_x"] > 0 and numbers["scale_y"] > 0):
-            raise ValueError(f"a box calibration needs finite numbers and positive scales, got {values!r}")
-        return cls(**{name: float(v) for name, v in numbers.items()})
-
-
-def calibrate(detector, images, truth_boxes, n_threads=1):
-    """The :class:`BoxCalibration` from ``detector``'s boxes to ``truth_boxes`` ``(n, 4)`` on ``images``.
-
-    Each face's detection is the one overlapping its truth box most
-    (:func:`match_detection`); faces the detector misses are left out. Returns
-    ``(calibration, number of faces matched)``.
-    """
-    truth_boxes = check_boxes(truth_boxes, len(images))
+def detect_faces(detector, images, true_shapes, n_jobs=1):
+    """Each face's detection: ``(boxes (n, 4), points (n, 5, 2) or None)``, NaN where the detector
+    missed the face (no detection overlapping its tight box by IoU 0.2, :func:`match_detection`)."""
+    true_shapes = check_shapes(true_shapes, n_faces=len(images))
+    tight = tight_boxes(true_shapes)
 
     def match(index):
-        boxes, _ = detector(images[index])
-        best = match_detection(boxes, truth_boxes[index])
-        return boxes[best] if best >= 0 else None
+        found = detections_of(detector(images[index]))
+        best = match_detection(found.boxes, tight[index])
+        if best < 0:
+            return None, None
+        return found.boxes[best], None if found.points is None else found.points[best]
 
-    with ThreadPoolExecutor(n_threads) as pool:
+    with ThreadPoolExecutor(effective_jobs(n_jobs)) as pool:
         matched = list(pool.map(match, range(len(images))))
-    found = [i for i, box in enumerate(matched) if box is not None]
-    if not found:
-        raise ValueError("the detector found none of the faces: nothing to calibrate on")
-    return BoxCalibration.fit(np.array([matched[i] for i in found]), truth_boxes[found]), len(found)
+    boxes = np.array([np.full(4, np.nan) if box is None else box for box, _ in matched]).reshape(-1, 4)
+    with_points = [points for box, points in matched if box is not None]
+    if with_points and all(points is not None for points in with_points):
+        points = np.array([np.full((5, 2), np.nan) if p is None else p for _, p in matched])
+    else:
+        points = None
+    return boxes, points
 
 
-def _surest_first(boxes, scores):
-    """Detections by falling score (then position): OpenCV's own order varies with its threads."""
-    order = np.lexsort((boxes[:, 1], boxes[:, 0], -scores))
-    return boxes[order], scores[order]
+def _sound(boxes, scores, points, image_shape):
+    """Which detections describe a face: finite, a box of a pixel or more that overlaps the image, and
+    five points (if any) spread over a pixel or more around a centre inside the box grown by half
+    its size. On tiny or odd images a network can answer with values far beyond the image, or NaN."""
+    height, width = image_shape[:2]
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = boxes[:, 2:] - boxes[:, :2]
+        keep = (np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & (size >= 1).all(axis=1)
+                & (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0))
+        if points is not None:
+            centre = points.mean(axis=1)
+            spread = np.sqrt(((points - centre[:, None]) ** 2).sum(axis=2).mean(axis=1))
+            near = ((centre > boxes[:, :2] - size / 2) & (centre < boxes[:, 2:] + size / 2)).all(axis=1)
+            keep &= np.isfinite(points).all(axis=(1, 2)) & (spread >= 1) & near
+    return keep
 
 
 def _area(boxes):
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-
-
-def _centre_size(boxes):
-    return (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
-
-
-def _grey(image):
-    image = check_image(image)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else np.ascontiguousarray(image)

@@ -25,7 +25,7 @@ import numpy as np
 from ._ext import forest as _forest
 from .base import BaseCascade
 from .features import OUTSIDE, frame_transforms, pixels_at, sample_pixels
-from .shapes import from_unit, mean_shape, sample_initial_indices, similarity_fit, to_unit
+from .shapes import from_unit, rotate_about_centre, sample_initial_indices, similarity_fit, to_unit
 from .threads import effective_jobs
 from .validation import check_boxes, check_images, check_integer
 
@@ -57,7 +57,7 @@ class ForestCascade(BaseCascade):
         "leaf_scale_": (["float64"], 1),
     }
 
-    def _fit(self, images, shapes, boxes):
+    def _fit(self, images, shapes, boxes, rolls, mean):
         """Train stage by stage on :class:`TrainingSamples`, logging progress; set the arrays.
 
         A subclass provides ``_check_params()`` (returning its resolved parameters),
@@ -68,7 +68,7 @@ class ForestCascade(BaseCascade):
         config = self._check_params()
         rng = np.random.default_rng(self.random_state)
         samples = TrainingSamples(images, shapes, boxes, config["n_init"], rng, effective_jobs(self.n_jobs),
-                                  self.outside)
+                                  self.outside, mean, rolls)
         self._log(f"training on {len(shapes)} faces x {config['n_init']} initialisations, "
                   f"{config['n_stages']} stages, {samples.n_jobs} threads")
         self.mean_shape_ = samples.mean.astype(np.float32)
@@ -87,19 +87,27 @@ class ForestCascade(BaseCascade):
     def _finish_fit(self, samples, config, rng):
         """Anything a subclass does once the stages are trained (nothing here)."""
 
-    def _predict(self, images, boxes):
+    def _predict(self, images, boxes, rolls=None):
         out = np.empty((len(images), len(self.mean_shape_), 2))
-        self._map_faces(lambda chunk: self._run(images[chunk], boxes[chunk], out[chunk]), len(images))
+
+        def run(chunk):
+            self._run(images[chunk], boxes[chunk], None if rolls is None else rolls[chunk], out[chunk])
+
+        self._map_faces(run, len(images))
         return out
 
-    def _run(self, images, boxes, out, phase_seconds=None):
+    def _run(self, images, boxes, rolls, out, phase_seconds=None):
         starts = getattr(self, "initial_shapes_", None)
         if starts is not None:
             every = np.empty((len(images) * len(starts), *out.shape[1:]))
-            self._run_compiled(*every_start(images, boxes, starts), every, phase_seconds)
+            every_image, every_box, start_shapes = every_start(images, boxes, starts)
+            if rolls is not None:
+                start_shapes = rolled_starts(start_shapes, np.repeat(rolls, len(starts)))
+            self._run_compiled(every_image, every_box, start_shapes, every, phase_seconds)
             out[:] = median_over_starts(every, len(images))
         else:
-            self._run_compiled(images, boxes, None, out, phase_seconds)
+            start_shapes = None if rolls is None else rolled_starts(self.mean_shape_, rolls)
+            self._run_compiled(images, boxes, start_shapes, out, phase_seconds)
 
     def _run_compiled(self, images, boxes, start_shapes, out, phase_seconds):
         _forest.predict(images, boxes, self.mean_shape_, self.anchors_, self.offsets_,
@@ -118,7 +126,7 @@ class ForestCascade(BaseCascade):
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [im.shape[:2] for im in images])
         seconds = np.zeros(3)
-        self._run(images, boxes, np.empty((len(images), len(self.mean_shape_), 2)), seconds)
+        self._run(images, boxes, None, np.empty((len(images), len(self.mean_shape_), 2)), seconds)
         return dict(zip(("sampling", "walking", "adding"), seconds.tolist()))
 
     def quantize(self):
@@ -132,7 +140,9 @@ class ForestCascade(BaseCascade):
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
         arrays.update(leaf_values_=np.round(leaves / scale[:, None, None, None]).astype(np.int16),
                       leaf_scale_=scale)
-        return type(self)._from_arrays(self.get_params(), arrays, "quantize")
+        quantized = type(self)._from_arrays(self.get_params(), arrays, "quantize")
+        quantized.__dict__.update(self._fitted_extras())
+        return quantized
 
     def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):
         """The parameters the arrays' sizes fix, as ``{name: (value given, value in the arrays)}``."""
@@ -170,7 +180,8 @@ class TrainingSamples:
     """What a tree cascade trains on: ``n_init`` starts per face, moved on stage by stage.
 
     The first start of every face is the mean shape, the others are the shapes
-    of other faces (Kazemi & Sullivan; Ren et al.), all in the unit frame.
+    of other faces (Kazemi & Sullivan; Ren et al.), all in the unit frame; a face
+    started from five points has them all turned by its roll (``rolls``, radians).
 
     mean:     (L, 2) the mean shape
     face_targets: (n_faces, L, 2) each face's true shape, missing points set to the mean's
@@ -181,10 +192,9 @@ class TrainingSamples:
               when no point is missing
     """
 
-    def __init__(self, images, shapes, boxes, n_init, rng, n_jobs, outside):
+    def __init__(self, images, shapes, boxes, n_init, rng, n_jobs, outside, mean, rolls=None):
         n_faces, n_landmarks = shapes.shape[:2]
-        self.images, self.n_jobs, self.outside = images, n_jobs, outside
-        self.mean = mean_shape(shapes, boxes)
+        self.images, self.n_jobs, self.outside, self.mean = images, n_jobs, outside, mean
         targets = to_unit(shapes, boxes)
         missing = np.isnan(targets)
         targets = np.where(missing, self.mean, targets)
@@ -194,6 +204,8 @@ class TrainingSamples:
         if n_init > 1:
             others = sample_initial_indices(n_faces, n_init - 1, rng)
             self.current.reshape(n_faces, n_init, n_landmarks, 2)[:, 1:] = targets[others]
+        if rolls is not None:
+            self.current = rotate_about_centre(self.current, rolls[self.face_of])
         self.face_targets = targets
         self.targets = targets[self.face_of]
         present = (~missing[self.face_of]).reshape(len(self.face_of), -1).astype(np.float32)
@@ -266,6 +278,12 @@ def feature_pool(mean, size, padding, rng):
     distance = np.linalg.norm(positions[:, None] - mean[None], axis=2)
     anchors = distance.argmin(axis=1).astype(np.int32)
     return anchors, positions - mean[anchors], positions
+
+
+def rolled_starts(starts, rolls):
+    """Start shapes (one ``(L, 2)`` for all, or ``(n, L, 2)``) turned by ``rolls`` ``(n,)``, as the
+    compiled loop takes them: float32, C order."""
+    return np.ascontiguousarray(rotate_about_centre(starts, rolls), dtype=np.float32)
 
 
 def every_start(images, boxes, starts):

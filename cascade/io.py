@@ -16,7 +16,7 @@ leaves a truncated model behind.
 """
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +36,11 @@ def save_model(path, estimator, params, arrays, attributes=None, compress=True):
                 "params": params, "attributes": attributes or {}}
     encoded = np.frombuffer(json.dumps(metadata, default=_plain).encode(), dtype=np.uint8)
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    # A unique name opened exclusively, rather than mkstemp's private 0600 file: the model gets
+    # the user's usual file mode (umask), as any file they write.
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(descriptor, "wb") as file:
+        with open(temporary, "xb") as file:
             (np.savez_compressed if compress else np.savez)(file, **arrays, **{_METADATA: encoded})
         os.replace(temporary, path)
     except BaseException:

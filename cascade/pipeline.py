@@ -1,17 +1,23 @@
 """``Pipeline``: from a photo to the landmarks of every face in it.
 
-A face detector finds the faces, each detector box is mapped to the kind of
-box the landmark model was trained on (the box calibration stored with the
-model for that detector), the landmarker places the points, and an optional
-CNN refiner (:class:`cnn_refine.Refiner`) corrects them.
+A face detector finds the faces (YuNet by default: boxes and five points), the
+landmarker starts each face from the detector's five points placed by the
+model's point calibration for that detector (from its box, mapped by the box
+calibration, for detectors without points), places the points, and the CNN
+refiner (:class:`cnn_refine.Refiner`) corrects them.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from .bundled import load_model
-from .detect import BoxCalibration, make_detector
+from .calibration import BoxCalibration, PointCalibration
+from .data import as_photo
+from .detect import DEFAULT_DETECTOR, DETECTORS, detections_of, make_detector
 from .validation import check_image, check_integer
+
+#: How the landmarker may start: from the detector's points where it gives them, or always from its box.
+STARTS = ("auto", "box")
 
 
 @dataclass
@@ -25,65 +31,91 @@ class Face:
 
 
 class Pipeline:
-    """Detector + landmarker (+ refiner): ``pipeline(image) -> [Face, ...]``, surest face first.
+    """Detector + landmarker + refiner: ``pipeline(image) -> [Face, ...]``, surest face first.
 
     Parameters
     ----------
     landmarker : a fitted estimator, or a model name or path for :func:`cascade.load_model`
         ("default": the bundled model that is most accurate at real-time speed)
-    detector : "haar" (OpenCV's, always there), "dlib-hog" (needs dlib), "yunet" (OpenCV's CNN,
-        ``detector_options={"model_path": ...}``), or any callable ``image -> (boxes (k, 4), scores (k,))``
-    detector_options : keyword arguments for the named detector (see :mod:`cascade.detect`)
-    refiner : None, True for the bundled :class:`cnn_refine.Refiner`, or a Refiner
-    calibration : the :class:`~cascade.detect.BoxCalibration` from detector boxes to the
-        landmarker's boxes; by default the one stored with the model for a named detector,
-        else none (the identity)
+    detector : "yunet" (the default, bundled), "haar" (OpenCV 4.x), "dlib-hog" (needs dlib), or any
+        callable ``image -> (boxes (k, 4), scores (k,)[, points (k, 5, 2)])`` (see :mod:`cascade.detect`)
+    detector_options : keyword arguments for the named detector (e.g. ``{"max_side": 1280}``)
+    refiner : True (the default) for the bundled :class:`cnn_refine.Refiner`, a Refiner, or
+        False / None for the cascade alone
+    start : "auto" (from the detector's five points where it gives them, else from its box) or "box"
+    calibration, point_calibration : the :class:`~cascade.calibration.BoxCalibration` and
+        :class:`~cascade.calibration.PointCalibration` from the detector's boxes and points to
+        the landmarker's; by default those stored with the model for the detector, else none
     max_faces : keep at most this many faces, the surest ones (None: all)
+
+    Images may be grey, BGR or BGRA, 8 or 16 bits (:func:`cascade.data.as_photo`). Calling a
+    pipeline is thread-safe: threads may share one.
     """
 
-    def __init__(self, landmarker="default", detector="haar", refiner=None, calibration=None, max_faces=None,
-                 detector_options=None):
+    def __init__(self, landmarker="default", detector=DEFAULT_DETECTOR, refiner=True, start="auto",
+                 calibration=None, point_calibration=None, max_faces=None, detector_options=None):
         self.landmarker = load_model(landmarker) if isinstance(landmarker, str) else landmarker
         if not hasattr(self.landmarker, "predict"):
             raise TypeError(f"landmarker must be a fitted estimator or a model name, got {landmarker!r}")
         self.detector = make_detector(detector, **(detector_options or {})) if isinstance(detector, str) else detector
         if not callable(self.detector):
             raise TypeError(f"detector must be a name or a callable, got {detector!r}")
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+        self.start = start
         if refiner is True:
             from cnn_refine import Refiner
             refiner = Refiner()
+        refiner = refiner or None
         if refiner is not None and getattr(refiner, "n_landmarks", None) != self.n_landmarks:
             raise ValueError(f"the refiner works on {getattr(refiner, 'n_landmarks', '?')} landmarks, "
                              f"the landmarker gives {self.n_landmarks}")
         self.refiner = refiner
-        if calibration is None:
-            stored = getattr(self.landmarker, "box_calibrations_", {})
-            calibration = stored.get(detector, BoxCalibration()) if isinstance(detector, str) else BoxCalibration()
-        if not isinstance(calibration, BoxCalibration):
-            raise TypeError(f"calibration must be a BoxCalibration, got {calibration!r}")
-        self.calibration = calibration
+        name = detector if isinstance(detector, str) else next(
+            (key for key, kind in DETECTORS.items() if type(detector) is kind), None)
+        self.calibration = _stored(calibration, self.landmarker, "box_calibrations_", name, BoxCalibration)
+        self.point_calibration = _stored(point_calibration, self.landmarker, "point_calibrations_", name,
+                                         PointCalibration)
         self.max_faces = None if max_faces is None else check_integer(max_faces, "max_faces", low=0)
 
     def __call__(self, image):
-        image = check_image(image)
-        boxes, scores = self.detector(image)
-        boxes, scores = boxes[:self.max_faces], scores[:self.max_faces]
-        landmarks = self.landmarks(image, boxes)
-        return [Face(box, float(score), points) for box, score, points in zip(boxes, scores, landmarks)]
+        image = as_photo(image)
+        found = detections_of(self.detector(image))
+        keep = slice(self.max_faces)
+        points = None if found.points is None else found.points[keep]
+        boxes, scores = found.boxes[keep], found.scores[keep]
+        landmarks = self.landmarks(image, boxes, points)
+        return [Face(box, float(score), shape) for box, score, shape in zip(boxes, scores, landmarks)]
 
     @property
     def n_landmarks(self):
         return len(self.landmarker.mean_shape_)
 
-    def landmarks(self, image, detector_boxes):
-        """``(k, L, 2)`` landmarks of the faces in ``detector_boxes`` ``(k, 4)`` of one image."""
+    def landmarks(self, image, detector_boxes, detector_points=None):
+        """``(k, L, 2)`` landmarks of the faces a detector found in one image: its ``(k, 4)`` boxes
+        and, if it gives them, its ``(k, 5, 2)`` points (used when ``start`` is "auto")."""
+        if detector_points is not None and self.uses_points:
+            return self.landmarks_in(image, points=self.point_calibration.apply(detector_points))
         return self.landmarks_in(image, self.calibration.apply(detector_boxes))
 
-    def landmarks_in(self, image, model_boxes):
-        """``(k, L, 2)`` landmarks from boxes of the landmarker's own kind (tight landmark
-        boxes, e.g. those of a tracker's previous shapes): no calibration is applied."""
-        images = [check_image(image)] * len(model_boxes)
-        shapes = self.landmarker.predict(images, model_boxes)
-        if self.refiner is not None:
-            shapes = self.refiner.predict(images, shapes)
-        return shapes
+    @property
+    def uses_points(self):
+        """Whether faces start from five points when there are some (a 68-point landmarker, start "auto")."""
+        return self.start == "auto" and self.n_landmarks == 68
+
+    def landmarks_in(self, image, boxes=None, points=None):
+        """``(k, L, 2)`` landmarks from starts of the landmarker's own kind, no calibration applied:
+        ``(k, 4)`` tight landmark boxes or ``(k, 5, 2)`` five points of the landmarks (e.g. those of
+        a tracker's previous shapes)."""
+        images = [check_image(image)] * len(boxes if points is None else points)
+        shapes = self.landmarker.predict(images, boxes, points=points)
+        return shapes if self.refiner is None else self.refiner.predict(images, shapes)
+
+
+def _stored(given, landmarker, attribute, detector_name, kind):
+    """The calibration given, else the one ``landmarker`` stores for the detector, else the identity."""
+    if given is None:
+        given = getattr(landmarker, attribute, {}).get(detector_name, kind())
+    if not isinstance(given, kind):
+        raise TypeError(f"a {kind.__name__} is needed, got {given!r}")
+    return given

@@ -38,6 +38,26 @@ def _ibug68_flip():
 IBUG68_FLIP = _ibug68_flip()
 
 
+#: The five alignment points of a 68-point shape (:func:`five_points`), in the order face
+#: detectors (YuNet) and face-recognition crops use: the eye on the image's left, the eye on
+#: its right, the nose tip, the mouth corner on the image's left, the one on its right.
+FIVE_POINT_NAMES = ("left-in-image eye centre", "right-in-image eye centre", "nose tip",
+                    "left-in-image mouth corner", "right-in-image mouth corner")
+#: Left/right permutation of the five points (as :data:`IBUG68_FLIP`).
+FIVE_POINT_FLIP = np.array([1, 0, 2, 4, 3])
+FIVE_POINT_FLIP.flags.writeable = False
+
+
+def five_points(shapes):
+    """``(..., 5, 2)``: the eye centres (means of points 36-41 and 42-47), the nose tip (30) and
+    the mouth corners (48, 54) of ``(..., 68, 2)`` shapes."""
+    shapes = np.asarray(shapes, dtype=np.float64)
+    if shapes.shape[-2:] != (68, 2):
+        raise ValueError(f"five points are defined on the 68-point scheme; got shapes of {shapes.shape[-2]} points")
+    return np.stack([shapes[..., 36:42, :].mean(axis=-2), shapes[..., 42:48, :].mean(axis=-2),
+                     shapes[..., 30, :], shapes[..., 48, :], shapes[..., 54, :]], axis=-2)
+
+
 #: The curves of the 68-point iBUG scheme, as ``(first, last, closed)`` index ranges:
 #: jaw, brows, nose bridge, nostrils, eyes, outer and inner lips.
 IBUG68_CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False),
@@ -258,3 +278,33 @@ def sample_initial_indices(n_faces, n_init, rng):
         chosen = rng.choice(others, size=n_init, replace=n_init > others)
         indices[face] = chosen + (chosen >= face)
     return indices
+
+
+def frames_from_points(mean, points):
+    """Where a cascade starts from five points: the frame in which its mean shape lands on them.
+
+    ``mean`` is the ``(68, 2)`` mean shape in the unit frame, ``points`` ``(n, 5, 2)`` five
+    points per face in pixels (:func:`five_points` order). The similarity ``x -> s R x + t``
+    taking the mean's five points onto each face's (least squares) places the mean shape; it is
+    returned as a square box, its unit frame the similarity without the rotation (centre
+    ``s R (0.5, 0.5) + t``, side ``s``), and the roll, the rotation's angle in radians.
+    So the start is the mean shape turned by the roll about the box centre
+    (:func:`rotate_about_centre`), and a face that is not rolled starts from the mean
+    shape in a box, exactly as from a face box. Returns ``(boxes (n, 4), rolls (n,))``.
+    """
+    A, t = similarity_fit(five_points(mean), points)
+    scale = np.hypot(A[:, 0, 0], A[:, 1, 0])
+    rolls = np.arctan2(A[:, 1, 0], A[:, 0, 0])
+    centre = A @ np.array([0.5, 0.5]) + t
+    half = scale[:, None] / 2
+    return np.concatenate([centre - half, centre + half], axis=1), rolls
+
+
+def rotate_about_centre(unit_shapes, rolls):
+    """``(n, L, 2)`` unit-frame shapes turned by ``rolls`` ``(n,)`` radians about the frame's
+    centre ``(0.5, 0.5)``; ``unit_shapes`` may be one ``(L, 2)`` shape for every face."""
+    rolls = np.asarray(rolls, dtype=np.float64)
+    cos, sin = np.cos(rolls)[:, None], np.sin(rolls)[:, None]
+    centred = np.asarray(unit_shapes, dtype=np.float64) - 0.5
+    x, y = centred[..., 0], centred[..., 1]
+    return np.stack([cos * x - sin * y, sin * x + cos * y], axis=-1) + 0.5

@@ -74,6 +74,17 @@ def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, min_spr
     return array
 
 
+def check_start_points(points, n_faces):
+    """Return ``points`` as a float64 ``(n_faces, 5, 2)`` array of five start points per face;
+    a face whose points are all NaN has none (it starts from its box), no other NaN is allowed."""
+    array = _as_float_array(points, "points")
+    if array.ndim != 3 or array.shape[1:] != (5, 2) or len(array) != n_faces:
+        raise ValueError(f"points must be ({n_faces}, 5, 2), five points per face, got shape {array.shape}")
+    none = np.isnan(array).all(axis=(1, 2))
+    check_shapes(array[~none], allow_nan=False, name="points")
+    return array
+
+
 def check_boxes(boxes, n_faces=None, image_sizes=None, name="boxes"):
     """Return ``boxes`` as a float64 ``(n_faces, 4)`` array of (left, top, right, bottom).
 

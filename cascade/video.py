@@ -1,9 +1,12 @@
 """Landmarks on video: tracking from frame to frame, One-Euro smoothing, and a jitter measure.
 
 A :class:`FaceTracker` runs a :class:`cascade.Pipeline` on each frame: every
-tracked face starts from the tight box of its previous shape (no detector
-call), the detector runs on the first frame, whenever no face is tracked, and
-every ``redetect_every`` frames to drop faces that left and pick up new ones.
+tracked face starts from the five points of its previous shape (eye centres,
+nose tip, mouth corners: the start the bundled models are trained for, which
+follows the head's roll), or from its tight box for a landmarker of another
+scheme, with no detector call; the detector runs on the first frame, whenever
+no face is tracked, and every ``redetect_every`` frames to drop faces that left
+and pick up new ones.
 A tracked shape that shrinks, grows or jumps implausibly in one frame is
 dropped as lost.
 
@@ -14,15 +17,15 @@ motion follows with little lag. Its cut-offs are in face sizes per second, so
 one setting suits faces near and far.
 """
 import json
-import sys
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from .apps import draw_landmarks
-from .detect import box_iou
+from .detect import box_iou, detections_of
 from .evaluate import normalizing_distance
-from .shapes import tight_boxes
+from .shapes import five_points, tight_boxes
 from .validation import check_integer
 
 
@@ -80,9 +83,11 @@ class FaceTracker:
     def __call__(self, frame):
         raw = [shape for shape, _ in self.tracks]
         if raw:
-            # From the mean shape in the previous shape's tight box: starting from the shape itself
-            # makes a cascade drift from frame to frame (BENCHMARKS.md, "Video").
-            moved = self.pipeline.landmarks_in(frame, tight_boxes(np.array(raw)))
+            # From the mean shape placed on the previous shape's five points (or box): starting from
+            # the shape itself makes a cascade drift from frame to frame (BENCHMARKS.md, "Video").
+            previous = np.array(raw)
+            moved = (self.pipeline.landmarks_in(frame, points=five_points(previous)) if self.pipeline.uses_points
+                     else self.pipeline.landmarks_in(frame, tight_boxes(previous)))
             keep = [i for i in range(len(raw)) if _plausible(raw[i], moved[i], frame.shape)]
             self.tracks = [(moved[i], self.tracks[i][1]) for i in keep]
         if not self.tracks or self.frame_index % self.redetect_every == 0:
@@ -96,21 +101,22 @@ class FaceTracker:
         return tight_boxes(shapes), shapes
 
     def _redetect(self, frame):
-        detections, _ = self.pipeline.detector(frame)
-        boxes = self.pipeline.calibration.apply(detections)
+        found = detections_of(self.pipeline.detector(frame))
+        boxes = self.pipeline.calibration.apply(found.boxes)
         tracked = [tight_boxes(shape) for shape, _ in self.tracks]
         # Detections confirm tracks; unmatched tracks are dropped, unmatched detections start new ones.
-        confirmed, new_boxes = [], []
-        for box in boxes:
+        confirmed, new = [], []
+        for index, box in enumerate(boxes):
             overlaps = [box_iou(box[None], t)[0] for t in tracked]
             best = int(np.argmax(overlaps)) if overlaps else -1
             if best >= 0 and overlaps[best] > 0.3 and best not in confirmed:
                 confirmed.append(best)
             else:
-                new_boxes.append(box)
+                new.append(index)
         self.tracks = [self.tracks[i] for i in sorted(confirmed)]
-        if new_boxes:
-            shapes = self.pipeline.landmarks_in(frame, np.array(new_boxes))
+        if new:
+            points = None if found.points is None else found.points[new]
+            shapes = self.pipeline.landmarks(frame, found.boxes[new], points)
             self.tracks += [(shape, OneEuroFilter(self.rate, self.min_cutoff, self.beta)) for shape in shapes]
 
 
@@ -156,6 +162,7 @@ def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     tracker = FaceTracker(pipeline, rate=rate, smooth=smooth, redetect_every=redetect_every)
     writer, frames, index = None, [], 0
+    bar = tqdm(total=total, desc="video", unit="frame", disable=not progress)
     try:
         while True:
             ok, frame = capture.read()
@@ -171,14 +178,12 @@ def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path
             frames.append({"frame": index, "faces": [{"box": b.round(2).tolist(), "landmarks": s.round(2).tolist()}
                                                      for b, s in zip(boxes, shapes)]})
             index += 1
-            if progress and (index % 10 == 0 or index == total):
-                print(f"\rvideo: frame {index}" + (f"/{total}" if total else ""), end="", file=sys.stderr, flush=True)
+            bar.update()
     finally:
+        bar.close()
         capture.release()
         if writer is not None:
             writer.release()
-    if progress:
-        print(file=sys.stderr)
     if index == 0:
         raise ValueError(f"{input_path} has no frames OpenCV can decode")
     if landmarks_path:

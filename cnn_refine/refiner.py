@@ -16,10 +16,12 @@ times: the same networks as a direct CNN landmarker.
 A model file is an ONNX network whose metadata (JSON values) say what it
 expects: ``format``, ``format_version``, ``crop_size``, ``n_landmarks``,
 ``template`` (the ``(L, 2)`` template in crop pixels), ``mean_shape`` (the
-unit-frame mean shape used for box starts) and, for a point-local stage,
-``patch_size``. They are checked on load against the network's own input and
-output shapes: inputs ``crops`` ``(faces, 1, S, S)`` (or ``patches``
-``(faces, L, P, P)``) and ``offsets`` ``(faces, L, 2)``, output
+unit-frame mean shape used for box starts), for a point-local stage
+``patch_size``, and optionally ``precision`` ("float32" or "int8"). They are
+checked on load against the network's own input and output shapes: inputs
+``crop_cells`` ``(faces, 16, S / 4, S / 4)`` (or ``patch_cells``
+``(faces, 16 L, P / 4, P / 4)``: the pixels in 4 x 4 cells,
+"Pixels in cells" in :mod:`cnn_refine.crop`) and ``offsets`` ``(faces, L, 2)``, output
 ``corrections`` ``(faces, L, 2)``.
 """
 import json
@@ -32,30 +34,40 @@ import numpy as np
 from cascade.shapes import from_unit
 from cascade.validation import check_boxes, check_images, check_integer, check_shapes
 
-from .crop import network_inputs
+from .crop import CELL, grey_faces, network_inputs
 
 FORMAT = "cascade-refiner"
-FORMAT_VERSION = 2      # 2: point-local stages (``patch_size``)
+FORMAT_VERSION = 3      # 2: point-local stages (``patch_size``); 3: pixels in 4 x 4 cells
 OUTPUT_NAME = "corrections"
 _MODELS = Path(__file__).parent / "models"
-#: The stages trained by ``python -m cnn_refine.train`` that ship with the package, in order.
+#: The stages trained by ``python -m cnn_refine.train`` that ship with the package, in order, in float32...
 GLOBAL_MODEL, LOCAL_MODEL = _MODELS / "refiner-68.onnx", _MODELS / "refiner-68-local.onnx"
-DEFAULT_MODELS = (GLOBAL_MODEL, LOCAL_MODEL)
+FLOAT_MODELS = (GLOBAL_MODEL, LOCAL_MODEL)
+#: ... and their int8 copies (``python -m cnn_refine.quantize``), about three times faster: the default.
+INT8_MODELS = (_MODELS / "refiner-68-int8.onnx", _MODELS / "refiner-68-local-int8.onnx")
+DEFAULT_MODELS = INT8_MODELS
 _REQUIRED = ("format", "format_version", "crop_size", "n_landmarks", "template", "mean_shape")
-_OPTIONAL = ("patch_size",)
+_OPTIONAL = ("patch_size", "precision")
 #: A start shape whose points lie closer than this to their centre (RMS, pixels) has no scale
 #: or orientation to put it on the template: the crop would magnify a few pixels without meaning.
 MIN_SHAPE_SPREAD = 1.0
 
 
 def input_names(patch_size):
-    """A network's input names: whole crops (``patch_size`` None) or patches, then offsets."""
-    return ("crops" if patch_size is None else "patches", "offsets")
+    """A network's input names: the cells of its crop (``patch_size`` None) or patches, then offsets."""
+    return ("crop_cells" if patch_size is None else "patch_cells", "offsets")
 
 
 def pixels_shape(crop_size, n_landmarks, patch_size):
-    """One face's pixel input: ``(1, S, S)``, or ``(L, P, P)`` for a point-local stage."""
-    return (1, crop_size, crop_size) if patch_size is None else (n_landmarks, patch_size, patch_size)
+    """One face's pixel input, in cells (:mod:`cnn_refine.crop`): ``(16, S / 4, S / 4)``, or
+    ``(16 L, P / 4, P / 4)`` for a point-local stage."""
+    k, side = (1, crop_size) if patch_size is None else (n_landmarks, patch_size)
+    return (k * CELL * CELL, side // CELL, side // CELL)
+
+
+def network_feed(patch_size, pixels, offsets):
+    """A network's inputs by name, from :class:`~cnn_refine.crop.NetworkInputs` pixels and offsets."""
+    return dict(zip(input_names(patch_size), (pixels, offsets)))
 
 
 class Refiner:
@@ -70,11 +82,12 @@ class Refiner:
         others (2)
     intra_op_threads, inter_op_threads : ONNX Runtime thread counts per call (1 and 1, for
         embedded use and for callers that parallelise over images themselves)
-    batch_size : faces per network call; larger batches are split (256)
+    batch_size : faces per network call (16: small enough that a batch's pixels stay in the
+        CPU's caches)
     """
 
     def __init__(self, model_path=None, n_iterations=1, n_box_iterations=2, intra_op_threads=1,
-                 inter_op_threads=1, batch_size=256):
+                 inter_op_threads=1, batch_size=16):
         self.model_path = model_path
         self.n_iterations = check_integer(n_iterations, "n_iterations")
         self.n_box_iterations = check_integer(n_box_iterations, "n_box_iterations")
@@ -131,12 +144,14 @@ class Refiner:
         return refined[0] if single else refined
 
     def _refine(self, images, shapes, stages):
-        shapes = np.array(shapes, dtype=np.float64)         # a copy: the caller's array is not changed
+        faces, offsets = grey_faces(images, shapes)      # once for all stages
+        shapes = np.array(shapes, dtype=np.float64) - offsets[:, None]     # a copy, in the grey regions
+        # stage by stage over all faces: one network's weights stay in the CPU's caches
         for stage in stages:
             for start in range(0, len(images), self.batch_size):
                 batch = slice(start, start + self.batch_size)
-                shapes[batch] = stage.refine(images[batch], shapes[batch])
-        return shapes
+                shapes[batch] = stage.refine(faces[batch], shapes[batch])
+        return shapes + offsets[:, None]
 
     def __repr__(self):
         return f"Refiner(model_path={self.model_path!r}, n_iterations={self.n_iterations})"
@@ -162,8 +177,8 @@ class Stage(NamedTuple):
 
     def refine(self, images, shapes):
         inputs = network_inputs(images, shapes, self.template, self.crop_size, self.patch_size)
-        names = input_names(self.patch_size)
-        return inputs.corrected(self.session.run(None, dict(zip(names, inputs[:2])))[0])
+        return inputs.corrected(self.session.run(None, network_feed(self.patch_size, inputs.pixels,
+                                                                    inputs.offsets))[0])
 
 
 def _open_session(path, intra_op_threads, inter_op_threads):
@@ -200,6 +215,10 @@ def _read_metadata(session, path):
                 check_integer(meta[key], key)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
+        if key != "n_landmarks" and meta.get(key, CELL) % CELL:
+            raise ValueError(f"{path}: {key} must be a multiple of {CELL}, got {meta[key]}")
+    if meta.get("precision", "float32") not in ("float32", "int8"):
+        raise ValueError(f"{path}: precision must be 'float32' or 'int8', got {meta['precision']!r}")
     size, n_landmarks, patch_size = meta["crop_size"], meta["n_landmarks"], meta.get("patch_size")
     for key in ("template", "mean_shape"):
         try:

@@ -62,9 +62,9 @@ from cascade.evaluate import nme, normalizing_distance
 from cascade.shapes import (IBUG68_FLIP, flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes,
                             mean_shape, tight_boxes)
 
-from .crop import crop_transforms, make_template, network_inputs, to_crop
+from .crop import CELL, crop_transforms, make_template, network_inputs, to_crop
 from .refiner import (FORMAT, FORMAT_VERSION, GLOBAL_MODEL, LOCAL_MODEL, OUTPUT_NAME, Refiner, input_names,
-                      pixels_shape)
+                      network_feed, pixels_shape)
 
 def log(message):
     print(f"[cnn_refine.train {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -147,10 +147,14 @@ class Augmenter:
         return pixels, inputs.offsets, targets.astype(np.float32), iod.astype(np.float32)
 
     def photometric(self, pixels):
-        """Contrast, gamma, blur and noise, drawn per face; ``pixels`` ``(n, k, H, W)``."""
+        """Contrast, gamma, blur and noise, drawn per face; ``pixels`` in cells, ``(n, 16 k, h, w)``
+        (the blur is done on the ``k`` pictures the cells make up)."""
         rng = self.rng
-        out = np.empty_like(pixels)
-        for i, face in enumerate(pixels / 255.0):
+        n, channels, height, width = pixels.shape
+        pictures = pixels.reshape(n, -1, CELL, CELL, height, width).transpose(0, 1, 4, 2, 5, 3)
+        pictures = pictures.reshape(n, -1, height * CELL, width * CELL)
+        out = np.empty_like(pictures)
+        for i, face in enumerate(pictures / 255.0):
             face = face ** np.exp(rng.normal(0.0, 0.25))
             face = face * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
             if rng.random() < 0.3:      # each of the k images blurred on its own: (H, W, k) to OpenCV
@@ -159,7 +163,8 @@ class Augmenter:
             if rng.random() < 0.3:
                 face = face + rng.normal(0.0, rng.uniform(0.0, 0.04), face.shape).astype(np.float32)
             out[i] = np.clip(face, 0.0, 1.0) * 255.0
-        return out
+        cells = out.reshape(n, -1, height, CELL, width, CELL).transpose(0, 1, 3, 5, 2, 4)
+        return np.ascontiguousarray(cells.reshape(pixels.shape))
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -221,8 +226,8 @@ def train(args):
         order, losses = rng.permutation(len(augmenter.shapes)), []
         for step in range(steps_per_epoch):
             pixels, offsets, targets, iod = augmenter.batch(order[step * args.batch:(step + 1) * args.batch])
-            loss = nme_loss(net(torch.from_numpy(pixels), torch.from_numpy(offsets)), torch.from_numpy(targets),
-                            torch.from_numpy(iod), crop_size)
+            loss = nme_loss(net(torch.from_numpy(pixels), torch.from_numpy(offsets)),
+                            torch.from_numpy(targets), torch.from_numpy(iod), crop_size)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -297,7 +302,7 @@ def check_export(net, path, images, starts, template, crop_size):
     inputs = network_inputs(images, starts, template, crop_size, net.patch_size)
     expected = torch_corrections(net, inputs)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, dict(zip(input_names(net.patch_size), inputs[:2])))[0]
+    got = session.run(None, network_feed(net.patch_size, inputs.pixels, inputs.offsets))[0]
     difference = float(np.abs(got - expected).max())
     if difference > 1e-4:
         raise RuntimeError(f"onnxruntime differs from PyTorch by {difference:.2e}")

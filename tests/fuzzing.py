@@ -46,6 +46,13 @@ def is_usable_image(image):
             and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)))
 
 
+def is_usable_photo(image):
+    """What the pipeline accepts (:func:`cascade.data.as_photo`): a usable image, or a non-empty
+    8- or 16-bit one of 1, 2 or 4 channels."""
+    return (isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16) and image.size > 0
+            and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))))
+
+
 @st.composite
 def boxes(draw, height=150, width=151):
     """A ``(left, top, right, bottom)`` box: ordinary, reversed, far outside, or with odd values."""

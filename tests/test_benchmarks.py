@@ -36,13 +36,27 @@ def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
     # The detector protocol, on the models just trained (cached).
     subprocess.run(command + ["--protocol", "detector", "--methods", "mean-shape,ert"], check=True,
                    cwd=tmp_path, timeout=300)
-    results = json.loads((out / "results-detector-haar.json").read_text())
+    results = json.loads((out / "results-detector-yunet.json").read_text())
     rows = {row["key"]: row for row in results["rows"]}
     accuracy = rows["ert"]["accuracy"]
-    assert 25 <= accuracy["n_with_box"] <= accuracy["n_faces"] == 30
+    assert accuracy["n_with_box"] == accuracy["n_faces"] == 30
     assert accuracy["nme_inter-ocular"] < rows["mean-shape"]["accuracy"]["nme_inter-ocular"]
-    assert "haar detector" in (out / "table-detector-haar.md").read_text()
-    assert (tmp_path / "cache" / "quick" / "calibration-haar.json").exists()
+    assert "yunet detector" in (out / "table-detector-yunet.md").read_text()
+    assert (tmp_path / "cache" / "quick" / "calibration-yunet.json").exists()
+
+
+def test_end_to_end_pipeline_benchmark_runs(tmp_path, data_root):
+    from benchmarks import pipeline
+    pipeline.main(["--quick", "--data", str(data_root), "--cache", str(tmp_path / "cache"),
+                   "--out", str(tmp_path / "out")])
+    results = json.loads((tmp_path / "out" / "pipeline.json").read_text())
+    assert set(results["sets"]) == {"lfpw/testset", "640x480", "1080p"}
+    default = results["sets"]["lfpw/testset"]["cascade default (YuNet, ert-68 from 5 points, int8 refiner)"]
+    assert default["found"] == 30 and default["nme"] < 0.05 and default["images_per_second_1_thread"] > 0
+    assert set(default["ms_per_image"]) == {"decode", "detect", "landmark", "refine"}
+    canvases = results["sets"]["1080p"]["cascade default (YuNet, ert-68 from 5 points, int8 refiner)"]
+    assert canvases["found"] + canvases["missed"] == 9 and "nme" not in canvases
+    assert "| 1080p |" in (tmp_path / "out" / "pipeline.md").read_text()
 
 
 def test_opencv_lbf_peer_says_why_it_is_skipped(monkeypatch, tmp_path):
@@ -63,3 +77,13 @@ def test_face_list_for_the_opencv_program(tmp_path):
     assert fields[0].endswith("a.jpg") and fields[1:5] == ["1", "3", "49", "58"]     # left top width height
     np.testing.assert_allclose(np.array(fields[5:], float).reshape(68, 2), shapes[0], atol=5e-4)
     assert len(lines) == 2
+
+
+def test_refiner_speed_benchmark_runs(tmp_path, data_root):
+    from benchmarks import refiner_speed
+    refiner_speed.main(["--faces", "20", "--repeats", "1", "--data", str(data_root), "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "refiner_speed.json").read_text())
+    assert set(results["nme"]) == {"float32", "int8 (default)"}
+    for parts in results["us_per_face"].values():
+        assert parts["Refiner.predict, all stages"] > 0 and "stage 2 (local): network" in parts
+    assert abs(results["nme"]["float32"] - results["nme"]["int8 (default)"]) < 0.005

@@ -41,9 +41,55 @@ def test_predict_a_folder_writes_json_pts_csv_and_pictures(small_folder, tmp_pat
     assert (out / "landmarks.csv").read_text().count("\n") >= 9
 
 
+def test_predict_mirrors_the_input_tree_and_never_overwrites_unasked(small_folder, tmp_path, capsys):
+    tree = tmp_path / "photos"
+    for folder, count in (("a", 2), ("b/c", 3)):
+        (tree / folder).mkdir(parents=True)
+        for k, image in enumerate(sorted(small_folder.glob("*.jpg"))[:count]):
+            os.symlink(image, tree / folder / f"photo{k}.jpg")      # the same names in both folders
+    out = tmp_path / "out"
+    argv = ["predict", str(tree), "-o", str(out), "--annotate", "--pts", "--no-refine", "--quiet"]
+    assert main(argv) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "a/photo0.png", "a/photo1.png", "b/c/photo0.png", "b/c/photo1.png", "b/c/photo2.png"]
+    assert (out / "b" / "c" / "photo2_0.pts").is_file()
+    assert json.loads((out / "landmarks.json").read_text())["refined"] is False
+    before = (out / "a" / "photo0.png").stat().st_mtime_ns
+    assert main(argv) == 1
+    assert "exists" in capsys.readouterr().err and (out / "a" / "photo0.png").stat().st_mtime_ns == before
+    assert main(argv + ["--overwrite"]) == 0
+
+
+def test_predict_refuses_outputs_that_would_collide(small_folder, tmp_path, capsys):
+    image = sorted(small_folder.glob("*.jpg"))[0]
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    os.symlink(image, other / image.name)
+    assert main(["predict", str(image), str(other / image.name), "-o", str(tmp_path / "out"), "--annotate"]) == 1
+    assert "would write the same outputs" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "x.txt").write_text("a file")
+    assert main(["predict", str(image), "-o", str(tmp_path / "x.txt"), "--annotate"]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_one_bad_file_loses_nothing(small_folder, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for image in sorted(small_folder.glob("*.jpg"))[:3]:
+        os.symlink(image, folder / image.name)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    assert main(["predict", str(folder), "-o", str(out), "--annotate", "--quiet"]) == 1
+    document = json.loads((out / "landmarks.json").read_text())
+    assert len(document["images"]) == 3 and list(document["errors"]) == [str(folder / "broken.jpg")]
+    assert "cannot decode" in document["errors"][str(folder / "broken.jpg")]
+    assert len(list(out.glob("*.png"))) == 3
+
+
 def test_predict_to_stdout(small_folder, capsys):
     image = sorted(small_folder.glob("*.jpg"))[0]
-    assert main(["predict", str(image), "--model", "ert-68", "--refine"]) == 0
+    assert main(["predict", str(image), "--model", "ert-68"]) == 0
     document = json.loads(capsys.readouterr().out)
     found = document["images"][str(image)]
     truth = read_pts(image.with_suffix(".pts"))
@@ -56,8 +102,7 @@ def test_predict_to_stdout(small_folder, capsys):
     (["predict"], "no images given"),
     (["predict", "--sample", "--model", "nope"], "unknown model"),
     (["blur", "--sample", "--model", "missing.npz"], "no model file"),
-    (["predict", "--sample", "--detector", "yunet"], "model_path"),
-    (["predict", "--sample", "--detector", "yunet", "--detector-model", "none.onnx"], "no YuNet model file"),
+    (["predict", "--sample", "--detector-model", "none.onnx"], "no YuNet model file"),
 ])
 def test_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 1
@@ -120,14 +165,15 @@ def tiny_model(small_folder, tmp_path_factory):
     model = tmp_path_factory.mktemp("model") / "tiny.npz"
     assert main(["fit", str(small_folder), "-o", str(model), "--method", "lbf", "--param", "preset=fast",
                  "--param", "n_stages=2", "--param", "n_trees=2", "--box-jitter", "0.05,0.05",
-                 "--calibrate", "haar"]) == 0
+                 "--point-share", "0.5", "--calibrate", "yunet"]) == 0
     return model
 
 
 def test_fit_then_evaluate(small_folder, tiny_model, capsys):
     from cascade import LBF, load_model
     model = load_model(tiny_model)
-    assert isinstance(model, LBF) and model.n_stages == 2 and set(model.box_calibrations_) == {"haar"}
+    assert isinstance(model, LBF) and model.n_stages == 2
+    assert set(model.box_calibrations_) == set(model.point_calibrations_) == {"yunet"}
     assert main(["evaluate", str(small_folder), "--model", str(tiny_model), "lbf-68"]) == 0
     table = capsys.readouterr().out
     assert "| lbf-68 |" in table and f"| {tiny_model} |" in table

@@ -1,3 +1,4 @@
+import hashlib
 import importlib.util
 
 import cv2
@@ -5,8 +6,16 @@ import numpy as np
 import pytest
 from skimage import data
 
-from cascade.detect import BoxCalibration, HaarDetector, box_iou, make_detector, match_detection
-from cascade.shapes import tight_boxes
+from cascade.calibration import BoxCalibration
+from cascade.detect import (DEFAULT_DETECTOR, YUNET_MODEL, Detections, HaarDetector, YuNetDetector, box_iou,
+                            detect_faces, detections_of, downscaled, make_detector, match_detection)
+from cascade.shapes import five_points, tight_boxes
+
+HAS_HAAR = hasattr(cv2, "CascadeClassifier")
+needs_haar = pytest.mark.skipif(not HAS_HAAR, reason=f"OpenCV {cv2.__version__} has no Haar cascades")
+needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="dlib is not installed")
+#: Her face: eyes near (200, 102) and (247, 103), mouth corners near (199, 143) and (240, 144).
+EYES_AND_MOUTH = np.array([[200, 102], [247, 103], [220, 125], [199, 143], [240, 144]], float)
 
 
 @pytest.fixture(scope="module")
@@ -14,29 +23,103 @@ def astronaut():
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
 
 
-def test_haar_finds_the_astronaut(astronaut):
-    boxes, scores = HaarDetector()(astronaut)
-    assert boxes.shape == (1, 4) and scores.shape == (1,)
-    left, top, right, bottom = boxes[0]
-    # Her face: eyes near (200, 105) and (245, 100), mouth near (225, 145).
+def test_the_bundled_yunet_is_the_published_file_with_its_licence():
+    assert hashlib.sha256(YUNET_MODEL.read_bytes()).hexdigest() == \
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+    assert "MIT License" in (YUNET_MODEL.parent / "LICENSE").read_text()
+    assert DEFAULT_DETECTOR == "yunet" and isinstance(make_detector(), YuNetDetector)
+
+
+def test_yunet_finds_the_astronaut_with_her_five_points(astronaut):
+    found = YuNetDetector()(astronaut)
+    assert isinstance(found, Detections)
+    assert found.boxes.shape == (1, 4) and found.scores.shape == (1,) and found.points.shape == (1, 5, 2)
+    left, top, right, bottom = found.boxes[0]
     assert left < 200 < 245 < right and top < 100 < 145 < bottom
-    assert 60 < right - left < 150
+    assert np.abs(found.points[0] - EYES_AND_MOUTH).max() < 6
 
 
-def test_haar_on_no_face_and_bad_input(astronaut):
-    boxes, scores = HaarDetector()(np.full((120, 160), 128, np.uint8))
-    assert boxes.shape == (0, 4) and scores.shape == (0,)
+@pytest.mark.parametrize("canvas_size", [(1080, 1920), (3000, 4000)])
+def test_detection_on_a_large_photo_is_mapped_back_to_its_pixels(astronaut, canvas_size):
+    canvas = np.full((*canvas_size, 3), 90, np.uint8)
+    side = int(0.8 * canvas_size[0])                # the astronaut at twice her size, or more
+    canvas[100:100 + side, 300:300 + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_LINEAR)
+    found = YuNetDetector()(canvas)
+    assert len(found.boxes) == 1, "one face, no false ones"
+    expected = EYES_AND_MOUTH * side / 512 + [300, 100]
+    face_width = 90 * side / 512
+    assert np.abs(found.points[0] - expected).max() < 0.12 * face_width
+
+
+def test_downscaled_copy_maps_pixel_centres_back(rng):
+    image = rng.integers(0, 255, (3000, 2001, 3), dtype=np.uint8)
+    small, scale, offset = downscaled(image, 640)
+    assert max(small.shape[:2]) <= 640 and small.shape[2] == 3
+    # A small pixel's centre maps back near the middle of the block it averages.
+    assert np.all(np.abs((np.array(small.shape[1::-1]) - 0.5) * scale + offset
+                         - np.array(image.shape[1::-1]) + 0.5 * scale) < scale)
+    same, scale, offset = downscaled(image[:500, :600], 640)
+    assert same.base is image and np.array_equal(scale, [1, 1]) and np.array_equal(offset, [0, 0])
+    assert downscaled(image, None)[0] is image
+
+
+def test_detecting_on_a_huge_photo_costs_a_fraction_of_reading_it(astronaut):
+    import time
+    huge = np.zeros((12000, 12000, 3), np.uint8)
+    huge[4000:9120, 4000:9120] = cv2.resize(astronaut, (5120, 5120), interpolation=cv2.INTER_NEAREST)
+    detector = YuNetDetector()
+    started = time.perf_counter()
+    found = detector(huge)
+    detect = time.perf_counter() - started
+    started = time.perf_counter()
+    huge.copy()                                    # one full read and write: 432 MB
+    copy = time.perf_counter() - started
+    assert len(found.boxes) == 1 and 4000 < found.boxes[0, 0] < found.boxes[0, 2] < 9120
+    assert detect < 3 * copy + 0.2, (detect, copy)
+
+
+def test_detections_of_accepts_tuples_and_refuses_disagreeing_arrays():
+    two = detections_of((np.zeros((2, 4)), np.ones(2)))
+    assert two.points is None and two.boxes.shape == (2, 4)
+    assert detections_of((np.zeros((1, 4)), [1.0], np.zeros((1, 5, 2)))).points.shape == (1, 5, 2)
+    with pytest.raises(ValueError, match="must return"):
+        detections_of(np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="must agree"):
+        detections_of((np.zeros((2, 4)), np.ones(3)))
+    with pytest.raises(ValueError, match="must agree"):
+        detections_of((np.zeros((2, 4)), np.ones(2), np.zeros((2, 4, 2))))
+
+
+def test_detectors_on_no_face_and_bad_input(astronaut):
+    found = YuNetDetector()(np.full((120, 160), 128, np.uint8))
+    assert found.boxes.shape == (0, 4) and found.scores.shape == (0,) and found.points.shape == (0, 5, 2)
     with pytest.raises(TypeError, match="uint8"):
-        HaarDetector()(astronaut.astype(np.float32))
+        YuNetDetector()(astronaut.astype(np.float32))
     with pytest.raises(ValueError, match="empty"):
-        HaarDetector()(np.zeros((0, 5), np.uint8))
+        YuNetDetector()(np.zeros((0, 5), np.uint8))
     with pytest.raises(ValueError, match="unknown detector"):
         make_detector("yolo")
+    with pytest.raises(ValueError, match="max_side"):
+        YuNetDetector(max_side=8)
+
+
+@needs_haar
+def test_haar_finds_the_astronaut(astronaut):
+    found = HaarDetector()(astronaut)
+    assert found.boxes.shape == (1, 4) and found.points is None
+    left, top, right, bottom = found.boxes[0]
+    assert left < 200 < 245 < right and top < 100 < 145 < bottom
     for options in ({"scale_factor": 1.0}, {"min_neighbors": -1}, {"min_size": 2.5}):
         with pytest.raises(ValueError, match="must be"):
             HaarDetector(**options)
     with pytest.raises(ValueError, match="cannot read a Haar cascade"):
         HaarDetector(cascade_file="/nonexistent.xml")(astronaut)
+
+
+@pytest.mark.skipif(HAS_HAAR, reason="this OpenCV has Haar cascades")
+def test_haar_says_clearly_when_opencv_lacks_it():
+    with pytest.raises(ImportError, match="no Haar cascade detector"):
+        HaarDetector()
 
 
 def test_overlap_and_matching():
@@ -47,57 +130,51 @@ def test_overlap_and_matching():
     assert match_detection(np.zeros((0, 4)), [0, 0, 1, 1]) == -1
 
 
-def test_calibration_recovers_a_known_mapping(rng):
-    known = BoxCalibration(shift_x=0.02, shift_y=0.15, scale_x=1.1, scale_y=0.95)
-    corner = rng.uniform(0, 200, (50, 2))
-    detected = np.concatenate([corner, corner + rng.uniform(40, 120, (50, 1))], axis=1)
-    fitted = BoxCalibration.fit(detected, known.apply(detected))
-    for name, value in known.to_dict().items():
-        assert getattr(fitted, name) == pytest.approx(value)
-    np.testing.assert_allclose(BoxCalibration().apply(detected), detected, atol=1e-12)
-    with pytest.raises(ValueError, match="expected 50"):
-        BoxCalibration.fit(detected, detected[:3])
+def test_detect_faces_matches_each_face_and_marks_misses(test_faces):
+    images, shapes = list(test_faces.images[:6]), test_faces.shapes[:6].copy()
+    shapes[2] += 1000                                  # a face where there is none: a miss
+    images[2] = np.pad(images[2], ((0, 1300), (0, 1300), (0, 0)))
+    boxes, points = detect_faces(YuNetDetector(), images, shapes)
+    assert np.isnan(boxes[2]).all() and np.isnan(points[2]).all()
+    others = [0, 1, 3, 4, 5]
+    assert all(box_iou(boxes[i][None], tight_boxes(shapes[i]))[0] > 0.3 for i in others)
+    eyes = np.linalg.norm(five_points(shapes[others])[:, 0] - five_points(shapes[others])[:, 1], axis=1)
+    assert (np.linalg.norm(points[others] - five_points(shapes[others]), axis=2).max(axis=1) < 0.4 * eyes).all()
 
 
+@needs_haar
 def test_calibrated_haar_boxes_match_tight_boxes_on_real_faces(test_faces):
-    detector, truth = HaarDetector(), tight_boxes(test_faces.shapes)
-    matched, tight = [], []
-    for image, box in zip(test_faces.images, truth):
-        boxes, _ = detector(image)
-        best = match_detection(boxes, box)
-        if best >= 0:
-            matched.append(boxes[best])
-            tight.append(box)
-    assert len(matched) >= 0.8 * len(truth)
-    matched, tight = np.array(matched), np.array(tight)
-    calibration = BoxCalibration.fit(matched, tight)
-    raw = np.median([box_iou(m[None], t)[0] for m, t in zip(matched, tight)])
-    calibrated = np.median([box_iou(c[None], t)[0] for c, t in zip(calibration.apply(matched), tight)])
+    truth = tight_boxes(test_faces.shapes)
+    boxes, _ = detect_faces(HaarDetector(), list(test_faces.images), test_faces.shapes)
+    found = ~np.isnan(boxes[:, 0])
+    assert found.mean() >= 0.8
+    calibration = BoxCalibration.fit(boxes[found], truth[found])
+    raw = np.median([box_iou(m[None], t)[0] for m, t in zip(boxes[found], truth[found])])
+    calibrated = np.median([box_iou(c[None], t)[0] for c, t in zip(calibration.apply(boxes[found]), truth[found])])
     assert calibrated > max(raw, 0.75), (raw, calibrated)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="dlib is not installed")
+@needs_dlib
 def test_dlib_hog_finds_the_astronaut(astronaut):
-    boxes, scores = make_detector("dlib-hog")(astronaut)
-    assert boxes.shape == (1, 4) and box_iou(boxes, HaarDetector()(astronaut)[0][0])[0] > 0.5
+    found = make_detector("dlib-hog")(astronaut)
+    assert found.boxes.shape == (1, 4) and box_iou(found.boxes, YuNetDetector()(astronaut).boxes[0])[0] > 0.4
 
 
-@pytest.mark.parametrize("name", ["haar", "dlib-hog"])
+@pytest.mark.parametrize("name", ["yunet", pytest.param("haar", marks=needs_haar),
+                                  pytest.param("dlib-hog", marks=needs_dlib)])
 def test_detectors_are_thread_safe(name, test_faces):
-    if name == "dlib-hog" and importlib.util.find_spec("dlib") is None:
-        pytest.skip("dlib is not installed")
     from concurrent.futures import ThreadPoolExecutor
     detector = make_detector(name)
     images = list(test_faces.images[:12]) * 2
-    serial = [detector(image)[0] for image in images]
+    serial = [detector(image) for image in images]
     with ThreadPoolExecutor(4) as pool:
-        threaded = list(pool.map(lambda image: detector(image)[0], images))
+        threaded = list(pool.map(detector, images))
     for one, other in zip(serial, threaded):
-        np.testing.assert_array_equal(one, other)
+        np.testing.assert_array_equal(one.boxes, other.boxes)
+        np.testing.assert_array_equal(one.points, other.points)
 
 
 def test_yunet_needs_a_readable_model_file(tmp_path):
-    from cascade.detect import YuNetDetector
     with pytest.raises(FileNotFoundError, match="no YuNet model file"):
         YuNetDetector(tmp_path / "none.onnx")
     bad = tmp_path / "bad.onnx"

@@ -171,7 +171,7 @@ def test_bad_inputs(estimator, model, train_faces, held_out):
     small = SMALL[estimator]
     with pytest.raises(NotFittedError):
         estimator().predict(images, boxes)
-    with pytest.raises(ValueError, match="for one face pass one image and a"):
+    with pytest.raises(ValueError, match="for one face pass one image and boxes of shape"):
         model.predict(images, boxes[0])
     with pytest.raises(ValueError, match=r"got boxes of shape \(3,\)"):
         model.predict(images[0], [1, 2, 3])
@@ -225,3 +225,54 @@ def test_other_landmark_schemes(estimator, train_faces, held_out):
     before = nme(start, test_shapes[:, points], "box-size").mean()
     after = -model.score(test_images, test_shapes[:, points], boxes)
     assert after < GAIN[estimator] * before, (before, after)
+
+
+def _rotate_about(images, shapes, degrees):
+    """Each image and its shape turned by ``degrees`` about the shape's centre (border replicated)."""
+    import cv2
+    turned_images, turned_shapes = [], []
+    for image, shape in zip(images, shapes):
+        centre = tuple(float(v) for v in shape.mean(axis=0))
+        matrix = cv2.getRotationMatrix2D(centre, degrees, 1.0)
+        turned_images.append(cv2.warpAffine(image, matrix, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE))
+        turned_shapes.append(shape @ matrix[:, :2].T + matrix[:, 2])
+    return turned_images, np.array(turned_shapes)
+
+
+def test_fit_and_predict_from_five_points(estimator, train_faces, held_out):
+    """Trained from five points (some faces from their boxes), a model predicts from five points
+    and from boxes; from points it follows a face rolled by 30 degrees where a box start cannot."""
+    from cascade.shapes import five_points
+    images, shapes = train_faces
+    rng = np.random.default_rng(0)
+    points = five_points(shapes) + rng.normal(0, 2.0, (len(shapes), 5, 2))
+    points[::4] = np.nan                                         # these start from their boxes
+    model = estimator(**SMALL[estimator]).fit(images, shapes, points=points)
+    test_images, truth, _ = held_out
+    rolled_images, rolled = _rotate_about(test_images, truth, 30)
+    from_points = model.predict(rolled_images, points=five_points(rolled))
+    from_boxes = model.predict(rolled_images, tight_boxes(rolled))
+    assert nme(from_points, rolled).mean() < 0.8 * nme(from_boxes, rolled).mean()
+    single = model.predict(rolled_images[0], points=five_points(rolled[0]))
+    np.testing.assert_array_equal(single, from_points[0])
+    assert model.predict(rolled_images[:0], points=np.zeros((0, 5, 2))).shape == (0, 68, 2)
+
+
+def test_five_point_starts_are_checked(model, held_out):
+    images, truth, boxes = held_out
+    from cascade.shapes import five_points
+    points = five_points(truth[:3])
+    with pytest.raises(ValueError, match="one of the two"):
+        model.predict(images[:3], boxes[:3], points=points)
+    with pytest.raises(ValueError, match="one of the two"):
+        model.predict(images[:3])
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(images[:3], points=np.where(np.arange(3)[:, None, None] == 1, np.nan, points))
+    with pytest.raises(ValueError, match="expected 5"):
+        model.predict(images[:3], points=truth[:3, :4])
+    with pytest.raises(ValueError, match="zero or negative size"):
+        model.predict(images[:3], points=np.broadcast_to(points[:, :1], points.shape))     # collapsed
+    with pytest.raises(ValueError, match="outside"):
+        model.predict(images[:3], points=points + 1e5)
+    with pytest.raises(ValueError, match=r"\(3, 5, 2\)"):
+        model.fit(images[:3], truth[:3], points=points[:2])

@@ -2,7 +2,7 @@
 result or a clear ValueError/TypeError, never a crash or a silent wrong shape."""
 import numpy as np
 import pytest
-from fuzzing import FUZZ, fine_or_clear, images, is_usable_image, shapes
+from fuzzing import FUZZ, fine_or_clear, images, is_usable_image, is_usable_photo, shapes
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,7 +12,7 @@ from cnn_refine import Refiner
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return Pipeline(refiner=True)
+    return Pipeline()
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def refiner():
 @given(image=images())
 def test_pipeline_on_any_image(pipeline, image):
     found = fine_or_clear(pipeline, image)
+    assert (found is not None) == is_usable_photo(image)
     if found is not None:
-        assert is_usable_image(image)
         for face in found:
             assert face.landmarks.shape == (68, 2) and np.isfinite(face.landmarks).all()
 

@@ -39,6 +39,17 @@ def test_round_trip_leaves_no_temporary_files(saved):
     assert [p.name for p in path.parent.iterdir()] == ["model.npz"]
 
 
+def test_a_saved_model_gets_the_users_file_mode(saved):
+    import os
+    model, path = saved
+    mask = os.umask(0o022)
+    try:
+        model.save(path)
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_truncated_and_bit_flipped_files_are_refused(saved, tmp_path):
     model, path = saved
     data = path.read_bytes()

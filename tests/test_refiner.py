@@ -8,7 +8,8 @@ import pytest
 from cascade import load_model, nme, tight_boxes
 from cascade.shapes import jitter_shapes
 from cnn_refine import Refiner
-from cnn_refine.crop import crop_transforms, from_crop, to_crop, warp_crops, warp_patches
+from cnn_refine.crop import (CELL, MAX_GREY_PIXELS, cell_grid, crop_transforms, from_crop, grey_faces, sample_grids,
+                             to_crop)
 from cnn_refine.refiner import GLOBAL_MODEL, LOCAL_MODEL
 
 
@@ -68,34 +69,73 @@ def test_colour_and_grey_images_give_the_same_answer(refiner, test_images_and_sh
     np.testing.assert_allclose(refiner.predict(colour, truth[:3]), refiner.predict(grey, truth[:3]), atol=1e-3)
 
 
+def pictures(cells, side):
+    """Cell-ordered samples ``(n, k, side * side)`` back as ``(n, k, side, side)`` pictures."""
+    n, k = cells.shape[:2]
+    grid = cells.reshape(n, k, CELL, CELL, side // CELL, side // CELL)
+    return grid.transpose(0, 1, 4, 2, 5, 3).reshape(n, k, side, side)
+
+
+def test_cell_grid_visits_each_pixel_once_cell_by_cell():
+    grid = cell_grid(8) + 3.5                        # whole pixels 0..7
+    assert sorted(map(tuple, grid.T.astype(int))) == [(x, y) for x in range(8) for y in range(8)]
+    np.testing.assert_array_equal(grid[:, :4], [[0, 4, 0, 4], [0, 0, 4, 4]])    # pixel (0, 0) of each cell
+    assert not cell_grid(8).flags.writeable
+
+
 def test_crop_round_trip_is_exact():
     template = np.array([[10.0, 10.0], [50.0, 12.0], [30.0, 40.0]])
     shapes = np.array([[[100.0, 80.0], [180.0, 60.0], [150.0, 140.0]]])
     A, t = crop_transforms(shapes, template)
     np.testing.assert_allclose(from_crop(np.einsum("nlj,nij->nli", shapes, A) + t[:, None], A, t), shapes)
-    crops = warp_crops([np.zeros((5, 7), np.uint8)], A, t, 64)
-    assert crops.shape == (1, 64, 64) and crops.dtype == np.float32
+    crops = sample_grids([np.zeros((5, 7), np.uint8)], from_crop(np.full((1, 1, 2), 31.5), A, t), A, 64)
+    assert crops.shape == (1, 1, 64 * 64) and crops.dtype == np.float32
 
 
-def test_patches_are_the_crops_pixels_around_each_point(test_images_and_shapes):
-    """A patch is the crop it was cut from, read around the point (where the point sits on the
-    crop's half-pixel grid; to a grey level or two, as OpenCV interpolates on a 1/32 px grid);
-    colour reads as grey; points off the image repeat its border."""
+def test_crops_and_patches_are_the_warped_image(test_images_and_shapes):
+    """A crop is OpenCV's warp of the image by the crop similarity; a patch is that crop read
+    around the point (where the point sits on the crop's half-pixel grid; to a grey level or
+    two, as OpenCV interpolates on a 1/32 px grid); colour reads as grey; points off the image
+    repeat its border."""
     import cv2
     images, truth = test_images_and_shapes
     stage = Refiner(LOCAL_MODEL).stages[0]
+    grey = cv2.cvtColor(images[0], cv2.COLOR_BGR2GRAY)
     A, t = crop_transforms(truth[:1], stage.template)
+    side = stage.crop_size
+    crop = pictures(sample_grids([grey], from_crop(np.full((1, 1, 2), (side - 1) / 2), A, t), A, side), side)[0, 0]
+    warped = cv2.warpAffine(grey, np.concatenate([A[0], t[0][:, None]], axis=1), (side, side),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(crop - warped).max() <= 4 and np.abs(crop - warped).mean() < 0.1
     points = np.round(to_crop(truth[:1], A, t) - 0.5) + 0.5        # P even: the grid is then whole pixels
-    crop = warp_crops(images[:1], A, t, stage.crop_size)[0]
     centres = from_crop(points, A, t)
-    patches = warp_patches(images[:1], centres, A, 24)[0]
+    patches = pictures(sample_grids([grey], centres, A, 24), 24)[0]
     corners = (points[0] - 11.5).astype(int)
     cut = np.stack([crop[top:top + 24, left:left + 24] for left, top in corners])
     assert np.abs(patches - cut).max() <= 2 and np.abs(patches - cut).mean() < 0.1
-    colour = cv2.cvtColor(cv2.cvtColor(images[0], cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    np.testing.assert_allclose(warp_patches([colour], centres, A, 24)[0], patches, atol=1.01)
-    far = warp_patches([np.full((20, 30), 7, np.uint8)], centres + 1e4, A, 24)
+    colour = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    np.testing.assert_allclose(pictures(sample_grids([colour], centres, A, 24), 24)[0], patches, atol=1.01)
+    far = sample_grids([np.full((20, 30), 7, np.uint8)], centres + 1e4, A, 24)
     assert (far == 7).all()
+
+
+def test_grey_neighbourhoods_change_nothing_but_the_cost(refiner, test_images_and_shapes):
+    """The refiner reads each colour face from its grey neighbourhood: the same answer as from the
+    whole image turned grey; a big face in a big photo is read in colour, also the same."""
+    import cv2
+    images, truth = test_images_and_shapes
+    faces, offsets = grey_faces(images[:4], truth[:4])
+    assert all(face.ndim == 2 and face.size <= image.size / 3 for face, image in zip(faces, images))
+    assert (offsets >= 0).all()
+    grey = [cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images[:4]]
+    np.testing.assert_allclose(refiner.predict(images[:4], truth[:4]), refiner.predict(grey, truth[:4]), atol=0.02)
+    scale = np.sqrt(2 * MAX_GREY_PIXELS / images[0].shape[0] / images[0].shape[1]) * 2
+    big = cv2.resize(images[0], None, fx=scale, fy=scale)
+    (kept,), offset = grey_faces([big], truth[:1] * scale)
+    assert kept.ndim == 3 and np.shares_memory(kept, big) and (offset >= 0).all()
+    from_colour = refiner.predict(big, truth[0] * scale)
+    from_grey = refiner.predict(cv2.cvtColor(big, cv2.COLOR_BGR2GRAY), truth[0] * scale)
+    assert nme(from_colour[None], from_grey[None])[0] < 0.005         # grey levels rounded elsewhere
 
 
 def test_stages_must_agree_and_exist(tmp_path):
@@ -119,7 +159,8 @@ def test_stages_must_agree_and_exist(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"patch_size": 16}, "patch_size 16"),
-    ({"patch_size": None}, "inputs \\['crops', 'offsets'\\]"),
+    ({"patch_size": None}, "inputs \\['crop_cells', 'offsets'\\]"),
+    ({"patch_size": 22}, "multiple of 4"),
     ({"patch_size": -1}, "patch_size"),
 ])
 def test_a_local_stage_must_match_its_patches(tmp_path, changes, message):

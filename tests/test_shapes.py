@@ -152,3 +152,21 @@ def test_initial_indices_never_self(rng):
     assert not (small == np.arange(3)[:, None]).any() and small.max() < 3
     with pytest.raises(ValueError, match="at least 2 faces"):
         sh.sample_initial_indices(1, 5, rng)
+
+
+def test_five_point_frames_place_the_mean_shape_on_a_rolled_face(rng):
+    mean = sh.mean_shape(rng.uniform(0, 100, (5, 68, 2)))
+    angle, scale, shift = 0.5, 140.0, np.array([60.0, 30.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    face = mean @ (scale * rotation).T + shift
+    boxes, rolls = sh.frames_from_points(mean, sh.five_points(face[None]))
+    assert rolls[0] == pytest.approx(angle)
+    assert boxes[0, 2] - boxes[0, 0] == pytest.approx(scale) == boxes[0, 3] - boxes[0, 1]
+    start = sh.from_unit(sh.rotate_about_centre(mean, rolls), boxes)
+    np.testing.assert_allclose(start[0], face, atol=1e-9)
+    # Not rolled: the mean shape in a box, as from a face box.
+    boxes, rolls = sh.frames_from_points(mean, sh.five_points(mean[None] * scale + shift))
+    np.testing.assert_allclose(rolls, 0, atol=1e-12)
+    np.testing.assert_allclose(sh.to_unit((mean * scale + shift)[None], boxes)[0], mean, atol=1e-9)
+    with pytest.raises(ValueError, match="68-point"):
+        sh.five_points(np.zeros((3, 29, 2)))
