@@ -95,6 +95,24 @@ def test_read_image_errors(tmp_path):
         read_image(tmp_path / "empty.png")
 
 
+def test_photos_are_read_upright_and_in_eight_bit_bgr(tmp_path):
+    """A JPEG's EXIF orientation is applied; alpha is dropped; 16 bits keep their high byte."""
+    import cv2
+    image_module = pytest.importorskip("PIL.Image")
+    pixels = np.zeros((40, 80, 3), np.uint8)
+    pixels[:, :40] = 255                                       # the left half white
+    photo = image_module.fromarray(pixels)
+    exif = photo.getexif()
+    exif[0x0112] = 6                                           # "rotate 90 degrees clockwise to view"
+    photo.save(tmp_path / "turned.jpg", exif=exif)
+    upright = read_image(tmp_path / "turned.jpg")
+    assert upright.shape == (80, 40, 3)
+    assert upright[:35].mean() > 200 and upright[45:].mean() < 50     # the white half is now on top
+    deep = np.dstack([np.full((8, 8, 3), 40000, np.uint16), np.full((8, 8), 65535, np.uint16)])
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    assert (read_image(tmp_path / "deep.png") == 40000 >> 8).all()
+
+
 def test_faceset_checks_lengths():
     with pytest.raises(ValueError, match="one image and one name per shape"):
         FaceSet([np.zeros((4, 4), np.uint8)], np.zeros((2, 5, 2)), ["a", "b"])
