@@ -38,19 +38,16 @@ def _ibug68_flip():
 IBUG68_FLIP = _ibug68_flip()
 
 
-#: The five alignment points of a 68-point shape (:func:`five_points`), in the order face
-#: detectors (YuNet) and face-recognition crops use: the eye on the image's left, the eye on
-#: its right, the nose tip, the mouth corner on the image's left, the one on its right.
-FIVE_POINT_NAMES = ("left-in-image eye centre", "right-in-image eye centre", "nose tip",
-                    "left-in-image mouth corner", "right-in-image mouth corner")
-#: Left/right permutation of the five points (as :data:`IBUG68_FLIP`).
+#: Left/right permutation of the five points of :func:`five_points` (as :data:`IBUG68_FLIP`).
 FIVE_POINT_FLIP = np.array([1, 0, 2, 4, 3])
 FIVE_POINT_FLIP.flags.writeable = False
 
 
 def five_points(shapes):
     """``(..., 5, 2)``: the eye centres (means of points 36-41 and 42-47), the nose tip (30) and
-    the mouth corners (48, 54) of ``(..., 68, 2)`` shapes."""
+    the mouth corners (48, 54) of ``(..., 68, 2)`` shapes, in the order face detectors (YuNet)
+    and face-recognition crops use: the eye on the image's left, the other eye, the nose tip,
+    the mouth corner on the image's left, the other corner."""
     shapes = np.asarray(shapes, dtype=np.float64)
     if shapes.shape[-2:] != (68, 2):
         raise ValueError(f"five points are defined on the 68-point scheme; got shapes of {shapes.shape[-2]} points")
