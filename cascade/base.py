@@ -36,7 +36,7 @@ from .evaluate import nme
 from .shapes import (FIVE_POINT_FLIP, five_points, flip_boxes, flip_image, flip_permutation, flip_shapes,
                      frames_from_points, mean_shape, tight_boxes)
 from .threads import effective_jobs, map_chunks
-from .validation import check_boxes, check_images, check_shapes, check_start_points
+from .validation import boxes_on_images, check_boxes, check_images, check_shapes, check_start_points
 
 
 #: The calibrations a model file may hold, by attribute name (without the trailing ``_``).
@@ -111,12 +111,21 @@ class BaseCascade(BaseEstimator):
             boxes, rolls = self._point_frames(self.mean_shape_, points, None, images)
         shapes = self._predict(images, boxes, rolls)
         if points is None and getattr(self, "point_starts_", False) and np.isfinite(shapes).all():
-            boxes, rolls = self._point_frames(self.mean_shape_, five_points(shapes), None, images)
-            shapes = self._predict(images, boxes, rolls)
+            shapes = self._second_run(images, shapes)
         if not np.isfinite(shapes).all():    # checked inputs: only a damaged model gets here
             raise ValueError(f"this {type(self).__name__} model gave non-finite landmarks; "
                              "its file may be damaged")
         return shapes[0] if single else shapes
+
+    def _second_run(self, images, shapes):
+        """A five-point model's faces started from a box, run again from the five points of their
+        first answer (see :meth:`predict`); a face whose first answer places no frame on its image
+        (a box mostly off the image) keeps that answer."""
+        boxes, rolls = frames_from_points(self.mean_shape_, five_points(shapes))
+        again = np.flatnonzero((boxes[:, 2] > boxes[:, 0]) & boxes_on_images(boxes, [im.shape[:2] for im in images]))
+        if again.size:
+            shapes[again] = self._predict([images[i] for i in again], boxes[again], rolls[again])
+        return shapes
 
     @staticmethod
     def _point_frames(mean, points, boxes, images):
@@ -212,8 +221,9 @@ class BaseCascade(BaseEstimator):
         permutation = flip_permutation(shapes.shape[1], getattr(self, "flip_permutation", None))
         widths = np.array([im.shape[1] for im in images], dtype=np.float64)
         if points is not None:
-            mirrored = points[:, FIVE_POINT_FLIP].copy()          # NaN rows (box starts) stay NaN
-            mirrored[..., 0] = widths[:, None] - 1.0 - mirrored[..., 0]
+            placed = ~np.isnan(points).any(axis=(1, 2))            # the others start from their box
+            mirrored = np.full_like(points, np.nan)
+            mirrored[placed] = flip_shapes(points[placed], widths[placed], FIVE_POINT_FLIP)
             points = np.concatenate([points, mirrored])
         return (images + [flip_image(im) for im in images],
                 np.concatenate([shapes, flip_shapes(shapes, widths, permutation)]),

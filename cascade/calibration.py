@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .shapes import apply_similarity, five_points, mean_shape, similarity_fit, tight_boxes
+from .shapes import apply_similarity, five_points, similarity_fit, tight_boxes, to_mean_frame
 from .validation import check_boxes, check_shapes
 
 
@@ -113,8 +113,7 @@ class PointCalibration:
         true_shapes = check_shapes(true_shapes, n_faces=len(detector_points), name="true_shapes")
         if len(detector_points) == 0:
             raise ValueError("no matched faces to calibrate on")
-        reference = mean_shape(true_shapes)
-        A, t = similarity_fit(true_shapes, np.broadcast_to(reference, true_shapes.shape))
+        A, t = to_mean_frame(true_shapes)
         detected = np.nanmedian(apply_similarity(detector_points, A, t), axis=0)
         model = np.nanmedian(apply_similarity(five_points(true_shapes), A, t), axis=0)      # NaN: missing
         return cls(detected, model)

@@ -151,7 +151,8 @@ def command_predict(args):
         if annotate_one or args.annotate:
             drawn = apps.draw_landmarks(image, [f.landmarks for f in faces], [f.box for f in faces])
             _write_image(output if annotate_one else folder / relative.with_suffix(".png"), drawn)
-        if args.pts:
+        if args.pts and faces:
+            (folder / relative.parent).mkdir(parents=True, exist_ok=True)     # the input's folders, mirrored
             for k, face in enumerate(faces):
                 write_pts(folder / relative.parent / f"{relative.stem}_{k}.pts", face.landmarks)
         return name, faces, None
@@ -203,7 +204,7 @@ def _check_folder_outputs(folder, items, args):
     existing = [path for path in planned if path.exists()]
     if args.pts:
         existing += [path for _, _, relative in items
-                     for path in (folder / relative.parent).glob(f"{relative.stem}_*.pts")]
+                     for path in (folder / relative.parent).glob(f"{relative.stem}_[0-9]*.pts")]
     if existing:
         raise ValueError(f"{existing[0]} exists ({len(existing)} outputs in all): pass --overwrite to replace them")
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from .shapes import tight_boxes
 from .threads import effective_jobs
-from .validation import check_image, check_integer, check_real, check_shapes
+from .validation import boxes_on_images, check_image, check_integer, check_real, check_shapes
 
 #: The bundled YuNet model (see the README and LICENSE beside it).
 YUNET_MODEL = Path(__file__).parent / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
@@ -287,11 +287,10 @@ def _sound(boxes, scores, points, image_shape):
     """Which detections describe a face: finite, a box of a pixel or more that overlaps the image, and
     five points (if any) spread over a pixel or more around a centre inside the box grown by half
     its size. On tiny or odd images a network can answer with values far beyond the image, or NaN."""
-    height, width = image_shape[:2]
     with np.errstate(invalid="ignore", over="ignore"):
         size = boxes[:, 2:] - boxes[:, :2]
         keep = (np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & (size >= 1).all(axis=1)
-                & (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0))
+                & boxes_on_images(boxes, image_shape[:2]))
         if points is not None:
             centre = points.mean(axis=1)
             spread = np.sqrt(((points - centre[:, None]) ** 2).sum(axis=2).mean(axis=1))

@@ -94,9 +94,15 @@ class Pipeline:
     def landmarks(self, image, detector_boxes, detector_points=None):
         """``(k, L, 2)`` landmarks of the faces a detector found in one image: its ``(k, 4)`` boxes
         and, if it gives them, its ``(k, 5, 2)`` points (used when ``start`` is "auto")."""
+        return self.landmarks_in(image, **self.starts(detector_boxes, detector_points))
+
+    def starts(self, detector_boxes, detector_points=None):
+        """Where the landmarker starts the faces a detector found: ``{"points": (k, 5, 2)}``, its
+        points calibrated (when ``start`` is "auto" and it gives some), else ``{"boxes": (k, 4)}``,
+        its calibrated boxes; the keywords of the landmarker's ``predict``."""
         if detector_points is not None and self.uses_points:
-            return self.landmarks_in(image, points=self.point_calibration.apply(detector_points))
-        return self.landmarks_in(image, self.calibration.apply(detector_boxes))
+            return {"points": self.point_calibration.apply(detector_points)}
+        return {"boxes": self.calibration.apply(detector_boxes)}
 
     @property
     def uses_points(self):

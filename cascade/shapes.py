@@ -140,6 +140,14 @@ def mean_shape(shapes, boxes=None):
     return np.nanmean(unit, axis=0)
 
 
+def to_mean_frame(shapes):
+    """Similarities ``(A, t)`` taking each ``(n, L, 2)`` shape onto the unit-frame mean of them all
+    (:func:`mean_shape`; least squares over its points): a frame in which every face has the
+    mean's position, size and roll, to compare or carry over what happens around faces."""
+    shapes = check_shapes(shapes)
+    return similarity_fit(shapes, np.broadcast_to(mean_shape(shapes), shapes.shape))
+
+
 def similarity_fit(source, target):
     """Least-squares similarity taking ``source`` onto ``target`` (Procrustes, no reflection).
 

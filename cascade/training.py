@@ -25,7 +25,7 @@ import numpy as np
 
 from .calibration import calibrate
 from .detect import detect_faces, make_detector
-from .shapes import five_points, jitter_boxes, mean_shape, similarity_fit, tight_boxes
+from .shapes import five_points, jitter_boxes, tight_boxes, to_mean_frame
 from .validation import check_real, check_shapes
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,7 @@ def point_starts(true_shapes, detected_points, calibration, rng):
     found = ~np.isnan(detected_points).any(axis=(1, 2))
     if not found.any():
         raise ValueError("the points detector found none of the faces: no point errors to learn from")
-    reference = mean_shape(true_shapes)
-    to_mean, _ = similarity_fit(true_shapes, np.broadcast_to(reference, true_shapes.shape))
+    to_mean, _ = to_mean_frame(true_shapes)
     errors = calibration.apply(detected_points[found]) - truth[found]
     errors = np.einsum("nij,nlj->nli", to_mean[found], errors)            # in the mean shape's frame
     drawn = errors[rng.integers(len(errors), size=len(true_shapes))]

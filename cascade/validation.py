@@ -107,13 +107,22 @@ def check_boxes(boxes, n_faces=None, image_sizes=None, name="boxes"):
         raise ValueError(f"{name}[{bad[0]}] = {array[bad[0]].tolist()} has zero or negative "
                          "size (need right > left and bottom > top)")
     if image_sizes is not None:
-        height, width = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2).T
-        outside = np.flatnonzero((left >= width) | (top >= height) | (right <= 0) | (bottom <= 0))
+        outside = np.flatnonzero(~boxes_on_images(array, image_sizes))
         if outside.size:
             i = outside[0]
-            raise ValueError(f"{name}[{i}] = {array[i].tolist()} lies outside its "
-                             f"{height[i]:.0f}x{width[i]:.0f} image")
+            height, width = np.broadcast_to(np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2),
+                                            (len(array), 2))[i]
+            raise ValueError(f"{name}[{i}] = {array[i].tolist()} lies outside its {height:.0f}x{width:.0f} image")
     return array
+
+
+def boxes_on_images(boxes, image_sizes):
+    """Which ``(n, 4)`` boxes overlap their images (``image_sizes``: one ``(height, width)`` for all,
+    or one per box); a box with NaN does not."""
+    height, width = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2).T
+    left, top, right, bottom = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T
+    with np.errstate(invalid="ignore"):
+        return (left < width) & (top < height) & (right > 0) & (bottom > 0)
 
 
 def _as_float_array(values, name):

@@ -209,6 +209,10 @@ def _read_metadata(session, path):
     if not isinstance(meta["format_version"], int) or meta["format_version"] > FORMAT_VERSION:
         raise ValueError(f"{path}: format version {meta['format_version']!r} is newer than this "
                          f"package reads ({FORMAT_VERSION}); upgrade the package")
+    if meta["format_version"] < FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {meta['format_version']} reads whole pixel grids; this "
+                         f"package's networks read 4 x 4 cells (version {FORMAT_VERSION}): retrain the stage "
+                         "with python -m cnn_refine.train")
     for key in ("crop_size", "n_landmarks", "patch_size"):
         try:
             if key in meta:

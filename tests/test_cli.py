@@ -60,6 +60,15 @@ def test_predict_mirrors_the_input_tree_and_never_overwrites_unasked(small_folde
     assert main(argv + ["--overwrite"]) == 0
 
 
+def test_pts_alone_mirror_the_input_tree(small_folder, tmp_path):
+    tree = tmp_path / "photos" / "a" / "b"
+    tree.mkdir(parents=True)
+    os.symlink(sorted(small_folder.glob("*.jpg"))[0], tree / "photo.jpg")
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "photos"), "-o", str(out), "--pts", "--no-refine", "--quiet"]) == 0
+    assert read_pts(out / "a" / "b" / "photo_0.pts").shape == (68, 2)
+
+
 def test_predict_refuses_outputs_that_would_collide(small_folder, tmp_path, capsys):
     image = sorted(small_folder.glob("*.jpg"))[0]
     other = tmp_path / "elsewhere"

@@ -258,6 +258,21 @@ def test_fit_and_predict_from_five_points(estimator, train_faces, held_out):
     assert model.predict(rolled_images[:0], points=np.zeros((0, 5, 2))).shape == (0, 68, 2)
 
 
+def test_a_five_point_model_keeps_a_box_far_off_the_face(held_out):
+    """A model trained from points runs a box start a second time from its first answer's five
+    points; a box mostly off the image, whose first answer places no frame on it, keeps that answer
+    rather than failing."""
+    from cascade import load_model
+    model = load_model("default")
+    image = np.full((100, 100, 3), 120, np.uint8)
+    for box in ([95, 0, 400, 100], [-300, -300, 3, 3], [0, 0, 100, 100]):
+        shape = model.predict(image, np.array(box, float))
+        assert shape.shape == (68, 2) and np.isfinite(shape).all()
+    images, truth, _ = held_out
+    from_boxes = model.predict(images[:8], tight_boxes(truth[:8]))
+    assert nme(from_boxes, truth[:8]).mean() < 0.08
+
+
 def test_five_point_starts_are_checked(model, held_out):
     images, truth, boxes = held_out
     from cascade.shapes import five_points

@@ -220,6 +220,7 @@ def _with_metadata(tmp_path, model_path=GLOBAL_MODEL, **changes):
 
 @pytest.mark.parametrize("changes, message", [
     ({"format_version": 99}, "newer"),
+    ({"format_version": 2}, "retrain the stage"),
     ({"format": "something-else"}, "format"),
     ({"crop_size": 64}, "crop_size 64"),
     ({"n_landmarks": 5}, "template must be 5"),
