@@ -57,6 +57,7 @@ from cascade.detect import HaarDetector, YuNetDetector, detect_faces, detections
 from cascade.evaluate import auc, failure_rate, nme
 from cascade.shapes import five_points, frames_from_points, from_unit, rotate_about_centre
 
+from . import SCRATCH, output_path
 from .run import DEFAULT_DATA
 from .timing import median_seconds
 
@@ -334,15 +335,16 @@ def write(args, results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the 300-W folder (its lfpw/testset is read)")
-    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "cascade-bench"),
+    parser.add_argument("--cache", default=str(SCRATCH),
                         help="the photos, and the benchmark suite's trained dlib model")
-    parser.add_argument("--out", default=str(Path.home() / ".cache" / "cascade-bench" / "pipeline"),
+    parser.add_argument("--out", default=str(SCRATCH / "pipeline"),
                         help="where pipeline.md and pipeline.json go (benchmarks/results to publish)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--old-model", help="the ert-68.npz of the old default, for its row")
     parser.add_argument("--quick", action="store_true", help="30 test faces, two canvas sizes, one repeat")
     args = parser.parse_args(argv)
+    output_path(args.out, args.quick)
     args.argv = argv if argv is not None else __import__("sys").argv[1:]
     threadpool_limits(1)
     cv2.setNumThreads(1)

@@ -33,6 +33,7 @@ from cnn_refine import Refiner
 from cnn_refine.crop import grey_faces, network_inputs
 from cnn_refine.refiner import FLOAT_MODELS, INT8_MODELS, network_feed
 
+from . import SCRATCH
 from .run import DEFAULT_DATA
 
 
@@ -82,7 +83,7 @@ def main(argv=None):
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the 300-W folder (its lfpw/testset is read)")
     parser.add_argument("--faces", type=int, default=None, help="the first N test faces only")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--out", default=str(Path.home() / ".cache" / "cascade-bench" / "refiner"))
+    parser.add_argument("--out", default=str(SCRATCH / "refiner"), help="benchmarks/results to publish")
     parser.add_argument("--models", action="append", default=[], help="more refiners: stage files, comma-separated")
     args = parser.parse_args(argv)
     threadpool_limits(1)

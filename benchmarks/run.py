@@ -41,6 +41,7 @@ from cascade.calibration import BoxCalibration, calibrate
 from cascade.detect import DEFAULT_DETECTOR, DETECTORS, detect_faces, make_detector, match_detection
 from cascade.evaluate import auc, failure_rate, report
 
+from . import SCRATCH, output_path
 from .methods import our_methods
 from .peers import peer_methods
 from .timing import median_seconds
@@ -351,13 +352,16 @@ def main(argv=None):
     parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR)
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--test-dir", action="append", help="folder of image + .pts pairs (repeatable)")
-    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "cascade-bench"))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--cache", default=str(SCRATCH))
+    parser.add_argument("--out", default=str(SCRATCH / "results"),
+                        help=f"where the tables, results and plots go (default: {SCRATCH / 'results'}; "
+                        "benchmarks/results to publish)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--train-key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    output_path(args.out, args.quick)
     if args.train_key:
         train_here(args)
         return

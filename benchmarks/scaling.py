@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 import cascade
 from cascade.shapes import IBUG68_FLIP
 
+from . import SCRATCH
 from .timing import median_seconds, peak_growth_mib
 
 CONFIG = dict(n_stages=10, n_trees=100, n_init=5, random_state=0)
@@ -60,7 +61,7 @@ def fit_memory(data, n_faces, n_init):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w")
-    parser.add_argument("--out", default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--out", default=SCRATCH / "scaling", help="benchmarks/results to publish")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--parts", default="landmarks,batch,training", type=lambda s: s.split(","))
     parser.add_argument("--model", help="saved ERT for the batch part (default: the 68-point one trained here)")

@@ -22,6 +22,8 @@ import numpy as np
 import cascade
 from cascade.video import FaceTracker, jitter
 
+from . import SCRATCH
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,7 +36,7 @@ def main(argv=None):
     parser.add_argument("--model", default="default")
     parser.add_argument("--detector", default="yunet")
     parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--out", default=str(Path.home() / ".cache" / "cascade-bench" / "video_jitter.json"),
+    parser.add_argument("--out", default=str(SCRATCH / "video_jitter.json"),
                         help="the JSON summary (benchmarks/results/... to publish)")
     args = parser.parse_args(argv)
     faces = cascade.load_faces(Path(args.data) / "lfpw" / "testset", lazy=True).subset(slice(0, args.faces))

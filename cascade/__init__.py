@@ -25,6 +25,8 @@ Landmark scheme
     (5, 29, 194 points...) work everywhere a flip permutation or eye indices
     are given for them.
 """
+__version__ = "0.1.0"
+
 from .data import FaceSet, load_faces, read_csv, read_dlib_xml, read_pts, write_dlib_xml, write_pts
 from .asm import ASM
 from .ert import ERT
@@ -35,8 +37,6 @@ from .features import frame_transforms, sample_pixels
 from .shapes import IBUG68_FLIP, mean_shape, similarity_fit, tight_boxes
 from .bundled import load_model
 from .pipeline import Face, Pipeline
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ASM",

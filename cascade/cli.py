@@ -21,18 +21,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
-import numpy as np
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from . import apps
-from .bundled import BUNDLED, ESTIMATORS, load_model
-from .data import IMAGE_SUFFIXES, load_faces, read_image, write_csv, write_pts
+from . import __version__, apps, outputs
+from .bundled import BUNDLED, DEFAULT_MODEL, ESTIMATORS, load_model
+from .data import IMAGE_SUFFIXES, load_faces, read_image, write_pts
 from .detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
+from .outputs import face_records, predictions_document, write_predictions_csv
 from .pipeline import Pipeline
 from .training import train_landmarker
 
 
 def main(argv=None):
+    """Run one command; returns the exit status: 0, 1 after an error (one line on stderr), 2 for usage."""
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -44,9 +46,16 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.run(args) or 0
+        with logging_redirect_tqdm():       # log lines above a progress bar, not glued to it
+            return args.run(args) or 0
+    except BrokenPipeError:
+        # The reader left (`cascade predict photo.jpg | head`): nothing more to say, and Python must
+        # not fail again flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (FileNotFoundError, ValueError, TypeError, ImportError) as error:
-        print(f"cascade {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())
+        print(f"cascade {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 
@@ -65,8 +74,17 @@ def _pipeline_options(parser):
 
 
 def _pipeline(args):
-    options = {"max_side": args.max_side, **({"model_path": args.detector_model} if args.detector_model else {})}
+    options = {"max_side": args.max_side}
+    if args.detector_model:
+        if args.detector != "yunet":
+            raise ValueError(f"--detector-model is a YuNet model file; --detector {args.detector} takes none")
+        options["model_path"] = args.detector_model
     return Pipeline(args.model, detector=args.detector, refiner=args.refine, detector_options=options)
+
+
+def _model_name(name):
+    """The model a --model value stands for: a bundled name ("default" resolved) or the file given."""
+    return DEFAULT_MODEL if name == "default" else name
 
 
 def _image_options(parser, many=False):
@@ -89,6 +107,9 @@ def _input_images(args):
         path = Path(item)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise ValueError(f"no images in {path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, "
+                                 "in its subfolders too)")
             found += [(str(p), p, p.relative_to(path)) for p in files]
         elif path.is_file():
             found.append((str(path), path, Path(path.name)))
@@ -106,22 +127,31 @@ def _read(path):
     return read_image(path)
 
 
-def _faces_json(faces):
-    return [{"box": face.box.round(2).tolist(), "score": round(face.score, 4),
-             "landmarks": face.landmarks.round(2).tolist()} for face in faces]
-
-
 def _write_image(path, image):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), image):
-        raise ValueError(f"cannot write an image to {path} (unknown suffix?)")
+        raise ValueError(f"cannot write an image to {path}")
 
 
-def _single_output(args, result):
-    output = Path(args.output) if args.output else Path(f"{args.command}.png")
-    _write_image(output, result)
-    print(f"wrote {output}", file=sys.stderr)
+def _image_output(output, default, option="-o"):
+    """The image file an option names, checked before any work: a suffix OpenCV writes."""
+    output = Path(output or default)
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"{option} {output}: give an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return output
+
+
+def _folder_output(output):
+    """The folder an -o names: an existing folder, or a name without a suffix (so that a mistyped
+    file name, ``-o faces.txt``, is not taken for a folder)."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"-o {output} is a file, not a folder")
+    if not output.exists() and output.suffix:
+        raise ValueError(f"-o {output}: a new output folder's name has no suffix (create the folder "
+                         "first to use this name)")
+    return output
 
 
 # -- predict --------------------------------------------------------------------------------------
@@ -130,7 +160,8 @@ def command_predict(args):
     items = _input_images(args)
     output = Path(args.output) if args.output else None
     annotate_one = output is not None and output.suffix.lower() in IMAGE_SUFFIXES
-    folder = output if output is not None and not annotate_one and output.suffix.lower() != ".json" else None
+    to_json = output is not None and output.suffix.lower() == ".json"
+    folder = _folder_output(output) if output is not None and not annotate_one and not to_json else None
     if annotate_one and len(items) != 1:
         raise ValueError(f"-o {output} is an image file, but {len(items)} images were given: pass a folder")
     if (args.annotate or args.pts or args.csv) and folder is None:
@@ -160,16 +191,17 @@ def command_predict(args):
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     results, errors = {}, {}
-    with ThreadPoolExecutor(args.jobs if args.jobs > 0 else os.cpu_count() or 1) as pool:
-        for name, faces, error in tqdm(pool.map(work, items), total=len(items), desc="predict", unit="image",
-                                       disable=args.quiet or len(items) <= 1):
+    with ThreadPoolExecutor(args.jobs if args.jobs > 0 else os.cpu_count() or 1) as pool, \
+            tqdm(total=len(items), desc="predict", unit="image",         # on a terminal only (None)
+                 disable=True if args.quiet or len(items) <= 1 else None) as bar:
+        for name, faces, error in pool.map(work, items):
             if error is None:
-                results[name] = _faces_json(faces)
+                results[name] = face_records(faces)
             else:
                 errors[name] = error
-                print(f"cascade predict: {error}", file=sys.stderr)
-    document = json.dumps({"model": args.model, "detector": args.detector, "refined": args.refine,
-                           "images": results, "errors": errors}, indent=1)
+                bar.write(f"cascade predict: {name}: {' '.join(error.split())}", file=sys.stderr)
+            bar.update()
+    document = predictions_document(_model_name(args.model), args.detector, args.refine, results, errors)
     if output is None:
         print(document)
     elif annotate_one:
@@ -178,19 +210,17 @@ def command_predict(args):
     else:
         json_path = folder / "landmarks.json" if folder is not None else output
         json_path.write_text(document)
-        rows = [(name, face["landmarks"]) for name, faces in results.items() for face in faces]
-        if args.csv and rows:
-            write_csv(folder / "landmarks.csv", [name for name, _ in rows], np.array([points for _, points in rows]))
-        print(f"wrote {json_path} ({len(rows)} faces in {len(results)} images"
+        if args.csv:
+            write_predictions_csv(folder / "landmarks.csv", results)
+        n_faces = sum(len(faces) for faces in results.values())
+        print(f"wrote {json_path} ({n_faces} faces in {len(results)} images"
               f"{f', {len(errors)} unreadable' if errors else ''})", file=sys.stderr)
     return 1 if errors else 0
 
 
 def _check_folder_outputs(folder, items, args):
     """Refuse, before any work, outputs that would overwrite each other or (without --overwrite)
-    files already there; and a folder output that is a file."""
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"-o {folder} is a file, not a folder")
+    files already there."""
     stems = {}
     for name, _, relative in items:
         key = relative.with_suffix("")
@@ -215,7 +245,7 @@ def command_video(args):
     from .video import process_video
     summary = process_video(args.input, args.output, _pipeline(args), smooth=not args.no_smooth,
                             landmarks_path=args.landmarks, redetect_every=args.redetect_every,
-                            progress=not args.quiet)
+                            progress=False if args.quiet else None)
     print(json.dumps(summary), file=sys.stderr)
 
 
@@ -248,25 +278,40 @@ def command_fit(args):
 
 def command_evaluate(args):
     from .evaluate import plot_ced, report
+    if args.ced:
+        _image_output(args.ced, "ced.png", "--ced")
+        try:
+            import matplotlib  # noqa: F401 - checked before the work, not after it
+        except ImportError:
+            raise ImportError("--ced needs matplotlib: pip install 'cascade-landmarks[plot]'") from None
     faces = load_faces(args.folder, lazy=True)
     if len(faces) == 0:
         raise ValueError(f"no image + .pts pairs in {args.folder}")
-    images, boxes = list(faces.images), faces.face_boxes()
+    images = list(faces.images)
     refiner = None
     if args.refine:
         from cnn_refine import Refiner
         refiner = Refiner()
     predictions, speeds = {}, {}
     for name in args.model:
-        model = load_model(name)
-        started = time.perf_counter()
-        predicted = model.predict(images, boxes)
-        predictions[name] = predicted if refiner is None else refiner.predict(images, predicted)
+        if args.detector is None:
+            model = load_model(name)
+            started = time.perf_counter()
+            predicted = model.predict(images, faces.face_boxes())
+            predictions[name] = predicted if refiner is None else refiner.predict(images, predicted)
+        else:
+            pipeline = Pipeline(name, detector=args.detector, refiner=refiner or False,
+                                detector_options={"max_side": args.max_side})
+            started = time.perf_counter()
+            predictions[name] = pipeline.annotated_faces(images, faces.shapes, n_jobs=args.jobs)
         speeds[name] = len(images) / (time.perf_counter() - started)
     result = report(predictions, faces.shapes)
-    print(f"{args.folder}: tight boxes of the true points" + (", CNN refiner on" if args.refine else ""))
+    start = (f"{args.detector} detector (max side {args.max_side}), its start calibrated for each model"
+             if args.detector else "tight boxes of the true points")
+    print(f"{args.folder}: {start}; CNN refiner {'on' if args.refine else 'off'}")
     print(result.table())
-    print("\nfaces/s (one call, all faces): " + ", ".join(f"{name} {speed:.0f}" for name, speed in speeds.items()))
+    speeds = ", ".join(f"{name} {speed:.0f}" for name, speed in speeds.items())
+    print(f"\nfaces/s (all faces in one call{', detection included' if args.detector else ''}): {speeds}")
     if args.ced:
         plot_ced(result.errors(), args.ced)
         print(f"wrote {args.ced}", file=sys.stderr)
@@ -289,6 +334,10 @@ def command_bench(args):
 
 def _one_image_faces(args):
     (name, path, _), = _single_input(args)
+    if args.command == "align":
+        _folder_output(args.output or "align")
+    elif args.command != "pose" or args.output:
+        _image_output(args.output, f"{args.command}.png")
     image = _read(path)
     faces = _pipeline(args)(image)
     print(f"{name}: {len(faces)} faces", file=sys.stderr)
@@ -302,6 +351,12 @@ def _single_input(args):
     return items
 
 
+def _single_output(args, result):
+    output = _image_output(args.output, f"{args.command}.png")
+    _write_image(output, result)
+    print(f"wrote {output}", file=sys.stderr)
+
+
 def command_blur(args):
     image, faces = _one_image_faces(args)
     _single_output(args, apps.blur_faces(image, [f.landmarks for f in faces], args.method))
@@ -310,33 +365,52 @@ def command_blur(args):
 def command_align(args):
     image, faces = _one_image_faces(args)
     crops = apps.align_faces(image, [f.landmarks for f in faces], size=args.size)
-    output = Path(args.output or "align")
+    output = _folder_output(args.output or "align")
     for k, crop in enumerate(crops):
         _write_image(output / f"face_{k}.png", crop)
     print(f"wrote {len(crops)} aligned faces to {output}", file=sys.stderr)
 
 
 def command_overlay(args):
+    overlay = _overlay_picture(args.png) if args.png else apps.sunglasses()
     image, faces = _one_image_faces(args)
-    if args.png:
-        overlay = cv2.imread(str(args.png), cv2.IMREAD_UNCHANGED)
-        if overlay is None or overlay.ndim != 3 or overlay.shape[2] != 4:
-            raise ValueError(f"{args.png} must be a PNG with an alpha channel (4 channels)")
-    else:
-        overlay = apps.sunglasses()
     _single_output(args, apps.overlay_on_faces(image, [f.landmarks for f in faces], overlay))
+
+
+def _overlay_picture(path):
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no picture at {path}")
+    overlay = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if overlay is None:
+        raise ValueError(f"{path} is not an image OpenCV can read")
+    if overlay.ndim != 3 or overlay.shape[2] != 4:
+        raise ValueError(f"{path} has no alpha channel: the overlay must be a transparent PNG (4 channels)")
+    return overlay
 
 
 def command_pose(args):
     image, faces = _one_image_faces(args)
     poses = [apps.head_pose(face.landmarks, image.shape) for face in faces]
-    print(json.dumps([{"box": face.box.round(1).tolist(), **pose.as_dict()} for face, pose in zip(faces, poses)],
-                     indent=1))
+    print(json.dumps([{"face": k, "box": face.box.round(2).tolist(), **pose.as_dict()}
+                      for k, (face, pose) in enumerate(zip(faces, poses))], indent=1))
     if args.output:
         _single_output(args, apps.draw_pose(image, [f.landmarks for f in faces], poses))
 
 
 # -- the parser -----------------------------------------------------------------------------------
+
+#: What each application writes, for its --help.
+APP_OUTPUTS = {
+    "blur": " Writes one image (-o, default blur.png).",
+    "align": " Writes FOLDER/face_K.png (-o FOLDER, default align), K the face's index as in predict's JSON.",
+    "overlay": " Writes one image (-o, default overlay.png).",
+    "pose": " Prints JSON, one entry per face: {\"face\": index, \"box\": the detector's box in pixels, "
+            "\"yaw\", \"pitch\", \"roll\": degrees, yaw > 0 turning the face towards the image's right, "
+            "pitch > 0 tilting it up, roll > 0 turning it clockwise in the image; \"rotation\": the 3 x 3 "
+            "rotation and \"translation\": the position in millimetres of a generic head model in the "
+            "camera's frame (x right, y down, z forward from the camera, a pinhole at the image centre whose "
+            "focal length is the image width)}; -o also draws the axes on the image.",
+}
 
 def _box_jitter(text):
     try:
@@ -352,9 +426,12 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="cascade", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.split("\n")[2:]))
+    parser.add_argument("--version", action="version", version=f"cascade {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     predict = commands.add_parser("predict", help="landmarks of every face in images, as JSON",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  epilog=outputs.__doc__.split("\n", 2)[2].replace("``", "").replace(":mod:", ""),
                                   description="Detect faces and find their landmarks. Without -o, JSON goes to "
                                   "stdout; -o FILE.png draws them on the (one) image; -o FILE.json writes "
                                   "the JSON there; -o FOLDER writes FOLDER/landmarks.json and, on request, "
@@ -372,7 +449,13 @@ def build_parser():
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(run=command_predict)
 
-    video = commands.add_parser("video", help="track, smooth and draw landmarks on a video")
+    video = commands.add_parser("video", help="track, smooth and draw landmarks on a video",
+                                description="Track, smooth and draw the landmarks of every face in a video. "
+                                "--landmarks writes {\"fps\", \"smoothed\", \"frames\": [{\"frame\": index, "
+                                "\"faces\": [{\"track\": id, \"score\", \"box\", \"landmarks\"}]}]}: a face keeps "
+                                "its track id (0, 1, ... in order of appearance) while it is followed; the score "
+                                "is that of the detection that last confirmed it (the detector's scale, as in "
+                                "predict's JSON); the box is the tight box of the (smoothed) landmarks, in pixels.")
     video.add_argument("input", metavar="IN", help="a video file OpenCV can read")
     video.add_argument("-o", "--output", required=True, help="the annotated video (.mp4 or .avi)")
     video.add_argument("--landmarks", help="also write per-frame landmarks to this JSON file")
@@ -403,11 +486,24 @@ def build_parser():
     fit.add_argument("--jobs", type=int, default=1, help="training threads")
     fit.set_defaults(run=command_fit)
 
-    evaluate = commands.add_parser("evaluate", help="NME table and CED plot of models on image + .pts pairs")
+    evaluate = commands.add_parser(
+        "evaluate", help="NME table and CED plot of models on image + .pts pairs",
+        description="Score models on the annotated faces of a folder (image + .pts pairs): inter-ocular and "
+        "inter-pupil NME, AUC at 0.08 and failure rates at 0.08 and 0.10, all in percent. Each face starts "
+        "from the tight box of its true points, or with --detector from what that detector finds there (the "
+        "detection overlapping the face most, IoU 0.2 at least; a face missed counts as a failure), as "
+        "the pipeline starts it.")
     evaluate.add_argument("folder", metavar="FOLDER")
     evaluate.add_argument("--model", nargs="+", default=["default"], help="model names or files")
-    evaluate.add_argument("--refine", action="store_true", help="refine with the bundled CNN")
-    evaluate.add_argument("--ced", help="write the CED curves to this image file")
+    evaluate.add_argument("--detector", choices=sorted(DETECTORS),
+                          help="start from this detector's answers (default: tight boxes of the true points)")
+    evaluate.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                          help=f"the detector runs on a copy this many pixels on its longer side "
+                          f"(default {DEFAULT_MAX_SIDE})")
+    evaluate.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                          help="refine with the bundled CNN (default: on)")
+    evaluate.add_argument("--jobs", type=int, default=1, help="detector threads")
+    evaluate.add_argument("--ced", help="write the CED curves to this image file (needs the plot extra)")
     evaluate.set_defaults(run=command_evaluate)
 
     bench = commands.add_parser("bench", help="the benchmark suite (python -m benchmarks.run)", add_help=False,
@@ -420,7 +516,7 @@ def build_parser():
             ("align", "warp each face to the 112x112 five-point crop", command_align),
             ("overlay", "put sunglasses (or your transparent PNG) on every face", command_overlay),
             ("pose", "head yaw, pitch and roll of every face", command_pose)):
-        app = commands.add_parser(name, help=help_text, description=help_text)
+        app = commands.add_parser(name, help=help_text, description=help_text + "." + APP_OUTPUTS[name])
         _image_options(app)
         _pipeline_options(app)
         app.add_argument("-o", "--output", help="where to write the result")

@@ -1,18 +1,20 @@
 """Face detectors: ``detector(image) -> Detections(boxes, scores, points)``.
 
 ``boxes`` are ``(k, 4)`` ``(left, top, right, bottom)`` in pixels, ``scores``
-``(k,)`` larger meaning surer (each detector's own scale), surest first, and
+``(k,)`` larger meaning surer, surest first, and
 ``points`` ``(k, 5, 2)`` five points per face in the order of
 :func:`cascade.shapes.five_points` (eyes, nose tip, mouth corners), or None for
-a detector that gives none. Three ship here:
+a detector that gives none. Three ship here, each with its own scale of score:
 
 - :class:`YuNetDetector` (the default): OpenCV's ``FaceDetectorYN`` running the
   YuNet CNN (Shiqi Yu et al., MIT licence), whose model file ships inside the
-  package (``cascade/models/yunet/``); boxes, scores and five points;
+  package (``cascade/models/yunet/``); boxes, five points, and a confidence in
+  [0, 1] (faces below ``score_threshold``, 0.6, are dropped);
 - :class:`HaarDetector`: OpenCV's Viola-Jones frontal-face cascade, from the
-  model file inside opencv-python 4.x wheels (OpenCV 5 dropped it);
+  model file inside opencv-python 4.x wheels (OpenCV 5 dropped it); the score is
+  the cascade's level weight, unbounded (about 1 to 12 on the 300-W test faces);
 - :class:`DlibHOGDetector`: dlib's HOG + linear SVM frontal detector, when dlib
-  is installed.
+  is installed; the score is the SVM's margin, unbounded (above 0 is a face).
 
 Each detects on a copy of the image whose longer side is at most ``max_side``
 pixels (640 by default; None for the full image) and maps its answers back, so
@@ -212,7 +214,11 @@ class DlibHOGDetector(Detector):
     def __init__(self, upsample=1, max_side=DEFAULT_MAX_SIDE):
         super().__init__(max_side)
         check_integer(upsample, "upsample", low=0)
-        import dlib
+        try:
+            import dlib
+        except ImportError:
+            raise ImportError("the dlib-hog detector needs dlib: pip install 'cascade-landmarks[dlib]' "
+                              "(or dlib-bin)") from None
         self.upsample = upsample
         self._dlib = dlib
 

@@ -123,6 +123,11 @@ class Report:
     ``rows`` holds, per method, the mean NME for each normalisation, the AUC at
     ``auc_threshold`` and the failure rate at each of ``thresholds``, all on the
     first normalisation's errors. ``table()`` renders them as Markdown.
+
+    A face whose predicted shape is all NaN was *missed* (its detector found no
+    face there): its error is infinite, so it counts as a failure and adds
+    nothing to the AUC, and the mean NME is over the faces found; each row then
+    also counts the faces ``missed``.
     """
 
     def __init__(self, predictions, true_shapes, boxes=None,
@@ -135,19 +140,34 @@ class Report:
         self.normalizations = tuple(normalizations)
         self.thresholds = tuple(thresholds)
         self.auc_threshold = auc_threshold
-        self.n_faces = len(check_shapes(true_shapes))
-        self.face_errors = {
-            method: {norm: nme(predicted, true_shapes, norm, boxes, eye_corners, eyes)
-                     for norm in self.normalizations}
-            for method, predicted in predictions.items()}
+        true_shapes = check_shapes(true_shapes)
+        self.n_faces = len(true_shapes)
+        boxes = None if boxes is None else check_boxes(boxes, self.n_faces)
+        self.face_errors = {}
+        for method, predicted in predictions.items():
+            if np.shape(predicted) != true_shapes.shape:
+                raise ValueError(f"{method}: predictions of shape {np.shape(predicted)} for true shapes "
+                                 f"{true_shapes.shape}")
+            found = ~np.isnan(np.asarray(predicted, dtype=np.float64)).all(axis=(1, 2))
+            if not found.any():
+                raise ValueError(f"{method}: every face was missed (all predictions NaN)")
+            self.face_errors[method] = {}
+            for norm in self.normalizations:
+                errors = np.full(self.n_faces, np.inf)
+                errors[found] = nme(np.asarray(predicted)[found], true_shapes[found], norm,
+                                    None if boxes is None else boxes[found], eye_corners, eyes)
+                self.face_errors[method][norm] = errors
         self.rows = [self._row(method, errors) for method, errors in self.face_errors.items()]
 
     def _row(self, method, errors):
         main = errors[self.normalizations[0]]
+        found = np.isfinite(main)
         row = {"method": method, "n_faces": self.n_faces}
-        row.update({f"nme_{norm}": float(np.mean(errors[norm])) for norm in self.normalizations})
+        row.update({f"nme_{norm}": float(np.mean(errors[norm][found])) for norm in self.normalizations})
         row[f"auc@{self.auc_threshold:g}"] = auc(main, self.auc_threshold)
         row.update({f"failure@{t:g}": failure_rate(main, t) for t in self.thresholds})
+        if not found.all():
+            row["missed"] = int(np.sum(~found))
         return row
 
     def errors(self, normalization=None):
@@ -160,15 +180,19 @@ class Report:
                 "rows": [dict(row) for row in self.rows]}
 
     def table(self):
-        """Markdown table; NME, AUC and failure rates in percent."""
-        keys = [k for k in self.rows[0] if k not in ("method", "n_faces")]
+        """Markdown table; NME, AUC and failure rates in percent (and faces missed, if any)."""
+        keys = [k for k in self.rows[0] if k not in ("method", "n_faces", "missed")]
         header = ["method"] + [k.replace("nme_", "NME ").replace("auc", "AUC").replace("failure", "fail")
                                + " (%)" for k in keys]
+        missed = any("missed" in row for row in self.rows)
+        header += ["missed"] * missed
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
-            lines.append("| " + " | ".join([row["method"]] + [f"{100 * row[k]:.2f}" for k in keys]) + " |")
+            cells = [row["method"]] + [f"{100 * row[k]:.2f}" for k in keys] + [str(row.get("missed", 0))] * missed
+            lines.append("| " + " | ".join(cells) + " |")
         first = self.normalizations[0]
-        lines.append(f"\n{self.n_faces} faces; AUC and failure rates on {first} NME.")
+        lines.append(f"\n{self.n_faces} faces; AUC and failure rates on {first} NME"
+                     + ("; NME over the faces found, a face missed counts as a failure." if missed else "."))
         return "\n".join(lines)
 
     def __str__(self):
@@ -180,8 +204,9 @@ def report(predictions, true_shapes, **options):
     return Report(predictions, true_shapes, **options)
 
 
-def plot_ced(errors, path, max_error=0.10, title=None, xlabel="NME (inter-ocular)"):
-    """Write the CED curves of several methods (``{name: per-face errors}``) to an image file.
+def plot_ced(errors, path, max_error=0.10, title=None, xlabel="NME (inter-ocular)", auc_threshold=0.08):
+    """Write the CED curves of several methods (``{name: per-face errors}``) to an image file,
+    each labelled with its AUC at ``auc_threshold`` in percent, as the tables give it.
 
     Needs matplotlib (``pip install cascade-landmarks[plot]``).
     """
@@ -198,7 +223,7 @@ def plot_ced(errors, path, max_error=0.10, title=None, xlabel="NME (inter-ocular
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for k, (method, method_errors) in enumerate(errors.items()):
-        label = f"{method} (AUC@{max_error:g} {auc(method_errors, max_error):.3f})"
+        label = f"{method} (AUC@{auc_threshold:g} {100 * auc(method_errors, auc_threshold):.2f} %)"
         axes.plot(thresholds, ced(method_errors, thresholds), label=label, linestyle=("-", "--", ":")[k // 10 % 3])
     axes.set(xlim=(0, max_error), ylim=(0, 1), xlabel=xlabel, ylabel="fraction of faces",
              title=title or "Cumulative error distribution")

@@ -109,7 +109,10 @@ def _read(path, arrays):
             contents = {name: archive[name] for name in names}
     except Exception as error:   # noqa: BLE001 - zipfile, zlib and the .npy header parser (ast,
         # tokenize) each raise their own errors on damaged bytes: all mean "not readable"
-        raise ValueError(f"{path} is not a readable cascade model file ({error})") from None
+        # NumPy reads a file that is not an archive as a pickle, and its refusal advises loading
+        # it unsafely: advice a model loader must not pass on.
+        reason = "its bytes are no .npz of plain arrays" if "pickle" in str(error) else str(error)
+        raise ValueError(f"{path} is not a readable cascade model file ({reason})") from None
     # NumPy hands a zip member not named ``*.npy`` over as raw bytes, not an array.
     strangers = sorted(name for name, value in contents.items() if not isinstance(value, np.ndarray))
     if strangers:

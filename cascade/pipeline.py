@@ -13,8 +13,8 @@ import numpy as np
 from .bundled import load_model
 from .calibration import BoxCalibration, PointCalibration
 from .data import as_photo
-from .detect import DEFAULT_DETECTOR, DETECTORS, detections_of, make_detector
-from .validation import check_image, check_integer
+from .detect import DEFAULT_DETECTOR, DETECTORS, detect_faces, detections_of, make_detector
+from .validation import check_image, check_images, check_integer, check_shapes
 
 #: How the landmarker may start: from the detector's points where it gives them, or always from its box.
 STARTS = ("auto", "box")
@@ -116,6 +116,27 @@ class Pipeline:
         images = [check_image(image)] * len(boxes if points is None else points)
         shapes = self.landmarker.predict(images, boxes, points=points)
         return shapes if self.refiner is None else self.refiner.predict(images, shapes)
+
+
+    def annotated_faces(self, images, true_shapes, n_jobs=1):
+        """``(n, L, 2)`` landmarks of the one annotated face in each image as this pipeline finds it,
+        NaN rows where its detector missed the face: the protocol of ``cascade evaluate --detector``.
+
+        The face is the detection overlapping the tight box of its true shape most (IoU 0.2 at
+        least, :func:`cascade.detect.match_detection`); other detections are ignored (they may be
+        other people). ``n_jobs`` threads run the detector.
+        """
+        images = check_images(images)
+        true_shapes = check_shapes(true_shapes, n_faces=len(images))
+        boxes, points = detect_faces(self.detector, images, true_shapes, n_jobs)
+        found = np.flatnonzero(~np.isnan(boxes).any(axis=1))
+        shapes = np.full((len(images), self.n_landmarks, 2), np.nan)
+        if found.size:
+            starts = self.starts(boxes[found], None if points is None else points[found])
+            faces = [images[i] for i in found]
+            landmarks = self.landmarker.predict(faces, **starts)
+            shapes[found] = landmarks if self.refiner is None else self.refiner.predict(faces, landmarks)
+        return shapes
 
 
 def _stored(given, landmarker, attribute, detector_name, kind):

@@ -17,6 +17,7 @@ motion follows with little lag. Its cut-offs are in face sizes per second, so
 one setting suits faces near and far.
 """
 import json
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -65,8 +66,32 @@ class OneEuroFilter:
         return self.value
 
 
+@dataclass
+class Track:
+    """A face followed from frame to frame: its ``track_id`` (0, 1, ... in order of appearance), the
+    detector ``score`` of the detection that last confirmed it, its last unsmoothed ``shape`` and
+    its One-Euro ``smoother``."""
+
+    track_id: int
+    score: float
+    shape: np.ndarray
+    smoother: OneEuroFilter
+
+
+@dataclass
+class TrackedFace:
+    """One face in one frame: its track's id and score, the tight ``box`` of its ``landmarks``
+    (smoothed when the tracker smooths)."""
+
+    track_id: int
+    score: float
+    box: np.ndarray
+    landmarks: np.ndarray
+
+
 class FaceTracker:
-    """Follows the faces of a video frame by frame: ``tracker(frame) -> (boxes, shapes)``.
+    """Follows the faces of a video frame by frame: ``tracker.track(frame) -> [TrackedFace, ...]``,
+    or ``tracker(frame) -> (boxes (k, 4), shapes (k, L, 2))``.
 
     ``rate`` is the video's frame rate (Hz); ``smooth`` turns the One-Euro filter on,
     with ``min_cutoff`` (Hz) and ``beta`` (per face size per second).
@@ -77,47 +102,63 @@ class FaceTracker:
         OneEuroFilter(rate, min_cutoff, beta)           # checks the filter's settings now, not at the first face
         self.pipeline, self.rate, self.smooth = pipeline, rate, smooth
         self.redetect_every, self.min_cutoff, self.beta = redetect_every, min_cutoff, beta
-        self.tracks = []          # [(raw shape, filter)]
+        self.tracks = []
         self.frame_index = 0
+        self.next_id = 0
 
     def __call__(self, frame):
-        raw = [shape for shape, _ in self.tracks]
-        if raw:
+        faces = self.track(frame)
+        if not faces:
+            return np.zeros((0, 4)), np.zeros((0, self.pipeline.n_landmarks, 2))
+        return np.array([face.box for face in faces]), np.array([face.landmarks for face in faces])
+
+    def track(self, frame):
+        """The faces of the next frame, in order of their tracks' ids."""
+        if self.tracks:
             # From the mean shape placed on the previous shape's five points (or box): starting from
             # the shape itself makes a cascade drift from frame to frame (BENCHMARKS.md, "Video").
-            previous = np.array(raw)
+            previous = np.array([track.shape for track in self.tracks])
             moved = (self.pipeline.landmarks_in(frame, points=five_points(previous)) if self.pipeline.uses_points
                      else self.pipeline.landmarks_in(frame, tight_boxes(previous)))
-            keep = [i for i in range(len(raw)) if _plausible(raw[i], moved[i], frame.shape)]
-            self.tracks = [(moved[i], self.tracks[i][1]) for i in keep]
+            kept = []
+            for track, shape in zip(self.tracks, moved):
+                if _plausible(track.shape, shape, frame.shape):
+                    track.shape = shape
+                    kept.append(track)
+            self.tracks = kept
         if not self.tracks or self.frame_index % self.redetect_every == 0:
             self._redetect(frame)
         self.frame_index += 1
-        shapes = [smoother(shape, scale=max(_face_size(shape), 1.0)) if self.smooth else shape
-                  for shape, smoother in self.tracks]
-        if not shapes:
-            return np.zeros((0, 4)), np.zeros((0, self.pipeline.n_landmarks, 2))
-        shapes = np.array(shapes)
-        return tight_boxes(shapes), shapes
+        faces = []
+        for track in self.tracks:
+            shape = track.smoother(track.shape, scale=max(_face_size(track.shape), 1.0)) if self.smooth \
+                else track.shape
+            faces.append(TrackedFace(track.track_id, track.score, tight_boxes(shape), shape))
+        return faces
 
     def _redetect(self, frame):
         found = detections_of(self.pipeline.detector(frame))
         boxes = self.pipeline.calibration.apply(found.boxes)
-        tracked = [tight_boxes(shape) for shape, _ in self.tracks]
+        tracked = [tight_boxes(track.shape) for track in self.tracks]
         # Detections confirm tracks; unmatched tracks are dropped, unmatched detections start new ones.
-        confirmed, new = [], []
+        confirmed, new = {}, []
         for index, box in enumerate(boxes):
             overlaps = [box_iou(box[None], t)[0] for t in tracked]
             best = int(np.argmax(overlaps)) if overlaps else -1
             if best >= 0 and overlaps[best] > 0.3 and best not in confirmed:
-                confirmed.append(best)
+                confirmed[best] = index
             else:
                 new.append(index)
+        for best, index in confirmed.items():
+            self.tracks[best].score = float(found.scores[index])
         self.tracks = [self.tracks[i] for i in sorted(confirmed)]
         if new:
             points = None if found.points is None else found.points[new]
             shapes = self.pipeline.landmarks(frame, found.boxes[new], points)
-            self.tracks += [(shape, OneEuroFilter(self.rate, self.min_cutoff, self.beta)) for shape in shapes]
+            for index, shape in zip(new, shapes):
+                self.tracks.append(Track(self.next_id, float(found.scores[index]), shape,
+                                         OneEuroFilter(self.rate, self.min_cutoff, self.beta)))
+                self.next_id += 1
 
 
 def _plausible(before, after, frame_shape):
@@ -149,10 +190,12 @@ def jitter(shapes_per_frame):
 
 
 def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path=None, redetect_every=15,
-                  progress=True):
+                  progress=None):
     """Track, smooth and draw the landmarks of a video file; returns a summary dict.
 
-    ``landmarks_path`` receives the per-frame boxes and landmarks as JSON.
+    ``landmarks_path`` receives, as JSON, ``{"fps", "smoothed", "frames": [{"frame": index, "faces":
+    [{"track": id, "score", "box", "landmarks"}]}]}`` (:class:`TrackedFace`; pixels). ``progress``:
+    a progress bar on stderr (None: on a terminal only).
     """
     capture = cv2.VideoCapture(str(input_path))
     if not capture.isOpened():
@@ -162,21 +205,23 @@ def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     tracker = FaceTracker(pipeline, rate=rate, smooth=smooth, redetect_every=redetect_every)
     writer, frames, index = None, [], 0
-    bar = tqdm(total=total, desc="video", unit="frame", disable=not progress)
+    bar = tqdm(total=total, desc="video", unit="frame", disable=None if progress is None else not progress)
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            boxes, shapes = tracker(frame)
+            faces = tracker.track(frame)
             if writer is None:
                 fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(output_path).lower().endswith(".avi") else "mp4v"))
                 writer = cv2.VideoWriter(str(output_path), fourcc, rate, (frame.shape[1], frame.shape[0]))
                 if not writer.isOpened():
                     raise ValueError(f"cannot write a video to {output_path}")
-            writer.write(draw_landmarks(frame, shapes, boxes))
-            frames.append({"frame": index, "faces": [{"box": b.round(2).tolist(), "landmarks": s.round(2).tolist()}
-                                                     for b, s in zip(boxes, shapes)]})
+            writer.write(draw_landmarks(frame, [face.landmarks for face in faces], [face.box for face in faces]))
+            frames.append({"frame": index, "faces": [{"track": face.track_id, "score": round(face.score, 4),
+                                                      "box": face.box.round(2).tolist(),
+                                                      "landmarks": face.landmarks.round(2).tolist()}
+                                                     for face in faces]})
             index += 1
             bar.update()
     finally:

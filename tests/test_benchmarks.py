@@ -3,10 +3,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
+from benchmarks import PUBLISHED, SCRATCH, output_path  # noqa: E402
 from benchmarks.run import child_command  # noqa: E402
+
+
+def test_only_an_explicit_out_publishes_and_never_a_quick_run(tmp_path):
+    import benchmarks.pipeline
+    import benchmarks.run
+    assert SCRATCH not in (PUBLISHED, *PUBLISHED.parents)
+    for suite in (benchmarks.run, benchmarks.pipeline):          # refused before any work
+        with pytest.raises(SystemExit, match="not published"):
+            suite.main(["--quick", "--out", str(PUBLISHED)])
+    with pytest.raises(SystemExit, match="not published"):
+        output_path(PUBLISHED, quick=True)
+    with pytest.raises(SystemExit, match="not published"):
+        output_path(PUBLISHED / "sub", quick=True)
+    assert output_path(PUBLISHED) == PUBLISHED and output_path(tmp_path, quick=True) == tmp_path
 
 
 def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):

@@ -1,4 +1,5 @@
 """The `cascade` command: every subcommand on real faces, its outputs, and its errors."""
+import csv
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cascade
 from cascade import read_pts
 from cascade.cli import build_parser, main
 
@@ -98,25 +100,91 @@ def test_one_bad_file_loses_nothing(small_folder, tmp_path, capsys):
 
 def test_predict_to_stdout(small_folder, capsys):
     image = sorted(small_folder.glob("*.jpg"))[0]
-    assert main(["predict", str(image), "--model", "ert-68"]) == 0
+    assert main(["predict", str(image)]) == 0
     document = json.loads(capsys.readouterr().out)
+    assert (document["model"], document["detector"], document["refined"]) == ("ert-68", "yunet", True)
+    assert document["cascade"] == cascade.__version__ and document["errors"] == {}
     found = document["images"][str(image)]
+    assert [face["face"] for face in found] == list(range(len(found)))
+    assert all(0 < face["score"] <= 1 for face in found)             # YuNet's confidence
     truth = read_pts(image.with_suffix(".pts"))
-    best = min(np.abs(np.array(face["landmarks"]) - truth).mean() for face in found)
-    assert best < 5.0
+    best = min(range(len(found)), key=lambda k: np.abs(np.array(found[k]["landmarks"]) - truth).mean())
+    assert np.abs(np.array(found[best]["landmarks"]) - truth).mean() < 5.0
+    left, top, right, bottom = found[best]["box"]                     # the detector's box, round the face
+    assert left < truth[:, 0].mean() < right and top < truth[:, 1].mean() < bottom
+
+
+def test_the_csv_rows_match_the_json(small_folder, tmp_path):
+    out = tmp_path / "out"
+    assert main(["predict", str(small_folder), "-o", str(out), "--csv", "--quiet"]) == 0
+    document = json.loads((out / "landmarks.json").read_text())
+    with open(out / "landmarks.csv", newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0][:9] == ["image", "face", "score", "left", "top", "right", "bottom", "x0", "y0"]
+    assert len(rows[0]) == 7 + 2 * 68
+    faces = [(key, face) for key, found in document["images"].items() for face in found]
+    assert len(rows) - 1 == len(faces) >= 8
+    for row, (key, face) in zip(rows[1:], faces):
+        assert row[0] == key and int(row[1]) == face["face"]
+        assert np.allclose([float(v) for v in row[2:7]], [face["score"], *face["box"]])
+        assert np.allclose(np.reshape([float(v) for v in row[7:]], (68, 2)), face["landmarks"])
+
+
+def test_no_progress_bar_off_a_terminal(small_folder, tmp_path, capsys):
+    assert main(["predict", str(small_folder), "-o", str(tmp_path / "out")]) == 0
+    error = capsys.readouterr().err
+    assert error.strip().count("\n") == 0 and "image/s" not in error and "%|" not in error
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    # `cascade predict --sample | head` with head gone: the pipe has no reader when the JSON is written.
+    process = subprocess.Popen([sys.executable, "-m", "cascade", "predict", "--sample", "--no-refine"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in error and "BrokenPipe" not in error
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"cascade {cascade.__version__}"
 
 
 @pytest.mark.parametrize("argv, message", [
     (["predict", "no/such/image.jpg"], "no image or folder"),
     (["predict"], "no images given"),
+    (["predict", "{tmp}/empty"], "no images in"),
+    (["predict", "--sample", "-o", "{tmp}/x.txt"], "a new output folder's name has no suffix"),
+    (["align", "--sample", "-o", "{tmp}/faces.png"], "a new output folder's name has no suffix"),
+    (["blur", "--sample", "-o", "{tmp}/blurred.txt"], "give an image file"),
+    (["evaluate", "{tmp}/empty", "--ced", "{tmp}/ced.txt"], "--ced {tmp}/ced.txt: give an image file"),
     (["predict", "--sample", "--model", "nope"], "unknown model"),
     (["blur", "--sample", "--model", "missing.npz"], "no model file"),
+    (["predict", "--sample", "--model", "{tmp}/text.npz"], "is not a readable cascade model file"),
     (["predict", "--sample", "--detector-model", "none.onnx"], "no YuNet model file"),
+    (["predict", "--sample", "--detector", "dlib-hog", "--detector-model", "y.onnx"], "takes none"),
+    (["overlay", "--sample", "--png", "{tmp}/missing.png"], "no picture at"),
+    (["overlay", "--sample", "--png", "{tmp}/text.npz"], "not an image OpenCV can read"),
 ])
-def test_errors_are_one_clear_line(argv, message, capsys):
-    assert main(argv) == 1
+def test_errors_are_one_clear_line(argv, message, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "text.npz").write_text("not a model")
+    assert main([arg.format(tmp=tmp_path) for arg in argv]) == 1
     error = capsys.readouterr().err
-    assert message in error and "Traceback" not in error
+    assert error.count("\n") == 1 and message.format(tmp=tmp_path) in error
+    assert "allow_pickle" not in error                 # NumPy's advice to load pickles is not passed on
+
+
+def test_missing_extras_are_named(monkeypatch, small_folder, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "dlib", None)              # as if dlib were not installed
+    assert main(["predict", "--sample", "--detector", "dlib-hog"]) == 1
+    assert "cascade-landmarks[dlib]" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["evaluate", str(small_folder), "--ced", str(tmp_path / "ced.png")]) == 1
+    error = capsys.readouterr()
+    assert "cascade-landmarks[plot]" in error.err and error.out == ""     # refused before the work
 
 
 def test_an_unreadable_image_is_reported(tmp_path, capsys):
@@ -167,6 +235,8 @@ def test_pose_prints_angles(capsys):
     assert main(["pose", "--sample"]) == 0
     poses = json.loads(capsys.readouterr().out)
     assert len(poses) == 1 and abs(poses[0]["yaw"]) < 45
+    assert set(poses[0]) == {"face", "box", "yaw", "pitch", "roll", "rotation", "translation"}
+    assert poses[0]["translation"][2] > 100           # millimetres in front of the camera
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +256,16 @@ def test_fit_then_evaluate(small_folder, tiny_model, capsys):
     assert main(["evaluate", str(small_folder), "--model", str(tiny_model), "lbf-68"]) == 0
     table = capsys.readouterr().out
     assert "| lbf-68 |" in table and f"| {tiny_model} |" in table
+
+
+def test_evaluate_from_a_detector_is_the_pipeline(small_folder, capsys):
+    assert main(["evaluate", str(small_folder), "--model", "lbf-68", "--detector", "yunet", "--no-refine"]) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("| lbf-68 |"))
+    faces = cascade.load_faces(small_folder)
+    expected = cascade.Pipeline("lbf-68", refiner=False).annotated_faces(list(faces.images), faces.shapes)
+    assert row.split("|")[2].strip() == f"{100 * cascade.nme(expected, faces.shapes).mean():.2f}"
+    assert "yunet detector" in printed
 
 
 def test_evaluate_plots_the_ced(small_folder, tmp_path):
@@ -211,6 +291,11 @@ def test_video_command(small_folder, tmp_path, capsys):
     assert main(["video", str(source), "-o", str(out), "--landmarks", str(landmarks), "--quiet"]) == 0
     frames = json.loads(landmarks.read_text())["frames"]
     assert len(frames) == 6 and all(len(frame["faces"]) >= 1 for frame in frames)
+    for frame in frames:
+        assert all(set(face) == {"track", "score", "box", "landmarks"} for face in frame["faces"])
+    tracked = [face["track"] for face in frames[-1]["faces"]]
+    assert 0 in tracked and len(set(tracked)) == len(tracked)       # the first face is followed throughout
+    assert all(0 < face["score"] <= 1 for frame in frames for face in frame["faces"])
     assert out.stat().st_size > 1000
     assert main(["video", str(tmp_path / "missing.mp4"), "-o", str(out)]) == 1
     assert "cannot open the video" in capsys.readouterr().err

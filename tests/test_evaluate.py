@@ -93,6 +93,28 @@ def test_report_table_and_dict():
     np.testing.assert_allclose(result.errors()["bad"], [0.1, 0.1])
 
 
+def test_a_missed_face_is_a_failure_not_an_error():
+    true = np.stack([face_with_eyes(), face_with_eyes(), face_with_eyes()])
+    predicted = true + [0.3, 0.4]
+    predicted[2] = np.nan                                     # the detector missed the third face
+    result = ev.report({"found two": predicted}, true)
+    row = result.rows[0]
+    assert row["nme_inter-ocular"] == pytest.approx(0.05) and row["missed"] == 1
+    assert row["failure@0.08"] == pytest.approx(1 / 3) and row["auc@0.08"] == pytest.approx(0.375 * 2 / 3)
+    assert np.isinf(result.errors()["found two"][2])
+    assert "| found two | 5.00 | 6.25 | 25.00 | 33.33 | 33.33 | 1 |" in result.table()
+    assert "missed" not in ev.report({"all": true + 0.1}, true).rows[0]
+    predicted[:] = np.nan
+    with pytest.raises(ValueError, match="every face was missed"):
+        ev.report({"none": predicted}, true)
+    partly = true.copy()
+    partly[0, 3] = np.nan
+    with pytest.raises(ValueError, match="predicted contains NaN"):
+        ev.report({"partly": partly}, true)
+    with pytest.raises(ValueError, match="predictions of shape"):
+        ev.report({"short": true[:2]}, true)
+
+
 def test_plot_ced(tmp_path):
     errors = {"a": np.array([0.01, 0.05]), "b": np.array([0.03, 0.2])}
     if importlib.util.find_spec("matplotlib") is None:

@@ -98,6 +98,36 @@ def test_pipeline_uses_the_stored_calibrations_unless_given_others():
     assert plain.calibration == BoxCalibration() and plain.point_calibration == PointCalibration()
 
 
+def test_predict_maps_a_detectors_boxes_and_points_in_one_call(test_images_and_shapes):
+    from cascade.detect import YuNetDetector, detect_faces
+    images, shapes = test_images_and_shapes
+    images, shapes = images[:12], shapes[:12]
+    boxes, points = detect_faces(YuNetDetector(), images, shapes)
+    assert not np.isnan(boxes).any()
+    model = load_model("default")
+    from_boxes = model.predict(images, boxes, detector="yunet")
+    np.testing.assert_array_equal(from_boxes, model.predict(images, model.box_calibrations_["yunet"].apply(boxes)))
+    from_points = model.predict(images, points=points, detector="yunet")
+    np.testing.assert_array_equal(
+        from_points, model.predict(images, points=model.point_calibrations_["yunet"].apply(points)))
+    # The docstring's warning: raw detector boxes are not the model's kind, and the answer shows it.
+    assert nme(from_boxes, shapes).mean() < 0.07 < nme(model.predict(images, boxes), shapes).mean()
+    one = model.predict(images[0], boxes[0], detector="yunet")
+    np.testing.assert_array_equal(one, from_boxes[0])
+    with pytest.raises(ValueError, match="no calibration of 'retina'"):
+        model.predict(images, boxes, detector="retina")
+    with pytest.raises(ValueError, match="no calibration of 'haar''s points"):
+        model.predict(images, points=points, detector="haar")
+
+
+def test_annotated_faces_missed_are_nan(test_images_and_shapes):
+    images, shapes = test_images_and_shapes
+    blank = np.full_like(images[0], 128)                     # no face: the detector misses it
+    found = Pipeline(refiner=False).annotated_faces([images[0], blank], shapes[:2])
+    assert np.isfinite(found[0]).all() and np.isnan(found[1]).all()
+    assert nme(found[:1], shapes[:1])[0] < 0.08
+
+
 def test_five_point_starts_follow_rolled_faces(test_images_and_shapes):
     """On faces rolled by 30 degrees, YuNet's five points give a far better start than its box."""
     import cv2
