@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from cascade import write_dlib_xml
-from cascade.shapes import IBUG68_FLIP, flip_boxes, flip_image, flip_shapes
+from cascade.schemes import IBUG68
+from cascade.shapes import flip_boxes, flip_image, flip_shapes
 
 #: dlib's defaults, and a small configuration for --quick.
 DLIB_QUICK = dict(cascade_depth=3, num_trees_per_cascade_level=20, oversampling_amount=3,
@@ -51,7 +52,7 @@ class DlibTrained:
             widths.append(image.shape[1])
         boxes = train_set.face_boxes()
         write_dlib_xml(folder / "train.xml", paths,
-                       np.concatenate([train_set.shapes, flip_shapes(train_set.shapes, widths, IBUG68_FLIP)]),
+                       np.concatenate([train_set.shapes, flip_shapes(train_set.shapes, widths, IBUG68)]),
                        np.concatenate([boxes, flip_boxes(boxes, widths)]))
         options = dlib.shape_predictor_training_options()
         for name, value in (DLIB_QUICK if quick else {}).items():

@@ -55,7 +55,8 @@ import cascade
 from cascade.data import read_image
 from cascade.detect import HaarDetector, YuNetDetector, detect_faces, detections_of, match_detection
 from cascade.evaluate import auc, failure_rate, nme
-from cascade.shapes import five_points, frames_from_points, from_unit, rotate_about_centre
+from cascade.schemes import IBUG68
+from cascade.shapes import frames_from_points, from_unit, rotate_about_centre
 
 from . import SCRATCH, output_path
 from .run import DEFAULT_DATA
@@ -270,7 +271,7 @@ def starts(photos):
     pipeline = cascade.Pipeline()
     model = pipeline.landmarker
     kinds = {"true tight box": ("boxes", np.concatenate([boxes for _, boxes, _ in photos])),
-             "true five points": ("points", five_points(truth))}
+             "true five points": ("points", IBUG68.five_points(truth))}
     detectors = {"yunet": YuNetDetector()}
     if hasattr(cv2, "CascadeClassifier"):
         detectors["haar"] = HaarDetector()
@@ -288,7 +289,7 @@ def starts(photos):
         if kind == "boxes":
             start = from_unit(np.broadcast_to(model.mean_shape_, shapes.shape), where)
         else:
-            frames, rolls = frames_from_points(model.mean_shape_, where)
+            frames, rolls = frames_from_points(IBUG68.five_points(model.mean_shape_), where)
             start = from_unit(rotate_about_centre(model.mean_shape_, rolls), frames)
         landmarks = model.predict(faces, **{kind: where})
         seconds = median_seconds(lambda: model.predict(faces, **{kind: where}), 5)

@@ -27,7 +27,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cascade
-from cascade.shapes import IBUG68_FLIP
+from cascade.schemes import IBUG68
 
 from . import SCRATCH
 from .timing import median_seconds, peak_growth_mib
@@ -44,7 +44,7 @@ SUBSETS = {
 def subset_permutation(indices):
     """The left/right permutation of a subset of the 68 points, in the subset's numbering."""
     position = {point: i for i, point in enumerate(indices)}
-    return [position[IBUG68_FLIP[point]] for point in indices]
+    return [position[IBUG68.flip[point]] for point in indices]
 
 
 def fit_memory(data, n_faces, n_init):

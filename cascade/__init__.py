@@ -34,7 +34,8 @@ from .esr import ESR
 from .lbf import LBF
 from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced, report
 from .features import frame_transforms, sample_pixels
-from .shapes import IBUG68_FLIP, mean_shape, similarity_fit, tight_boxes
+from .schemes import FIVE, IBUG68, Scheme
+from .shapes import mean_shape, similarity_fit, tight_boxes
 from .bundled import load_model
 from .pipeline import Face, Pipeline
 
@@ -47,5 +48,5 @@ __all__ = [
     "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",
     "sample_pixels", "frame_transforms",
-    "IBUG68_FLIP", "mean_shape", "similarity_fit", "tight_boxes",
+    "Scheme", "IBUG68", "FIVE", "mean_shape", "similarity_fit", "tight_boxes",
 ]

@@ -1,18 +1,25 @@
-"""What users build from 68 landmarks: drawing, anonymising, aligning, AR overlays, head pose.
+"""What users build from landmarks: drawing, anonymising, aligning, AR overlays, head pose.
 
-Every function takes an image (uint8, grey or BGR) and a sequence of ``(68, 2)``
+Every function takes an image (uint8, grey or BGR) and a sequence of ``(L, 2)``
 shapes in that image's pixels, as :class:`cascade.Pipeline` gives them, and
-returns new arrays; the input image is never changed.
+returns new arrays; the input image is never changed. Blurring and head pose
+need the 68-point iBUG scheme (:data:`cascade.schemes.IBUG68`: the jaw, brows
+and the points of a generic 3-D face); aligning and overlays need five points,
+so they also take the scheme of the shapes (by default that of their point
+count: 68 or 5); drawing takes any.
 """
 from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
 
-from .shapes import five_points, similarity_fit
+from .schemes import IBUG68, scheme_of
+from .shapes import similarity_fit
 from .validation import check_image, check_shapes
 
-JAW, BROWS, NOSE_TIP, CHIN = slice(0, 17), slice(17, 27), 30, 8
+JAW = list(IBUG68.groups["jaw"])
+BROWS = list(IBUG68.groups["right_brow"] + IBUG68.groups["left_brow"])
+CHIN = 8
 
 #: The 112x112 five-point template of face recognition crops (ArcFace and others): eye
 #: centres, nose tip, mouth corners, in the crop's pixels.
@@ -26,11 +33,18 @@ POSE_MODEL_3D = np.array([[0.0, 0.0, 0.0], [0.0, -63.6, -12.5], [-43.3, 32.7, -2
                           [43.3, 32.7, -26.0], [-28.9, -28.9, -24.1], [28.9, -28.9, -24.1]])
 
 
-def _faces(image, shapes):
+def _faces(image, shapes, scheme=IBUG68, five=False):
+    """The checked image and ``(n, L, 2)`` shapes of ``scheme`` (None: by their point count),
+    which must give five points if ``five``; returns ``(image, shapes, scheme)``."""
     image = check_image(image)
-    shapes = np.zeros((0, 68, 2)) if len(shapes) == 0 else check_shapes(np.asarray(shapes, dtype=np.float64),
-                                                                         n_landmarks=68, allow_nan=False)
-    return image, shapes
+    if len(shapes) == 0:
+        scheme = scheme_of(scheme, 68 if scheme is None else None)
+        return image, np.zeros((0, scheme.n_points, 2)), scheme
+    shapes = check_shapes(np.asarray(shapes, dtype=np.float64), allow_nan=False)
+    scheme = scheme_of(scheme, shapes.shape[1])
+    if five and not scheme.has_five_points:
+        raise ValueError(f"the {scheme.name!r} scheme gives no five points to align on")
+    return image, shapes, scheme
 
 
 def face_outline_mask(image_shape, shape, brow_lift=0.25):
@@ -48,7 +62,7 @@ def face_outline_mask(image_shape, shape, brow_lift=0.25):
 def blur_faces(image, shapes, method="gaussian", strength=1.0):
     """Anonymise each face inside its outline: "gaussian" blur or "pixelate" (blocks about a
     tenth of the face wide), feathered at the edge."""
-    image, shapes = _faces(image, shapes)
+    image, shapes, _ = _faces(image, shapes)
     if method not in ("gaussian", "pixelate"):
         raise ValueError(f"method must be 'gaussian' or 'pixelate', got {method!r}")
     if not (np.isfinite(strength) and strength > 0):
@@ -77,16 +91,17 @@ def blur_faces(image, shapes, method="gaussian", strength=1.0):
     return result
 
 
-def align_faces(image, shapes, size=112, template=None):
+def align_faces(image, shapes, size=112, template=None, scheme=None):
     """``(n, size, size[, 3])`` crops, each face warped by the similarity taking its five points
-    (:func:`five_points`) onto ``template`` (default: the 112x112 five-point template, scaled)."""
-    image, shapes = _faces(image, shapes)
+    (:meth:`cascade.schemes.Scheme.five_points`) onto ``template`` (default: the 112x112
+    five-point template, scaled)."""
+    image, shapes, scheme = _faces(image, shapes, scheme, five=True)
     if not isinstance(size, (int, np.integer)) or not 8 <= size <= 4096:
         raise ValueError(f"size must be an integer from 8 to 4096, got {size!r}")
     template = FIVE_POINT_TEMPLATE_112 * (size / 112.0) if template is None else np.asarray(template, float)
     if template.shape != (5, 2):
         raise ValueError(f"template must be 5 (x, y) points, got shape {template.shape}")
-    A, t = similarity_fit(five_points(shapes), np.broadcast_to(template, (len(shapes), 5, 2))) \
+    A, t = similarity_fit(scheme.five_points(shapes), np.broadcast_to(template, (len(shapes), 5, 2))) \
         if len(shapes) else (np.zeros((0, 2, 2)), np.zeros((0, 2)))
     crops = [cv2.warpAffine(image, np.concatenate([A[i], t[i][:, None]], axis=1), (size, size),
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for i in range(len(shapes))]
@@ -111,11 +126,11 @@ def sunglasses(width=400):
     return glasses
 
 
-def overlay_on_faces(image, shapes, overlay, overlay_eyes=None):
+def overlay_on_faces(image, shapes, overlay, overlay_eyes=None, scheme=None):
     """Alpha-blend a BGRA ``overlay`` on each face, its two eye points (``overlay_eyes``
     ``(2, 2)`` in overlay pixels; default :func:`sunglasses`'s) placed on the face's eye
     centres: it follows the face's position, scale and roll."""
-    image, shapes = _faces(image, shapes)
+    image, shapes, scheme = _faces(image, shapes, scheme, five=True)
     overlay = np.asarray(overlay)
     if overlay.dtype != np.uint8 or overlay.ndim != 3 or overlay.shape[2] != 4:
         raise ValueError(f"overlay must be a uint8 BGRA image (h, w, 4), got {overlay.dtype} {overlay.shape}")
@@ -125,7 +140,7 @@ def overlay_on_faces(image, shapes, overlay, overlay_eyes=None):
     result = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     height, width = result.shape[:2]
     for shape in shapes:
-        eyes = five_points(shape[None])[0, :2]
+        eyes = scheme.five_points(shape)[:2]
         A, t = similarity_fit(source, eyes[None])
         # Warp the overlay only onto the part of the image it covers, not a whole-image canvas.
         # (Bilinear reads reach one pixel past the overlay's edge pixels, into its zero border.)
@@ -191,8 +206,8 @@ def head_pose(shape, image_shape, focal_length=None):
 
 
 def draw_landmarks(image, shapes, boxes=None):
-    """A BGR copy with each face's points (and its detector box) drawn."""
-    image, shapes = _faces(image, shapes)
+    """A BGR copy with each face's points (and its detector box) drawn; shapes of any scheme."""
+    image, shapes, _ = _faces(image, shapes, None)
     result = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     scale = max(1, int(round(max(result.shape[:2]) / 400)))
     for k, shape in enumerate(shapes):

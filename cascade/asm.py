@@ -49,12 +49,11 @@ class ASM(BaseCascade):
     variance_kept : fraction of the shape variance the PDM keeps (0.98)
     clamp : shape parameters are limited to this many standard deviations (3.0)
     face_size : square root of the box area, in pixels, at the finest level (128)
-    contours : the curves of the landmark scheme as ``(first, last, closed)``
-        index ranges, for the normals; built in for 68 points, otherwise a point's
-        two nearest neighbours in the mean shape
     mirror : also train on the mirror image of every face (True)
-    flip_permutation : left/right landmark permutation for ``mirror``; built in
-        for 68 points
+    scheme : the landmark scheme (:class:`cascade.schemes.Scheme` or a registered name): the
+        mirror map for ``mirror``, its curves for the profiles' normals
+        (a scheme without curves: each point's two nearest neighbours in the mean shape); None: the built-in
+        scheme of the training shapes' point count (68: iBUG)
     n_jobs : threads for training and prediction (1; -1 for all cores)
     """
 
@@ -70,8 +69,8 @@ class ASM(BaseCascade):
     _SHAPE_ARRAYS = ("mean_shape_", "pdm_mean_")
 
     def __init__(self, n_levels=3, profile_length=6, search_range=2, max_iterations=10,
-                 variance_kept=0.98, clamp=3.0, face_size=128, contours=None, mirror=True,
-                 flip_permutation=None, n_jobs=1):
+                 variance_kept=0.98, clamp=3.0, face_size=128, mirror=True, scheme=None,
+                 n_jobs=1):
         self.n_levels = n_levels
         self.profile_length = profile_length
         self.search_range = search_range
@@ -79,9 +78,8 @@ class ASM(BaseCascade):
         self.variance_kept = variance_kept
         self.clamp = clamp
         self.face_size = face_size
-        self.contours = contours
         self.mirror = mirror
-        self.flip_permutation = flip_permutation
+        self.scheme = scheme
         self.n_jobs = n_jobs
 
     # -- training ---------------------------------------------------------------------
@@ -92,7 +90,7 @@ class ASM(BaseCascade):
         aligned, self.pdm_mean_ = procrustes_align(shapes)
         self.components_, self.variances_ = principal_components(aligned, self.pdm_mean_,
                                                                  self.variance_kept)
-        self.neighbours_ = contour_neighbours(shapes.shape[1], self.contours, self.mean_shape_)
+        self.neighbours_ = contour_neighbours(shapes.shape[1], self.scheme_.curves, self.mean_shape_)
         n_levels, length = self.n_levels, 2 * self.profile_length
         profiles = np.zeros((len(images), n_levels, shapes.shape[1], length), np.float32)
 

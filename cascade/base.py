@@ -24,7 +24,7 @@ exactly those (see :mod:`cascade.io`), plus the detector calibrations when set:
 ``box_calibrations_`` and ``point_calibrations_``, dicts from a detector's name to
 its :class:`cascade.calibration.BoxCalibration` / ``PointCalibration``.
 """
-import sys
+import logging
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -33,8 +33,8 @@ from sklearn.exceptions import NotFittedError
 from . import io
 from .calibration import BoxCalibration, PointCalibration
 from .evaluate import nme
-from .shapes import (FIVE_POINT_FLIP, five_points, flip_boxes, flip_image, flip_permutation, flip_shapes,
-                     frames_from_points, mean_shape, tight_boxes)
+from .schemes import FIVE, Scheme, scheme_of
+from .shapes import flip_boxes, flip_image, flip_shapes, frames_from_points, mean_shape, tight_boxes
 from .threads import effective_jobs, map_chunks
 from .validation import boxes_on_images, check_boxes, check_images, check_shapes, check_start_points
 
@@ -64,12 +64,13 @@ class BaseCascade(BaseEstimator):
         if len(images) < 2:
             raise ValueError("fit needs at least 2 faces")
         points = None if points is None else check_start_points(points, len(images))
+        self.scheme_ = scheme_of(getattr(self, "scheme", None), shapes.shape[1])
         self.point_starts_ = points is not None and not np.isnan(points).any()
         if getattr(self, "mirror", False):
             images, shapes, boxes, points = self._with_mirrors(images, shapes, boxes, points)
         mean, rolls = mean_shape(shapes, boxes), None
         if points is not None:
-            boxes, rolls = self._point_frames(mean, points, boxes, images)
+            boxes, rolls = self._point_frames(self.scheme_, mean, points, boxes, images)
         self._fit(images, shapes, boxes, rolls, mean)
         return self
 
@@ -115,7 +116,7 @@ class BaseCascade(BaseEstimator):
                                   len(images), 5, allow_nan=False, name="points")
             if calibration is not None:
                 points = calibration.apply(points)
-            boxes, rolls = self._point_frames(self.mean_shape_, points, None, images)
+            boxes, rolls = self._point_frames(self.scheme_, self.mean_shape_, points, None, images)
         shapes = self._predict(images, boxes, rolls)
         if points is None and getattr(self, "point_starts_", False) and np.isfinite(shapes).all():
             shapes = self._second_run(images, shapes)
@@ -137,21 +138,23 @@ class BaseCascade(BaseEstimator):
         """A five-point model's faces started from a box, run again from the five points of their
         first answer (see :meth:`predict`); a face whose first answer places no frame on its image
         (a box mostly off the image) keeps that answer."""
-        boxes, rolls = frames_from_points(self.mean_shape_, five_points(shapes))
+        five = self.scheme_.five_points
+        boxes, rolls = frames_from_points(five(self.mean_shape_), five(shapes))
         again = np.flatnonzero((boxes[:, 2] > boxes[:, 0]) & boxes_on_images(boxes, [im.shape[:2] for im in images]))
         if again.size:
             shapes[again] = self._predict([images[i] for i in again], boxes[again], rolls[again])
         return shapes
 
     @staticmethod
-    def _point_frames(mean, points, boxes, images):
+    def _point_frames(scheme, mean, points, boxes, images):
         """Boxes and rolls of faces started from ``points`` (rows of NaN: from ``boxes``)."""
-        if len(mean) != 68:
-            raise ValueError(f"five-point starts need a 68-point model; this one has {len(mean)} points")
+        if not scheme.has_five_points:
+            raise ValueError(f"five-point starts need a scheme with five alignment points; "
+                             f"the {scheme.name!r} scheme has none")
         placed = ~np.isnan(points).any(axis=(1, 2))
         frame_boxes, rolls = (np.zeros((len(points), 4)), np.zeros(len(points)))
         if placed.any():
-            frame_boxes[placed], rolls[placed] = frames_from_points(mean, points[placed])
+            frame_boxes[placed], rolls[placed] = frames_from_points(scheme.five_points(mean), points[placed])
         if boxes is not None:
             frame_boxes[~placed] = boxes[~placed]
         frame_boxes = check_boxes(frame_boxes, len(images), [im.shape[:2] for im in images],
@@ -161,13 +164,14 @@ class BaseCascade(BaseEstimator):
     def score(self, images, shapes, boxes=None):
         """Minus the mean NME (larger is better, as scikit-learn's model selection expects).
 
-        Inter-ocular for the 68-point scheme; the box-size normalisation otherwise.
-        ``boxes`` default to the tight boxes of ``shapes``.
+        The scheme's normalisation (:meth:`cascade.schemes.Scheme.default_normalization`:
+        inter-ocular for 68 points). ``boxes`` default to the tight boxes of ``shapes``.
         """
-        shapes = check_shapes(shapes)
+        self._check_fitted()
+        shapes = check_shapes(shapes, n_landmarks=self.scheme_.n_points)
         boxes = tight_boxes(shapes) if boxes is None else boxes
-        normalization = "inter-ocular" if shapes.shape[1] == 68 else "box-size"
-        return -float(np.mean(nme(self.predict(images, boxes), shapes, normalization)))
+        normalization = self.scheme_.default_normalization()
+        return -float(np.mean(nme(self.predict(images, boxes), shapes, normalization, scheme=self.scheme_)))
 
     def save(self, path, **options):
         """Write the fitted model to ``path`` (a ``.npz``; see :mod:`cascade.io`)."""
@@ -176,13 +180,19 @@ class BaseCascade(BaseEstimator):
         attributes = {key: {name: calibration.to_dict() for name, calibration in getattr(self, f"{key}_", {}).items()}
                       for key in CALIBRATIONS}
         attributes["point_starts"] = bool(getattr(self, "point_starts_", False))
-        return io.save_model(path, type(self).__name__, self.get_params(), arrays, attributes=attributes, **options)
+        attributes["scheme"] = self.scheme_.to_dict()
+        params = self.get_params()
+        if isinstance(params.get("scheme"), Scheme):        # the whole scheme is an attribute
+            params["scheme"] = params["scheme"].name
+        return io.save_model(path, type(self).__name__, params, arrays, attributes=attributes, **options)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; every array and index is checked first."""
         params, attributes, arrays = io.load_model(path, cls.__name__, cls._ARRAYS)
+        scheme = _stored_scheme(params, attributes, arrays, path)
         model = cls._from_arrays(params, arrays, path)
+        model.scheme_ = scheme
         for key, kind in CALIBRATIONS.items():
             calibrations = attributes.get(key, {})
             if not isinstance(calibrations, dict):
@@ -199,8 +209,8 @@ class BaseCascade(BaseEstimator):
     def _fitted_extras(self):
         """What a fitted model holds beside its arrays (calibrations, how it was trained to start),
         for a copy such as :meth:`cascade.forest.ForestCascade.quantize` to keep."""
-        return {name: getattr(self, name) for name in (*(f"{key}_" for key in CALIBRATIONS), "point_starts_")
-                if hasattr(self, name)}
+        return {name: getattr(self, name) for name in (*(f"{key}_" for key in CALIBRATIONS), "point_starts_",
+                                                       "scheme_") if hasattr(self, name)}
 
     @classmethod
     def _from_arrays(cls, params, arrays, source):
@@ -234,15 +244,14 @@ class BaseCascade(BaseEstimator):
 
     def _with_mirrors(self, images, shapes, boxes, points):
         """Every face and its mirror image (with its boxes and five points, if any)."""
-        permutation = flip_permutation(shapes.shape[1], getattr(self, "flip_permutation", None))
         widths = np.array([im.shape[1] for im in images], dtype=np.float64)
         if points is not None:
             placed = ~np.isnan(points).any(axis=(1, 2))            # the others start from their box
             mirrored = np.full_like(points, np.nan)
-            mirrored[placed] = flip_shapes(points[placed], widths[placed], FIVE_POINT_FLIP)
+            mirrored[placed] = flip_shapes(points[placed], widths[placed], FIVE)
             points = np.concatenate([points, mirrored])
         return (images + [flip_image(im) for im in images],
-                np.concatenate([shapes, flip_shapes(shapes, widths, permutation)]),
+                np.concatenate([shapes, flip_shapes(shapes, widths, self.scheme_)]),
                 np.concatenate([boxes, flip_boxes(boxes, widths)]), points)
 
     def _map_faces(self, function, n_faces):
@@ -250,5 +259,28 @@ class BaseCascade(BaseEstimator):
         map_chunks(function, n_faces, getattr(self, "n_jobs", 1))
 
     def _log(self, message):
+        """Progress of a fit, logged at INFO when ``verbose`` (the ``cascade`` command shows it)."""
         if getattr(self, "verbose", 0):
-            print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
+            logging.getLogger(type(self).__module__).info("%s: %s", type(self).__name__, message)
+
+
+def _stored_scheme(params, attributes, arrays, source):
+    """The scheme a model file stores: whole in its attributes; in files written before schemes,
+    the scheme for its number of points, or the mirror map and curves it kept as parameters."""
+    legacy = {key: params.pop(key, None) for key in ("flip_permutation", "contours")}
+    n_points = len(arrays["mean_shape_"])
+    try:
+        if "scheme" in attributes:
+            scheme = Scheme.from_dict(attributes["scheme"])
+        elif legacy["flip_permutation"] is None and legacy["contours"] is None:
+            scheme = scheme_of(None, n_points)
+        else:
+            base = scheme_of(None, n_points)
+            curves = base.curves if legacy["contours"] is None else tuple(
+                (tuple(range(first, last + 1)), closed) for first, last, closed in legacy["contours"])
+            scheme = Scheme(f"{n_points} points", n_points, legacy["flip_permutation"] or base.flip, curves=curves)
+        if scheme.n_points != n_points:
+            raise ValueError(f"its scheme has {scheme.n_points} points, its mean shape {n_points}")
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{source}: {error}") from None
+    return scheme

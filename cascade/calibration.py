@@ -9,7 +9,7 @@ maps what a detector gives to what a model expects:
 - :class:`BoxCalibration`: a detector's box -> the tight box of the landmarks
   (a centre shift and a scale per axis, relative to the box's size);
 - :class:`PointCalibration`: a detector's five points -> the model's five points
-  (:func:`cascade.shapes.five_points`: eye centres, nose tip, mouth corners), so
+  (:meth:`cascade.schemes.Scheme.five_points`: eye centres, nose tip, mouth corners), so
   that :meth:`cascade.base.BaseCascade.predict` can place the mean shape on them.
 
 Both are stored with a model, per detector name (``box_calibrations_``,
@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .shapes import apply_similarity, five_points, similarity_fit, tight_boxes, to_mean_frame
+from .schemes import scheme_of
+from .shapes import apply_similarity, similarity_fit, tight_boxes, to_mean_frame
 from .validation import check_boxes, check_shapes
 
 
@@ -86,7 +87,7 @@ class PointCalibration:
     """Maps a detector's five points to the model's five points of the same face.
 
     ``detector`` and ``model`` ``(5, 2)`` are where, on average, the detector's
-    points and the landmarks' own five points (:func:`cascade.shapes.five_points`)
+    points and the landmarks' own five points (:meth:`cascade.schemes.Scheme.five_points`)
     lie in one face frame (each training face brought onto the mean shape by the
     similarity fitted to all its landmarks). A face's detected points are moved by
     ``model - detector``, turned and scaled into the face by the similarity taking
@@ -106,16 +107,18 @@ class PointCalibration:
                 and np.array_equal(self.model, other.model))
 
     @classmethod
-    def fit(cls, detector_points, true_shapes):
-        """The medians over matched faces: ``detector_points`` ``(n, 5, 2)`` and the ``(n, 68, 2)``
-        true shapes of the same faces, in pixels."""
+    def fit(cls, detector_points, true_shapes, scheme=None):
+        """The medians over matched faces: ``detector_points`` ``(n, 5, 2)`` and the ``(n, L, 2)``
+        true shapes of the same faces, in pixels, of a ``scheme`` that gives five points
+        (:func:`cascade.schemes.scheme_of`; by default that of L points, 68: iBUG)."""
         detector_points = check_shapes(detector_points, n_landmarks=5, allow_nan=False, name="detector_points")
         true_shapes = check_shapes(true_shapes, n_faces=len(detector_points), name="true_shapes")
+        scheme = scheme_of(scheme, true_shapes.shape[1])
         if len(detector_points) == 0:
             raise ValueError("no matched faces to calibrate on")
         A, t = to_mean_frame(true_shapes)
         detected = np.nanmedian(apply_similarity(detector_points, A, t), axis=0)
-        model = np.nanmedian(apply_similarity(five_points(true_shapes), A, t), axis=0)      # NaN: missing
+        model = np.nanmedian(apply_similarity(scheme.five_points(true_shapes), A, t), axis=0)   # NaN: missing
         return cls(detected, model)
 
     def apply(self, points):
@@ -146,16 +149,17 @@ def _five(value, name):
     return array
 
 
-def calibrate(boxes, points, true_shapes):
-    """The :class:`BoxCalibration` and :class:`PointCalibration` (None without points or for a
-    scheme other than 68 points) of one detector's output from :func:`cascade.detect.detect_faces`."""
+def calibrate(boxes, points, true_shapes, scheme=None):
+    """The :class:`BoxCalibration` and :class:`PointCalibration` (None without points, or for a
+    scheme without five points) of one detector's output from :func:`cascade.detect.detect_faces`."""
+    scheme = scheme_of(scheme, true_shapes.shape[1])
     found = ~np.isnan(boxes).any(axis=1)
     if not found.any():
         raise ValueError("the detector found none of the faces: nothing to calibrate on")
     box_calibration = BoxCalibration.fit(boxes[found], tight_boxes(true_shapes[found]))
     point_calibration = None
-    if points is not None and true_shapes.shape[1] == 68:
-        point_calibration = PointCalibration.fit(points[found], true_shapes[found])
+    if points is not None and scheme.has_five_points:
+        point_calibration = PointCalibration.fit(points[found], true_shapes[found], scheme)
     return box_calibration, point_calibration
 
 

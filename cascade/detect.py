@@ -3,7 +3,7 @@
 ``boxes`` are ``(k, 4)`` ``(left, top, right, bottom)`` in pixels, ``scores``
 ``(k,)`` larger meaning surer, surest first, and
 ``points`` ``(k, 5, 2)`` five points per face in the order of
-:func:`cascade.shapes.five_points` (eyes, nose tip, mouth corners), or None for
+:data:`cascade.schemes.FIVE` (eyes, nose tip, mouth corners), or None for
 a detector that gives none. Three ship here, each with its own scale of score:
 
 - :class:`YuNetDetector` (the default): OpenCV's ``FaceDetectorYN`` running the

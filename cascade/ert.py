@@ -46,8 +46,9 @@ class ERT(ForestCascade):
         pixel difference of a random training sample in the node, so that every
         candidate splits it; or "uniform", uniform in [-64, 64] grey levels as dlib
     mirror : also train on the mirror image of every face (True)
-    flip_permutation : left/right landmark permutation for ``mirror``; built in
-        for 68 points
+    scheme : the landmark scheme (:class:`cascade.schemes.Scheme` or a registered name): the
+        mirror map for ``mirror``, the five points for five-point starts; None: the built-in
+        scheme of the training shapes' point count (68: iBUG)
     outside : what a feature point off the image reads: "clamp" (the nearest
         border pixel) or "zero" (0, dlib's convention; models from
         :meth:`from_dlib` use it)
@@ -59,7 +60,7 @@ class ERT(ForestCascade):
     def __init__(self, n_stages=10, n_trees=500, tree_depth=4, shrinkage=0.1, n_init=20,
                  feature_pool_size=400, n_candidate_splits=20, distance_prior=0.1,
                  feature_pool_padding=0.0, split_thresholds="data", mirror=True,
-                 flip_permutation=None, outside="clamp",
+                 scheme=None, outside="clamp",
                  random_state=None, n_jobs=1, verbose=0):
         self.n_stages = n_stages
         self.n_trees = n_trees
@@ -72,7 +73,7 @@ class ERT(ForestCascade):
         self.feature_pool_padding = feature_pool_padding
         self.split_thresholds = split_thresholds
         self.mirror = mirror
-        self.flip_permutation = flip_permutation
+        self.scheme = scheme
         self.outside = outside
         self.random_state = random_state
         self.n_jobs = n_jobs

@@ -51,8 +51,9 @@ class ESR(ForestCascade):
     feature_pool_padding : how far beyond the mean shape's box the points may
         lie, in the unit frame (0.0)
     mirror : also train on the mirror image of every face (True)
-    flip_permutation : left/right landmark permutation for ``mirror``; built in
-        for 68 points
+    scheme : the landmark scheme (:class:`cascade.schemes.Scheme` or a registered name): the
+        mirror map for ``mirror``, the five points for five-point starts; None: the built-in
+        scheme of the training shapes' point count (68: iBUG)
     outside : what a feature point off the image reads: "clamp" (the nearest
         border pixel) or "zero"
     random_state : seed (int) or ``numpy.random.Generator``; same seed, same model
@@ -65,7 +66,7 @@ class ESR(ForestCascade):
 
     def __init__(self, n_stages=10, n_ferns=500, fern_depth=5, shrinkage=1000.0, n_init=20,
                  n_test_init=5, feature_pool_size=400, feature_pool_padding=0.0, mirror=True,
-                 flip_permutation=None, outside="clamp", random_state=None, n_jobs=1, verbose=0):
+                 scheme=None, outside="clamp", random_state=None, n_jobs=1, verbose=0):
         self.n_stages = n_stages
         self.n_ferns = n_ferns
         self.fern_depth = fern_depth
@@ -75,7 +76,7 @@ class ESR(ForestCascade):
         self.feature_pool_size = feature_pool_size
         self.feature_pool_padding = feature_pool_padding
         self.mirror = mirror
-        self.flip_permutation = flip_permutation
+        self.scheme = scheme
         self.outside = outside
         self.random_state = random_state
         self.n_jobs = n_jobs

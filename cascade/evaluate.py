@@ -5,37 +5,42 @@ their figures compare. Errors are *normalised*: the mean point-to-point
 Euclidean distance of a face, divided by that face's normalising distance:
 
 ``inter-ocular``  distance between the outer eye corners (36 and 45 in the 68 scheme)
-``inter-pupil``   distance between the eye centres (means of 36-41 and of 42-47)
+``inter-pupil``   distance between the eye centres (means of 36-41 and of 42-47; the
+                  eye points themselves in the five-point scheme)
 ``box-diagonal``  diagonal of the face box
 ``box-size``      ``sqrt(width * height)`` of the face box
 
 The face box is the tight box of the true shape unless boxes are given. Points
 missing (NaN) in the true shape are left out; a prediction may not have NaN.
-For other schemes pass ``eye_corners`` and ``eyes`` with that scheme's indices.
+The eye points come from the landmark ``scheme`` (:mod:`cascade.schemes`; by
+default the built-in one of the shapes' point count, 68: iBUG).
 """
 from collections.abc import Mapping
 
 import numpy as np
 
+from .schemes import scheme_of
 from .shapes import tight_boxes
 from .validation import check_boxes, check_shapes
 
 NORMALIZATIONS = ("inter-ocular", "inter-pupil", "box-diagonal", "box-size")
-IBUG68_EYE_CORNERS = (36, 45)
-IBUG68_EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
 
 
-def normalizing_distance(true_shapes, normalization="inter-ocular", boxes=None,
-                         eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
-    """Per-face ``(n,)`` normalising distance, in pixels (see the module docstring)."""
+def normalizing_distance(true_shapes, normalization=None, boxes=None, scheme=None):
+    """Per-face ``(n,)`` normalising distance, in pixels (see the module docstring); by default
+    the scheme's own (:meth:`cascade.schemes.Scheme.default_normalization`: inter-ocular for 68 points)."""
     true_shapes = check_shapes(true_shapes)
+    scheme = scheme_of(scheme, true_shapes.shape[1])
+    normalization = scheme.default_normalization() if normalization is None else normalization
     if normalization == "inter-ocular":
-        corners = _landmarks(true_shapes, eye_corners, "eye_corners", 2)
+        if scheme.eye_corners is None:
+            raise ValueError(f"the {scheme.name!r} scheme has no eye corners for an inter-ocular NME")
+        corners = true_shapes[:, list(scheme.eye_corners)]
         distance = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)
     elif normalization == "inter-pupil":
-        if len(eyes) != 2:
-            raise ValueError(f"eyes must be two index lists (one per eye), got {eyes!r}")
-        centres = [np.mean(_landmarks(true_shapes, eye, "eyes"), axis=1) for eye in eyes]
+        if scheme.eyes is None:
+            raise ValueError(f"the {scheme.name!r} scheme has no eye points for an inter-pupil NME")
+        centres = [np.mean(true_shapes[:, list(eye)], axis=1) for eye in scheme.eyes]
         distance = np.linalg.norm(centres[0] - centres[1], axis=1)
     elif normalization in ("box-diagonal", "box-size"):
         boxes = tight_boxes(true_shapes) if boxes is None else check_boxes(boxes, len(true_shapes))
@@ -50,36 +55,23 @@ def normalizing_distance(true_shapes, normalization="inter-ocular", boxes=None,
     return distance
 
 
-def _landmarks(shapes, indices, name, count=None):
-    indices = np.asarray(indices)
-    if (not np.issubdtype(indices.dtype, np.integer) or indices.ndim != 1 or indices.size == 0
-            or (count is not None and indices.size != count)):
-        raise ValueError(f"{name} must be a list of {count or 'some'} landmark indices, got {indices!r}")
-    if indices.min() < 0 or indices.max() >= shapes.shape[1]:
-        raise ValueError(f"{name} {indices.tolist()} out of range for {shapes.shape[1]} landmarks")
-    return shapes[:, indices]
-
-
-def point_errors(predicted, true_shapes, normalization="inter-ocular", boxes=None,
-                 eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+def point_errors(predicted, true_shapes, normalization=None, boxes=None, scheme=None):
     """``(n, L)`` normalised distance of each point; NaN where the true point is missing."""
     true_shapes = check_shapes(true_shapes)
     predicted = check_shapes(predicted, *true_shapes.shape[:2], allow_nan=False, name="predicted")
-    distance = normalizing_distance(true_shapes, normalization, boxes, eye_corners, eyes)
+    distance = normalizing_distance(true_shapes, normalization, boxes, scheme)
     return np.linalg.norm(predicted - true_shapes, axis=2) / distance[:, None]
 
 
-def nme(predicted, true_shapes, normalization="inter-ocular", boxes=None,
-        eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+def nme(predicted, true_shapes, normalization=None, boxes=None, scheme=None):
     """Normalised mean error of each face, ``(n,)``; average it for the NME of a set."""
-    errors = point_errors(predicted, true_shapes, normalization, boxes, eye_corners, eyes)
+    errors = point_errors(predicted, true_shapes, normalization, boxes, scheme)
     return np.nanmean(errors, axis=1)
 
 
-def per_landmark_error(predicted, true_shapes, normalization="inter-ocular", boxes=None,
-                       eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+def per_landmark_error(predicted, true_shapes, normalization=None, boxes=None, scheme=None):
     """Mean normalised error of each landmark over the faces where it is present, ``(L,)``."""
-    errors = point_errors(predicted, true_shapes, normalization, boxes, eye_corners, eyes)
+    errors = point_errors(predicted, true_shapes, normalization, boxes, scheme)
     present = ~np.isnan(errors)
     with np.errstate(invalid="ignore"):
         return np.where(present, errors, 0.0).sum(axis=0) / present.sum(axis=0)
@@ -122,7 +114,9 @@ class Report:
 
     ``rows`` holds, per method, the mean NME for each normalisation, the AUC at
     ``auc_threshold`` and the failure rate at each of ``thresholds``, all on the
-    first normalisation's errors. ``table()`` renders them as Markdown.
+    first normalisation's errors. ``table()`` renders them as Markdown. The
+    normalisations default to the landmark scheme's (inter-ocular, then
+    inter-pupil, for 68 points).
 
     A face whose predicted shape is all NaN was *missed* (its detector found no
     face there): its error is infinite, so it counts as a failure and adds
@@ -131,16 +125,20 @@ class Report:
     """
 
     def __init__(self, predictions, true_shapes, boxes=None,
-                 normalizations=("inter-ocular", "inter-pupil"), thresholds=(0.08, 0.10),
-                 auc_threshold=0.08, eye_corners=IBUG68_EYE_CORNERS, eyes=IBUG68_EYES):
+                 normalizations=None, thresholds=(0.08, 0.10),
+                 auc_threshold=0.08, scheme=None):
         if not isinstance(predictions, Mapping) or not predictions:
             raise TypeError("predictions must be a non-empty mapping of method name -> (n, L, 2) shapes")
+        true_shapes = check_shapes(true_shapes)
+        scheme = scheme_of(scheme, true_shapes.shape[1])
+        if normalizations is None:
+            normalizations = [scheme.default_normalization()] + ["inter-pupil"] * (
+                scheme.eye_corners is not None and scheme.eyes is not None)
         if isinstance(normalizations, str) or not normalizations:
             raise ValueError("normalizations must be a non-empty list of names")
         self.normalizations = tuple(normalizations)
         self.thresholds = tuple(thresholds)
         self.auc_threshold = auc_threshold
-        true_shapes = check_shapes(true_shapes)
         self.n_faces = len(true_shapes)
         boxes = None if boxes is None else check_boxes(boxes, self.n_faces)
         self.face_errors = {}
@@ -155,7 +153,7 @@ class Report:
             for norm in self.normalizations:
                 errors = np.full(self.n_faces, np.inf)
                 errors[found] = nme(np.asarray(predicted)[found], true_shapes[found], norm,
-                                    None if boxes is None else boxes[found], eye_corners, eyes)
+                                    None if boxes is None else boxes[found], scheme)
                 self.face_errors[method][norm] = errors
         self.rows = [self._row(method, errors) for method, errors in self.face_errors.items()]
 

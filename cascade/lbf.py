@@ -66,7 +66,9 @@ class LBF(ForestCascade):
     alpha : L2 penalty of the global regression, per training sample: it
         minimises ``mean ||x W - y||^2 + alpha ||W||^2``
     mirror : also train on the mirror image of every face (True)
-    flip_permutation : left/right landmark permutation for ``mirror``; built in for 68 points
+    scheme : the landmark scheme (:class:`cascade.schemes.Scheme` or a registered name): the
+        mirror map for ``mirror``, the five points for five-point starts; None: the built-in
+        scheme of the training shapes' point count (68: iBUG)
     outside : what a point off the image reads: "clamp" (nearest border pixel) or "zero"
     random_state : seed (int) or ``numpy.random.Generator``; same seed, same model
     n_jobs : threads for training and prediction (1; -1 for all cores)
@@ -78,7 +80,7 @@ class LBF(ForestCascade):
     def __init__(self, preset="accurate", n_stages=None, n_trees=None, tree_depth=None, n_init=None,
                  points_per_landmark=None, n_candidate_splits=None, radius_start=None,
                  radius_end=None, sample_fraction=None, alpha=None, mirror=True,
-                 flip_permutation=None, outside="clamp", random_state=None, n_jobs=1, verbose=0):
+                 scheme=None, outside="clamp", random_state=None, n_jobs=1, verbose=0):
         self.preset = preset
         self.n_stages = n_stages
         self.n_trees = n_trees
@@ -91,7 +93,7 @@ class LBF(ForestCascade):
         self.sample_fraction = sample_fraction
         self.alpha = alpha
         self.mirror = mirror
-        self.flip_permutation = flip_permutation
+        self.scheme = scheme
         self.outside = outside
         self.random_state = random_state
         self.n_jobs = n_jobs

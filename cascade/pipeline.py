@@ -88,8 +88,13 @@ class Pipeline:
         return [Face(box, float(score), shape) for box, score, shape in zip(boxes, scores, landmarks)]
 
     @property
+    def scheme(self):
+        """The landmarker's :class:`cascade.schemes.Scheme`."""
+        return self.landmarker.scheme_
+
+    @property
     def n_landmarks(self):
-        return len(self.landmarker.mean_shape_)
+        return self.scheme.n_points
 
     def landmarks(self, image, detector_boxes, detector_points=None):
         """``(k, L, 2)`` landmarks of the faces a detector found in one image: its ``(k, 4)`` boxes
@@ -106,8 +111,9 @@ class Pipeline:
 
     @property
     def uses_points(self):
-        """Whether faces start from five points when there are some (a 68-point landmarker, start "auto")."""
-        return self.start == "auto" and self.n_landmarks == 68
+        """Whether faces start from five points when there are some (start "auto", and a landmarker
+        whose scheme gives five points)."""
+        return self.start == "auto" and self.scheme.has_five_points
 
     def landmarks_in(self, image, boxes=None, points=None):
         """``(k, L, 2)`` landmarks from starts of the landmarker's own kind, no calibration applied:

@@ -16,61 +16,18 @@ NaN marks a missing point throughout and is ignored by every fit and mean.
 """
 import numpy as np
 
+from .schemes import scheme_of
 from .validation import check_boxes, check_image, check_shapes
 
 
-def _ibug68_flip():
-    pairs = [(i, 16 - i) for i in range(8)]                   # jaw
-    pairs += [(17 + i, 26 - i) for i in range(5)]             # brows
-    pairs += [(31, 35), (32, 34)]                             # nostrils
-    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
-    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]            # outer lips
-    pairs += [(60, 64), (61, 63), (65, 67)]                                # inner lips
-    permutation = np.arange(68)
-    for left, right in pairs:
-        permutation[left], permutation[right] = right, left
-    permutation.flags.writeable = False
-    return permutation
+def contour_neighbours(n_landmarks, curves=(), mean=None):
+    """``(L, 2)`` indices: each point's neighbours before and after it along its curve
+    (``curves``: a scheme's ``[(indices, closed), ...]``, :class:`cascade.schemes.Scheme`).
 
-
-#: Left/right permutation of the 68-point iBUG scheme: after a horizontal flip,
-#: point ``i`` of the new shape is point ``IBUG68_FLIP[i]`` of the old one, mirrored.
-IBUG68_FLIP = _ibug68_flip()
-
-
-#: Left/right permutation of the five points of :func:`five_points` (as :data:`IBUG68_FLIP`).
-FIVE_POINT_FLIP = np.array([1, 0, 2, 4, 3])
-FIVE_POINT_FLIP.flags.writeable = False
-
-
-def five_points(shapes):
-    """``(..., 5, 2)``: the eye centres (means of points 36-41 and 42-47), the nose tip (30) and
-    the mouth corners (48, 54) of ``(..., 68, 2)`` shapes, in the order face detectors (YuNet)
-    and face-recognition crops use: the eye on the image's left, the other eye, the nose tip,
-    the mouth corner on the image's left, the other corner."""
-    shapes = np.asarray(shapes, dtype=np.float64)
-    if shapes.shape[-2:] != (68, 2):
-        raise ValueError(f"five points are defined on the 68-point scheme; got shapes of {shapes.shape[-2]} points")
-    return np.stack([shapes[..., 36:42, :].mean(axis=-2), shapes[..., 42:48, :].mean(axis=-2),
-                     shapes[..., 30, :], shapes[..., 48, :], shapes[..., 54, :]], axis=-2)
-
-
-#: The curves of the 68-point iBUG scheme, as ``(first, last, closed)`` index ranges:
-#: jaw, brows, nose bridge, nostrils, eyes, outer and inner lips.
-IBUG68_CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False),
-                   (31, 35, False), (36, 41, True), (42, 47, True), (48, 59, True), (60, 67, True))
-
-
-def contour_neighbours(n_landmarks, contours=None, mean=None):
-    """``(L, 2)`` indices: each point's neighbours before and after it along its curve.
-
-    An open curve's end is its own neighbour on the open side. Without
-    ``contours`` (built in for 68 points), a point's neighbours are its two
-    nearest points in ``mean`` ``(L, 2)``.
+    An open curve's end is its own neighbour on the open side. Without curves, a
+    point's neighbours are its two nearest points in ``mean`` ``(L, 2)``.
     """
-    if contours is None and n_landmarks == 68:
-        contours = IBUG68_CONTOURS
-    if contours is None:
+    if not curves:
         if mean is None or n_landmarks < 3:
             return np.stack([np.arange(n_landmarks), (np.arange(n_landmarks) + 1) % n_landmarks],
                             axis=1).astype(np.int32)
@@ -78,26 +35,13 @@ def contour_neighbours(n_landmarks, contours=None, mean=None):
         np.fill_diagonal(distance, np.inf)
         return np.argsort(distance, axis=1)[:, :2].astype(np.int32)
     neighbours = np.stack([np.arange(n_landmarks)] * 2, axis=1)
-    for contour in contours:
-        first, last, closed = _check_contour(contour, n_landmarks)
-        points = np.arange(first, last + 1)
+    for points, closed in curves:
+        points = np.asarray(points)
         before, after = np.roll(points, 1), np.roll(points, -1)
         if not closed:
             before[0], after[-1] = points[0], points[-1]
         neighbours[points] = np.stack([before, after], axis=1)
     return neighbours.astype(np.int32)
-
-
-def _check_contour(contour, n_landmarks):
-    """``contour`` as ``(first, last, closed)``; a ValueError unless it is one inside the scheme."""
-    def is_index(value):
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-    if not (isinstance(contour, (tuple, list)) and len(contour) == 3 and is_index(contour[0])
-            and is_index(contour[1]) and 0 <= contour[0] <= contour[1] < n_landmarks):
-        raise ValueError(f"a contour must be (first, last, closed) with integers 0 <= first <= last "
-                         f"< {n_landmarks}, got {contour!r}")
-    return contour
 
 
 def tight_boxes(shapes):
@@ -199,15 +143,15 @@ def flip_image(image):
     return check_image(image)[:, ::-1]
 
 
-def flip_shapes(shapes, image_width, permutation=None):
+def flip_shapes(shapes, image_width, scheme=None):
     """Mirror ``(n, L, 2)`` shapes left to right in images ``image_width`` pixels wide.
 
-    ``x -> image_width - 1 - x``, then points are renumbered with ``permutation``
-    so that the left eye stays the left eye. It defaults to :data:`IBUG68_FLIP`
-    for 68 points; other schemes must give their own.
+    ``x -> image_width - 1 - x``, then points are renumbered by the scheme's mirror
+    map (:attr:`cascade.schemes.Scheme.flip`; ``scheme`` as :func:`cascade.schemes.scheme_of`
+    takes it) so that the left eye stays the left eye.
     """
     shapes = check_shapes(shapes)
-    permutation = flip_permutation(shapes.shape[1], permutation)
+    permutation = scheme_of(scheme, shapes.shape[1]).flip_permutation
     flipped = shapes[:, permutation].copy()
     flipped[..., 0] = (np.asarray(image_width, dtype=np.float64).reshape(-1, 1) - 1.0) - flipped[..., 0]
     return flipped
@@ -218,23 +162,6 @@ def flip_boxes(boxes, image_width):
     boxes = check_boxes(boxes)
     width = np.asarray(image_width, dtype=np.float64).reshape(-1) - 1.0
     return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
-
-
-def flip_permutation(n_landmarks, permutation=None):
-    """Check a left/right permutation (an involution of ``range(n_landmarks)``)."""
-    if permutation is None:
-        if n_landmarks != 68:
-            raise ValueError(f"no built-in flip permutation for {n_landmarks} landmarks; "
-                             "pass permutation= (point i of the mirror is point permutation[i])")
-        return IBUG68_FLIP
-    permutation = np.asarray(permutation)
-    if permutation.shape != (n_landmarks,) or not np.issubdtype(permutation.dtype, np.integer):
-        raise ValueError(f"permutation must be {n_landmarks} integers, got {permutation!r}")
-    if not np.array_equal(np.sort(permutation), np.arange(n_landmarks)):
-        raise ValueError("permutation must contain each landmark index exactly once")
-    if not np.array_equal(permutation[permutation], np.arange(n_landmarks)):
-        raise ValueError("permutation must be its own inverse (left<->right pairs)")
-    return permutation
 
 
 def jitter_shapes(shapes, rng, scale=0.05, shift=0.05, rotation=0.0):
@@ -285,11 +212,12 @@ def sample_initial_indices(n_faces, n_init, rng):
     return indices
 
 
-def frames_from_points(mean, points):
+def frames_from_points(mean_points, points):
     """Where a cascade starts from five points: the frame in which its mean shape lands on them.
 
-    ``mean`` is the ``(68, 2)`` mean shape in the unit frame, ``points`` ``(n, 5, 2)`` five
-    points per face in pixels (:func:`five_points` order). The similarity ``x -> s R x + t``
+    ``mean_points`` are the ``(5, 2)`` five points of the mean shape in the unit frame
+    (:meth:`cascade.schemes.Scheme.five_points`), ``points`` ``(n, 5, 2)`` five points per
+    face in pixels, in the same order. The similarity ``x -> s R x + t``
     taking the mean's five points onto each face's (least squares) places the mean shape; it is
     returned as a square box, its unit frame the similarity without the rotation (centre
     ``s R (0.5, 0.5) + t``, side ``s``), and the roll, the rotation's angle in radians.
@@ -297,7 +225,7 @@ def frames_from_points(mean, points):
     (:func:`rotate_about_centre`), and a face that is not rolled starts from the mean
     shape in a box, exactly as from a face box. Returns ``(boxes (n, 4), rolls (n,))``.
     """
-    A, t = similarity_fit(five_points(mean), points)
+    A, t = similarity_fit(mean_points, points)
     scale = np.hypot(A[:, 0, 0], A[:, 1, 0])
     rolls = np.arctan2(A[:, 1, 0], A[:, 0, 0])
     centre = A @ np.array([0.5, 0.5]) + t

@@ -25,17 +25,19 @@ import numpy as np
 
 from .calibration import calibrate
 from .detect import detect_faces, make_detector
-from .shapes import five_points, jitter_boxes, tight_boxes, to_mean_frame
+from .schemes import scheme_of
+from .shapes import jitter_boxes, tight_boxes, to_mean_frame
 from .validation import check_real, check_shapes
 
 log = logging.getLogger(__name__)
 
 
-def point_starts(true_shapes, detected_points, calibration, rng):
-    """Five start points per face ``(n, 5, 2)``: its true five points plus the calibrated-point
-    error the detector made on a random face it found (``detected_points`` NaN where it missed),
-    carried over in the frame of the mean shape (rotation and scale of each face undone)."""
-    truth = five_points(true_shapes)
+def point_starts(true_shapes, detected_points, calibration, rng, scheme=None):
+    """Five start points per face ``(n, 5, 2)``: its true five points (of ``scheme``, by default
+    that of the shapes' point count) plus the calibrated-point error the detector made on a random
+    face it found (``detected_points`` NaN where it missed), carried over in the frame of the mean
+    shape (rotation and scale of each face undone)."""
+    truth = scheme_of(scheme, np.shape(true_shapes)[1]).five_points(true_shapes)
     found = ~np.isnan(detected_points).any(axis=(1, 2))
     if not found.any():
         raise ValueError("the points detector found none of the faces: no point errors to learn from")
@@ -71,7 +73,8 @@ def train_landmarker(estimator, images, true_shapes, box_jitter=(0.0, 0.0), poin
             continue
         found[name] = detect_faces(detector, images, true_shapes, n_jobs)
         log.info("%s found %d of %d training faces", name, (~np.isnan(found[name][0][:, 0])).sum(), len(images))
-    calibrated = {name: calibrate(*found[name], true_shapes) for name in found}
+    scheme = scheme_of(getattr(estimator, "scheme", None), true_shapes.shape[1])
+    calibrated = {name: calibrate(*found[name], true_shapes, scheme) for name in found}
     boxes = tight_boxes(true_shapes)
     if scale or shift:
         boxes = jitter_boxes(boxes, rng, scale, shift)
@@ -80,7 +83,7 @@ def train_landmarker(estimator, images, true_shapes, box_jitter=(0.0, 0.0), poin
         detected = found[points_detector][1]
         if detected is None:
             raise ValueError(f"the {points_detector} detector gives no five points to start from")
-        points = point_starts(true_shapes, detected, calibrated[points_detector][1], rng)
+        points = point_starts(true_shapes, detected, calibrated[points_detector][1], rng, scheme)
         points[rng.random(len(points)) >= point_share] = np.nan          # these start from their box
     log.info("fitting %r on %d faces (%d from five points)", estimator, len(images),
              0 if points is None else (~np.isnan(points[:, 0, 0])).sum())

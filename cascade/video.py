@@ -26,7 +26,8 @@ from tqdm import tqdm
 from .apps import draw_landmarks
 from .detect import box_iou, detections_of
 from .evaluate import normalizing_distance
-from .shapes import five_points, tight_boxes
+from .schemes import scheme_of
+from .shapes import tight_boxes
 from .validation import check_integer
 
 
@@ -118,7 +119,8 @@ class FaceTracker:
             # From the mean shape placed on the previous shape's five points (or box): starting from
             # the shape itself makes a cascade drift from frame to frame (BENCHMARKS.md, "Video").
             previous = np.array([track.shape for track in self.tracks])
-            moved = (self.pipeline.landmarks_in(frame, points=five_points(previous)) if self.pipeline.uses_points
+            moved = (self.pipeline.landmarks_in(frame, points=self.pipeline.scheme.five_points(previous))
+                     if self.pipeline.uses_points
                      else self.pipeline.landmarks_in(frame, tight_boxes(previous)))
             kept = []
             for track, shape in zip(self.tracks, moved):
@@ -178,14 +180,15 @@ def _face_size(shape):
     return float(np.sqrt((box[2] - box[0]) * (box[3] - box[1])))
 
 
-def jitter(shapes_per_frame):
-    """Mean frame-to-frame movement of the points, over the inter-ocular distance (68 points)
-    or the box size: on a still face, the trembling a viewer sees. ``(frames, L, 2)``."""
+def jitter(shapes_per_frame, scheme=None):
+    """Mean frame-to-frame movement of the points over the scheme's normalising distance
+    (inter-ocular for 68 points; :meth:`cascade.schemes.Scheme.default_normalization`): on a
+    still face, the trembling a viewer sees. ``(frames, L, 2)``."""
     shapes = np.asarray(shapes_per_frame, dtype=np.float64)
     if len(shapes) < 2:
         raise ValueError("jitter needs at least two frames")
     steps = np.linalg.norm(np.diff(shapes, axis=0), axis=2).mean(axis=1)
-    scale = normalizing_distance(shapes, "inter-ocular" if shapes.shape[1] == 68 else "box-size").mean()
+    scale = normalizing_distance(shapes, scheme=scheme_of(scheme, shapes.shape[1])).mean()
     return float(steps.mean() / scale)
 
 

@@ -59,7 +59,8 @@ import numpy as np
 import cascade
 from cascade.data import SHARED_300W_TRAIN
 from cascade.evaluate import nme, normalizing_distance
-from cascade.shapes import (IBUG68_FLIP, flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes,
+from cascade.schemes import IBUG68
+from cascade.shapes import (flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes,
                             mean_shape, tight_boxes)
 
 from .crop import CELL, crop_transforms, make_template, network_inputs, to_crop
@@ -246,7 +247,7 @@ def train(args):
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "crop_size": crop_size,
                 "n_landmarks": faces.n_landmarks, "template": template.round(6).tolist(),
                 "mean_shape": augmenter.mean_unit.round(6).tolist(),
-                "flip_permutation": IBUG68_FLIP.tolist(), "validation_nme": round(float(best), 6),
+                "flip_permutation": list(IBUG68.flip), "validation_nme": round(float(best), 6),
                 "training": {"data": list(SHARED_300W_TRAIN), "seed": args.seed, "epochs": args.epochs,
                              "folds": args.folds, "command": " ".join(sys.argv)}}
     if local:

@@ -38,7 +38,7 @@ def write_seeds():
     images = list(faces.images)
     # Five points (eye corners, nose tip, mouth corners) keep the regressors' files small;
     # ASM's profiles follow the 68-point outlines.
-    five = dict(flip_permutation=[1, 0, 2, 4, 3], random_state=0, n_init=1)
+    five = dict(random_state=0, n_init=1)
     tiny = {ERT: dict(n_stages=1, n_trees=2, tree_depth=2, feature_pool_size=8, **five),
             LBF: dict(n_stages=1, n_trees=1, tree_depth=2, points_per_landmark=4, n_candidate_splits=4,
                       **five),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from cascade import apps, load_model
+from cascade.schemes import IBUG68
 from cascade.shapes import flip_shapes, similarity_fit, tight_boxes
 
 
@@ -46,9 +47,9 @@ def test_align_puts_the_five_points_on_the_template(face, model):
     crop, = apps.align_faces(image, [shape])
     assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
     # Landmarks found afresh in the aligned crop (from the box the truth has there) sit on the template.
-    A, t = similarity_fit(apps.five_points(shape[None]), apps.FIVE_POINT_TEMPLATE_112[None])
+    A, t = similarity_fit(IBUG68.five_points(shape[None]), apps.FIVE_POINT_TEMPLATE_112[None])
     found = model.predict(crop, tight_boxes(shape @ A[0].T + t[0]))
-    five = apps.five_points(found[None])[0]
+    five = IBUG68.five_points(found[None])[0]
     assert np.linalg.norm(five - apps.FIVE_POINT_TEMPLATE_112, axis=1).mean() < 4.0
     assert apps.align_faces(image, [shape], size=56).shape == (1, 56, 56, 3)
     assert apps.align_faces(image, []).shape == (0, 112, 112, 3)
@@ -60,7 +61,7 @@ def test_overlay_darkens_the_eyes_and_follows_roll(face):
     image, shape = face
     glasses = apps.sunglasses()
     result = apps.overlay_on_faces(image, [shape], glasses)
-    eyes = apps.five_points(shape[None])[0, :2].round().astype(int)
+    eyes = IBUG68.five_points(shape[None])[0, :2].round().astype(int)
     for x, y in eyes:
         assert result[y, x].mean() < 40                  # under a dark lens
     chin = shape[8].round().astype(int)

@@ -6,6 +6,7 @@ import pytest
 from cascade import ASM
 from cascade.asm import _face_crop
 from cascade.pdm import fit_to_points, principal_components, procrustes_align
+from cascade.schemes import IBUG68
 from cascade.shapes import apply_similarity, contour_neighbours
 
 SMALL = dict(profile_length=4)
@@ -56,7 +57,7 @@ def test_fit_recovers_a_model_shape_and_clamps_the_rest(model):
 
 
 def test_neighbours_follow_the_curves():
-    neighbours = contour_neighbours(68)
+    neighbours = contour_neighbours(68, IBUG68.curves)
     assert tuple(neighbours[0]) == (0, 1) and tuple(neighbours[16]) == (15, 16)     # open jaw
     assert tuple(neighbours[36]) == (41, 37) and tuple(neighbours[41]) == (40, 36)  # closed eye
     line = np.stack([np.arange(6.0), np.zeros(6)], axis=1)
@@ -118,8 +119,7 @@ def test_a_box_touching_the_image_only_far_from_its_centre(model):
     assert shape.shape == (68, 2) and np.isfinite(shape).all()
 
 
-def test_bad_contours_are_refused(train_faces):
+def test_a_scheme_of_other_points_is_refused(train_faces):
     images, shapes = train_faces[0][:10], train_faces[1][:10]
-    for contours in ([(0, 68, False)], [(5, 2, True)], [7], [(0.5, 3, True)]):
-        with pytest.raises(ValueError, match="a contour must be"):
-            ASM(contours=contours).fit(images, shapes)
+    with pytest.raises(ValueError, match="has 51 points; these shapes have 68"):
+        ASM(scheme=IBUG68.subset(range(17, 68))).fit(images, shapes)

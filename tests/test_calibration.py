@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from cascade.calibration import BoxCalibration, PointCalibration, calibrate
-from cascade.shapes import apply_similarity, five_points, similarity_fit
+from cascade.schemes import IBUG68
+from cascade.shapes import apply_similarity, similarity_fit
 
 
 def test_box_calibration_recovers_a_known_mapping(rng):
@@ -29,7 +30,7 @@ def _rolled(shapes, rng):
 def test_point_calibration_learns_where_a_detector_puts_its_points(train_faces, rng):
     _, shapes = train_faces
     shapes = _rolled(shapes, rng)
-    truth = five_points(shapes)
+    truth = IBUG68.five_points(shapes)
     # A detector whose eye points sit 8 % of the eye distance higher, and whose nose is lower.
     eyes = np.linalg.norm(truth[:, 1] - truth[:, 0], axis=1)
     up = (truth[:, 0] - truth[:, 1])[:, ::-1] * [1, -1] / eyes[:, None]        # perpendicular to the eyes
@@ -55,7 +56,7 @@ def test_point_calibration_refuses_damaged_values(values):
 
 def test_calibrate_from_detections_with_misses(train_faces):
     _, shapes = train_faces
-    truth = five_points(shapes)
+    truth = IBUG68.five_points(shapes)
     boxes = np.concatenate([shapes.min(axis=1) - 5, shapes.max(axis=1) + 5], axis=1)
     boxes[::3] = np.nan                                    # missed faces
     points = np.where(np.isnan(boxes[:, :1, None]), np.nan, truth)

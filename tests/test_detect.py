@@ -9,7 +9,8 @@ from skimage import data
 from cascade.calibration import BoxCalibration
 from cascade.detect import (DEFAULT_DETECTOR, YUNET_MODEL, Detections, HaarDetector, YuNetDetector, box_iou,
                             detect_faces, detections_of, downscaled, make_detector, match_detection)
-from cascade.shapes import five_points, tight_boxes
+from cascade.schemes import IBUG68
+from cascade.shapes import tight_boxes
 
 HAS_HAAR = hasattr(cv2, "CascadeClassifier")
 needs_haar = pytest.mark.skipif(not HAS_HAAR, reason=f"OpenCV {cv2.__version__} has no Haar cascades")
@@ -138,8 +139,8 @@ def test_detect_faces_matches_each_face_and_marks_misses(test_faces):
     assert np.isnan(boxes[2]).all() and np.isnan(points[2]).all()
     others = [0, 1, 3, 4, 5]
     assert all(box_iou(boxes[i][None], tight_boxes(shapes[i]))[0] > 0.3 for i in others)
-    eyes = np.linalg.norm(five_points(shapes[others])[:, 0] - five_points(shapes[others])[:, 1], axis=1)
-    assert (np.linalg.norm(points[others] - five_points(shapes[others]), axis=2).max(axis=1) < 0.4 * eyes).all()
+    eyes = np.linalg.norm(IBUG68.five_points(shapes[others])[:, 0] - IBUG68.five_points(shapes[others])[:, 1], axis=1)
+    assert (np.linalg.norm(points[others] - IBUG68.five_points(shapes[others]), axis=2).max(axis=1) < 0.4 * eyes).all()
 
 
 @needs_haar

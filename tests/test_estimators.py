@@ -7,7 +7,8 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from cascade import ASM, ERT, ESR, LBF, load_faces, nme
 from cascade.forest import ForestCascade, predict_reference
-from cascade.shapes import IBUG68_CONTOURS, IBUG68_FLIP, from_unit, tight_boxes
+from cascade.schemes import IBUG68
+from cascade.shapes import from_unit, tight_boxes
 
 #: Small settings of each estimator, quick to fit on 150 faces.
 SMALL = {
@@ -187,8 +188,8 @@ def test_bad_inputs(estimator, model, train_faces, held_out):
         model.predict([images[0].astype(np.float32)], boxes[:1])
     with pytest.raises(ValueError, match="expected 150"):
         estimator(**small).fit(train_faces[0], train_faces[1][:10])
-    with pytest.raises(ValueError, match="no built-in flip permutation"):
-        estimator(**small).fit(train_faces[0][:10], train_faces[1][:10, :5])
+    with pytest.raises(ValueError, match="no mirror map"):
+        estimator(**small).fit(train_faces[0][:10], train_faces[1][:10, :7])
     collapsed = train_faces[1][:10].copy()
     collapsed[3] = collapsed[3, 0]                                    # every point of one face equal
     with pytest.raises(ValueError, match=r"boxes\[3\].*zero or negative size"):
@@ -203,14 +204,14 @@ def test_bad_inputs(estimator, model, train_faces, held_out):
 
 
 def other_scheme(estimator):
-    """``(points, extra parameters)`` of another landmark scheme for ``estimator``: five points
-    (eye corners, nose tip, mouth corners); for ASM, whose profiles follow the outlines, the 51
-    inner points (brows, eyes, nose, mouth) with their curves."""
+    """``(points, extra parameters)`` of another landmark scheme for ``estimator``, a subset of the
+    68 points: five (eye corners, nose tip, mouth corners); for ASM, whose profiles follow the
+    outlines, the 51 inner points (brows, eyes, nose, mouth) with their curves."""
     if estimator is not ASM:
-        return [36, 45, 30, 48, 54], {**FIVE_POINTS[estimator], "flip_permutation": [1, 0, 2, 4, 3]}
+        points = [36, 45, 30, 48, 54]
+        return points, {**FIVE_POINTS[estimator], "scheme": IBUG68.subset(points)}
     inner = list(range(17, 68))
-    contours = [(first - 17, last - 17, closed) for first, last, closed in IBUG68_CONTOURS[1:]]
-    return inner, {"flip_permutation": IBUG68_FLIP[17:] - 17, "contours": contours}
+    return inner, {"scheme": IBUG68.subset(inner)}
 
 
 def test_other_landmark_schemes(estimator, train_faces, held_out):
@@ -222,7 +223,7 @@ def test_other_landmark_schemes(estimator, train_faces, held_out):
     predicted = model.predict(test_images, boxes)
     assert predicted.shape == (40, len(points), 2)
     start = from_unit(np.broadcast_to(model.mean_shape_, predicted.shape), boxes)
-    before = nme(start, test_shapes[:, points], "box-size").mean()
+    before = nme(start, test_shapes[:, points], scheme=model.scheme_).mean()     # score's normalisation
     after = -model.score(test_images, test_shapes[:, points], boxes)
     assert after < GAIN[estimator] * before, (before, after)
 
@@ -242,7 +243,7 @@ def _rotate_about(images, shapes, degrees):
 def test_fit_and_predict_from_five_points(estimator, train_faces, held_out):
     """Trained from five points (some faces from their boxes), a model predicts from five points
     and from boxes; from points it follows a face rolled by 30 degrees where a box start cannot."""
-    from cascade.shapes import five_points
+    five_points = IBUG68.five_points
     images, shapes = train_faces
     rng = np.random.default_rng(0)
     points = five_points(shapes) + rng.normal(0, 2.0, (len(shapes), 5, 2))
@@ -275,8 +276,7 @@ def test_a_five_point_model_keeps_a_box_far_off_the_face(held_out):
 
 def test_five_point_starts_are_checked(model, held_out):
     images, truth, boxes = held_out
-    from cascade.shapes import five_points
-    points = five_points(truth[:3])
+    points = IBUG68.five_points(truth[:3])
     with pytest.raises(ValueError, match="one of the two"):
         model.predict(images[:3], boxes[:3], points=points)
     with pytest.raises(ValueError, match="one of the two"):

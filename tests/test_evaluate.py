@@ -40,13 +40,20 @@ def test_nme_ignores_missing_true_points():
     np.testing.assert_allclose(ev.nme(predicted, true), [1.0 / 58])
 
 
-def test_other_schemes_give_their_eye_indices():
+def test_other_schemes_give_their_eye_points():
+    from cascade.schemes import Scheme
     five = np.array([[[0, 0], [4, 0], [10, 0], [6, 0], [5, 5]]], dtype=float)
     predicted = five + [0, 1]
-    np.testing.assert_allclose(ev.nme(predicted, five, eye_corners=(0, 2)), [0.1])
-    np.testing.assert_allclose(ev.nme(predicted, five, "inter-pupil", eyes=([0, 1], [2, 3])), [1 / 6])
-    with pytest.raises(ValueError, match="out of range"):
-        ev.nme(predicted, five)                       # 68-point defaults do not fit
+    mine = Scheme("mine", 5, eye_corners=(0, 2), eyes=([0, 1], [2, 3]))
+    np.testing.assert_allclose(ev.nme(predicted, five, scheme=mine), [0.1])          # inter-ocular first
+    np.testing.assert_allclose(ev.nme(predicted, five, "inter-pupil", scheme=mine), [1 / 6])
+    # The built-in five-point scheme: its eye points are the eye centres, so inter-pupil by default.
+    np.testing.assert_allclose(ev.nme(predicted, five), [1 / 4])
+    assert ev.report({"m": predicted}, five).normalizations == ("inter-pupil",)
+    with pytest.raises(ValueError, match="no eye corners"):
+        ev.nme(predicted, five, "inter-ocular")
+    with pytest.raises(ValueError, match="has 68 points"):
+        ev.nme(predicted, five, scheme="ibug68")
 
 
 def test_auc_failure_ced_by_hand():

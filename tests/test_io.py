@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
-from cascade import ERT, ESR, LBF, io
+from cascade import ERT, ESR, IBUG68, LBF, io
 
 TINY = {ERT: dict(n_stages=2, n_trees=5, n_init=2, feature_pool_size=20, random_state=0),
         LBF: dict(n_stages=2, n_trees=2, tree_depth=3, n_init=2, points_per_landmark=8,
@@ -137,11 +137,10 @@ def test_interrupted_save_keeps_the_old_file(saved, tmp_path, monkeypatch):
 
 
 def test_numpy_parameters_are_saved_as_json(test_faces, tmp_path):
-    from cascade.shapes import IBUG68_FLIP
     images, shapes = list(test_faces.images), test_faces.shapes
-    model = ERT(**TINY[ERT], flip_permutation=IBUG68_FLIP.copy(), n_jobs=np.int64(1)).fit(images, shapes)
+    model = ERT(**TINY[ERT], shrinkage=np.float32(0.125), n_jobs=np.int64(1)).fit(images, shapes)
     model.save(tmp_path / "numpy.npz")
     loaded = ERT.load(tmp_path / "numpy.npz")
-    assert loaded.flip_permutation == IBUG68_FLIP.tolist()
+    assert loaded.shrinkage == 0.125 and type(loaded.shrinkage) is float and loaded.scheme_ == IBUG68
     np.testing.assert_array_equal(loaded.predict(images, test_faces.face_boxes()),
                                   model.predict(images, test_faces.face_boxes()))

@@ -82,7 +82,7 @@ def test_pipeline_refines_by_default(test_images_and_shapes):
 
 def test_pipeline_refuses_a_refiner_for_another_scheme(train_faces):
     images, shapes = train_faces
-    five = cascade.LBF(preset="fast", n_stages=1, n_trees=1, flip_permutation=[1, 0, 2, 4, 3])
+    five = cascade.LBF(preset="fast", n_stages=1, n_trees=1)
     five.fit(images[:20], shapes[:20, [36, 45, 30, 48, 54]])
     with pytest.raises(ValueError, match="refiner works on 68 landmarks"):
         Pipeline(five, refiner=True)

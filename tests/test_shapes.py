@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from cascade import shapes as sh
+from cascade.schemes import IBUG68
 
 
 def rotation(angle_deg, scale=1.0):
@@ -39,23 +40,12 @@ def test_flip_boxes_matches_flipped_shapes(test_faces):
                                sh.tight_boxes(flipped))
 
 
-def test_ibug68_permutation_is_an_involution():
-    p = sh.IBUG68_FLIP
-    assert np.array_equal(p[p], np.arange(68))
-    assert {p[30], p[8], p[27], p[51], p[57], p[62], p[66]} == {30, 8, 27, 51, 57, 62, 66}
-    assert p[48] == 54 and p[39] == 42 and p[17] == 26
-
-
-def test_flip_other_schemes_need_a_permutation():
+def test_flip_other_schemes_need_a_mirror_map():
     five = np.arange(10.0).reshape(1, 5, 2)
-    with pytest.raises(ValueError, match="no built-in flip permutation"):
-        sh.flip_shapes(five, 100)
-    flipped = sh.flip_shapes(five, 100, permutation=[1, 0, 2, 4, 3])
+    flipped = sh.flip_shapes(five, 100)                     # five points: the built-in five-point scheme
     np.testing.assert_allclose(flipped[0, 0], [99 - 2, 3])
-    with pytest.raises(ValueError, match="own inverse"):
-        sh.flip_shapes(five, 100, permutation=[1, 2, 0, 3, 4])
-    with pytest.raises(ValueError, match="exactly once"):
-        sh.flip_shapes(five, 100, permutation=[0, 0, 2, 3, 4])
+    with pytest.raises(ValueError, match="no mirror map"):
+        sh.flip_shapes(np.zeros((1, 7, 2)), 100)
 
 
 def test_similarity_fit_recovers_known_transform(rng):
@@ -159,14 +149,15 @@ def test_five_point_frames_place_the_mean_shape_on_a_rolled_face(rng):
     angle, scale, shift = 0.5, 140.0, np.array([60.0, 30.0])
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     face = mean @ (scale * rotation).T + shift
-    boxes, rolls = sh.frames_from_points(mean, sh.five_points(face[None]))
+    five = IBUG68.five_points
+    boxes, rolls = sh.frames_from_points(five(mean), five(face[None]))
     assert rolls[0] == pytest.approx(angle)
     assert boxes[0, 2] - boxes[0, 0] == pytest.approx(scale) == boxes[0, 3] - boxes[0, 1]
     start = sh.from_unit(sh.rotate_about_centre(mean, rolls), boxes)
     np.testing.assert_allclose(start[0], face, atol=1e-9)
     # Not rolled: the mean shape in a box, as from a face box.
-    boxes, rolls = sh.frames_from_points(mean, sh.five_points(mean[None] * scale + shift))
+    boxes, rolls = sh.frames_from_points(five(mean), five(mean[None] * scale + shift))
     np.testing.assert_allclose(rolls, 0, atol=1e-12)
     np.testing.assert_allclose(sh.to_unit((mean * scale + shift)[None], boxes)[0], mean, atol=1e-9)
-    with pytest.raises(ValueError, match="68-point"):
-        sh.five_points(np.zeros((3, 29, 2)))
+    with pytest.raises(ValueError, match="have 68 points"):
+        five(np.zeros((3, 29, 2)))
