@@ -127,7 +127,7 @@ class Bundled:
 @functools.lru_cache(maxsize=None)
 def bundled_refiner(n_threads):
     """The bundled CNN refiner with ``n_threads`` ONNX Runtime threads (fixed per session)."""
-    from cnn_refine import Refiner
+    from cascade.refiner import Refiner
     return Refiner(intra_op_threads=n_threads)
 
 
@@ -153,7 +153,7 @@ class Refined:
 
 
 def refiner_bytes():
-    from cnn_refine.refiner import DEFAULT_MODELS
+    from cascade.refiner import DEFAULT_MODELS
     return sum(path.stat().st_size for path in DEFAULT_MODELS)
 
 

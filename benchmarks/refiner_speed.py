@@ -29,9 +29,9 @@ from threadpoolctl import threadpool_limits
 
 import cascade
 from cascade.detect import detect_faces, make_detector
-from cnn_refine import Refiner
-from cnn_refine.crop import grey_faces, network_inputs
-from cnn_refine.refiner import FLOAT_MODELS, INT8_MODELS, network_feed
+from cascade.refiner import Refiner
+from cascade.crops import grey_faces, network_inputs
+from cascade.refiner import FLOAT_MODELS, INT8_MODELS, network_feed
 
 from . import SCRATCH
 from .run import DEFAULT_DATA

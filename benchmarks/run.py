@@ -36,9 +36,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cascade
-from cascade.data import SHARED_300W_TRAIN
 from cascade.calibration import BoxCalibration, calibrate
-from cascade.detect import DEFAULT_DETECTOR, DETECTORS, detect_faces, make_detector, match_detection
+from cascade.data import SHARED_300W_TRAIN
+from cascade.detect import (
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    detect_faces,
+    make_detector,
+    match_detection,
+)
 from cascade.evaluate import auc, failure_rate, report
 
 from . import SCRATCH, output_path
@@ -73,18 +79,17 @@ def train_in_child(key, args, model_dir):
     """Train one method in a child process; returns its time and peak memory."""
     record = model_dir / f"{key}.train.json"
     if not record.exists() or args.retrain:
-        options = ["--train-key", key, "--data", str(args.data), "--cache", str(args.cache),
-                   "--threads", str(args.threads)] + ["--quick"] * args.quick
+        options = ["--train-key", key, "--data", str(Path(args.data).resolve()),
+                   "--cache", str(Path(args.cache).resolve()), "--threads", str(args.threads)]
+        options += ["--quick"] * args.quick
         print(f"training {key} in a child process: {' '.join(options)}", flush=True)
-        subprocess.run(child_command(options), check=True, cwd=model_dir)
+        subprocess.run(child_command(options), check=True, cwd=ROOT)
     return json.loads(record.read_text())
 
 
 def child_command(options):
-    """``python -m benchmarks.run OPTIONS`` with the repository *appended* to sys.path, so that
-    ``cascade`` is the installed package (with its compiled extensions), not the bare source."""
-    bootstrap = f"import sys; sys.path.append({str(ROOT)!r}); from benchmarks.run import main; main()"
-    return [sys.executable, "-c", bootstrap, *options]
+    """``python -m benchmarks.run OPTIONS``, to run from the repository root."""
+    return [sys.executable, "-m", "benchmarks.run", *options]
 
 
 def train_here(args):

@@ -21,32 +21,38 @@ Unit frame
     A box's own frame, its left/top edge at 0 and right/bottom edge at 1
     (:mod:`cascade.shapes`); mean shapes and regression targets live there.
 Landmark scheme
-    68 points in the iBUG / 300-W order unless said otherwise; other schemes
-    (5, 29, 194 points...) work everywhere a flip permutation or eye indices
-    are given for them.
+    A :class:`~cascade.schemes.Scheme` says what each point is (mirror map, eyes,
+    five alignment points...). 68 points are the iBUG / 300-W scheme
+    (:data:`IBUG68`) unless said otherwise; 5 points, :data:`FIVE`; other
+    schemes (29, 98, 194 points, subsets...) are declared once and passed as
+    ``scheme=`` to the estimators and the evaluation.
+Threads
+    Fitted estimators, pipelines and refiners are safe to share between threads
+    for prediction (``predict``, ``pipeline(image)``); fitting is not.
 """
 __version__ = "0.1.0"
 
-from .data import FaceSet, load_faces, read_csv, read_dlib_xml, read_pts, write_dlib_xml, write_pts
+from .data import FaceSet, load_faces, read_csv, read_dlib_xml, read_pts, write_csv, write_dlib_xml, write_pts
+from .schemes import FIVE, IBUG68, Scheme
 from .asm import ASM
 from .ert import ERT
 from .esr import ESR
 from .lbf import LBF
-from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced, report
-from .features import frame_transforms, sample_pixels
-from .schemes import FIVE, IBUG68, Scheme
-from .shapes import mean_shape, similarity_fit, tight_boxes
 from .bundled import load_model
+from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced, report
+from .refiner import Refiner
 from .pipeline import Face, Pipeline
+from .video import FaceTracker
+from .apps import align_faces, blur_faces, draw_landmarks, head_pose, overlay_on_faces
 
+#: What users call. The building blocks (shape geometry, shape-indexed features, trees,
+#: calibrations, detectors...) are imported from their modules: ``cascade.shapes``,
+#: ``cascade.features``, ``cascade.detect``, ``cascade.calibration``...
 __all__ = [
-    "ASM",
-    "ERT",
-    "ESR",
-    "LBF",
-    "Pipeline", "Face", "load_model",
-    "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv",
+    "ASM", "ERT", "ESR", "LBF", "load_model",
+    "Pipeline", "Face", "Refiner", "FaceTracker",
+    "blur_faces", "align_faces", "overlay_on_faces", "head_pose", "draw_landmarks",
+    "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv", "write_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",
-    "sample_pixels", "frame_transforms",
-    "Scheme", "IBUG68", "FIVE", "mean_shape", "similarity_fit", "tight_boxes",
+    "Scheme", "IBUG68", "FIVE",
 ]

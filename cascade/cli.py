@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,8 @@ from .data import IMAGE_SUFFIXES, load_faces, read_image, write_pts
 from .detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
 from .outputs import face_records, predictions_document, write_predictions_csv
 from .pipeline import Pipeline
+from .refiner import Refiner
+from .threads import effective_jobs
 from .training import train_landmarker
 
 
@@ -191,7 +194,7 @@ def command_predict(args):
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     results, errors = {}, {}
-    with ThreadPoolExecutor(args.jobs if args.jobs > 0 else os.cpu_count() or 1) as pool, \
+    with ThreadPoolExecutor(effective_jobs(args.jobs)) as pool, \
             tqdm(total=len(items), desc="predict", unit="image",         # on a terminal only (None)
                  disable=True if args.quiet or len(items) <= 1 else None) as bar:
         for name, faces, error in pool.map(work, items):
@@ -290,7 +293,6 @@ def command_evaluate(args):
     images = list(faces.images)
     refiner = None
     if args.refine:
-        from cnn_refine import Refiner
         refiner = Refiner()
     predictions, speeds = {}, {}
     for name in args.model:
@@ -320,14 +322,10 @@ def command_evaluate(args):
 # -- bench ----------------------------------------------------------------------------------------
 
 def command_bench(args):
-    if (Path.cwd() / "benchmarks" / "run.py").is_file() and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))       # a console script does not see the working directory
-    try:
-        from benchmarks.run import main as bench_main
-    except ImportError:
+    if not (Path.cwd() / "benchmarks" / "run.py").is_file():
         raise ValueError("the benchmark suite lives in the benchmarks/ folder of a source checkout: "
-                         "run `cascade bench` from the repository root") from None
-    return bench_main(args.bench_args)
+                         "run `cascade bench` from the repository root")
+    return subprocess.run([sys.executable, "-m", "benchmarks.run", *args.bench_args]).returncode
 
 
 # -- applications ---------------------------------------------------------------------------------
@@ -445,7 +443,8 @@ def build_parser():
     predict.add_argument("--pts", action="store_true", help="also write IMAGE_k.pts per face (-o FOLDER)")
     predict.add_argument("--csv", action="store_true", help="also write landmarks.csv (-o FOLDER)")
     predict.add_argument("--overwrite", action="store_true", help="replace outputs that exist already")
-    predict.add_argument("--jobs", type=int, default=0, help="threads (default: all cores)")
+    predict.add_argument("--jobs", type=int, default=-1, help="threads, as n_jobs: -1 all cores (the default), "
+                         "-2 all but one")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(run=command_predict)
 

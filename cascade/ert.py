@@ -15,7 +15,8 @@ The fitted model is the eight flat arrays of :mod:`cascade.forest`.
 import numpy as np
 
 from .dlib_format import read_shape_predictor
-from .forest import ForestCascade, check_tree_params, feature_pool
+from .forest import ForestCascade
+from .forest_training import check_tree_params, feature_pool
 from .trees import BoostedResiduals, PairSampler, TreeGrower, sample_thresholds
 from .validation import check_real
 

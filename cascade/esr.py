@@ -26,7 +26,8 @@ predicts ERT and LBF predicts ESR.
 """
 import numpy as np
 
-from .forest import ForestCascade, check_tree_params, feature_pool
+from .forest import ForestCascade
+from .forest_training import check_tree_params, feature_pool
 from .trees import BoostedResiduals, leaf_sums, leaves_of
 from .validation import check_real
 

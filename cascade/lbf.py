@@ -24,7 +24,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import csr_matrix
 
-from .forest import ForestCascade, check_tree_params
+from .forest import ForestCascade
+from .forest_training import check_tree_params
 from .trees import TreeGrower, leaves_of, sample_thresholds
 from .validation import check_real
 
@@ -220,7 +221,8 @@ def _global_regression(leaf_of, features, targets, alpha, n_jobs):
     """Weights ``W`` minimising ``mean ||x W - y||^2 + alpha ||W||^2``, ``(n_features, D)``.
 
     ``x`` is the binary feature vector of the leaves ``leaf_of`` ``(n_trees, n)``
-    reaches, the rows of ``features`` (:func:`_binary_features`). Solved exactly from the normal equations ``(X'X + alpha n I) W = X'Y``
+    reaches, the rows of ``features`` (:func:`_binary_features`). Solved exactly from the normal
+    equations ``(X'X + alpha n I) W = X'Y``
     by LAPACK's Cholesky factorisation (``scipy.linalg.cho_factor``), all outputs
     sharing one factorisation. ``X'X`` is never formed from ``X``: its block for
     trees ``a, b`` is the table of how many samples reach leaf ``i`` of ``a`` and

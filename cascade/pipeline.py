@@ -4,7 +4,7 @@ A face detector finds the faces (YuNet by default: boxes and five points), the
 landmarker starts each face from the detector's five points placed by the
 model's point calibration for that detector (from its box, mapped by the box
 calibration, for detectors without points), places the points, and the CNN
-refiner (:class:`cnn_refine.Refiner`) corrects them.
+refiner (:class:`cascade.refiner.Refiner`) corrects them.
 """
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ from .bundled import load_model
 from .calibration import BoxCalibration, PointCalibration
 from .data import as_photo
 from .detect import DEFAULT_DETECTOR, DETECTORS, detect_faces, detections_of, make_detector
+from .refiner import Refiner
 from .validation import check_image, check_images, check_integer, check_shapes
 
 #: How the landmarker may start: from the detector's points where it gives them, or always from its box.
@@ -40,7 +41,7 @@ class Pipeline:
     detector : "yunet" (the default, bundled), "haar" (OpenCV 4.x), "dlib-hog" (needs dlib), or any
         callable ``image -> (boxes (k, 4), scores (k,)[, points (k, 5, 2)])`` (see :mod:`cascade.detect`)
     detector_options : keyword arguments for the named detector (e.g. ``{"max_side": 1280}``)
-    refiner : True (the default) for the bundled :class:`cnn_refine.Refiner`, a Refiner, or
+    refiner : True (the default) for the bundled :class:`cascade.refiner.Refiner`, a Refiner, or
         False / None for the cascade alone
     start : "auto" (from the detector's five points where it gives them, else from its box) or "box"
     calibration, point_calibration : the :class:`~cascade.calibration.BoxCalibration` and
@@ -64,7 +65,6 @@ class Pipeline:
             raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         self.start = start
         if refiner is True:
-            from cnn_refine import Refiner
             refiner = Refiner()
         refiner = refiner or None
         if refiner is not None and getattr(refiner, "n_landmarks", None) != self.n_landmarks:

@@ -1,12 +1,10 @@
-"""cnn_refine: the optional CNN refinement stage, run with ONNX Runtime.
+"""cnn_refine: training the CNN refinement stage (PyTorch, the ``cnn-train`` extra).
 
-:class:`Refiner` takes the shapes a cascade found, warps each face into the
-frame of a template shape, and lets a small network predict a correction for
-every landmark (see :mod:`cnn_refine.refiner`); from boxes alone it is a
-direct CNN landmarker. ``python -m cnn_refine.train`` trains the network
-(PyTorch, the ``cnn-train`` extra) and exports the ONNX file that ships in
-``cnn_refine/models/``.
+The refiner itself, which needs only ONNX Runtime, is :class:`cascade.refiner.Refiner`:
+it takes the shapes a cascade found, warps each face into the frame of a template
+shape, and lets two small networks correct every landmark. This package trains
+those networks (``python -m cnn_refine.train``: :mod:`cnn_refine.networks`, the
+out-of-fold cascade starts, ONNX export) and makes their int8 copies
+(``python -m cnn_refine.quantize``); the files ship in ``cascade/models/``.
+``cascade`` never imports it.
 """
-from .refiner import Refiner
-
-__all__ = ["Refiner"]

@@ -1,6 +1,6 @@
 """The refiner's two networks, in PyTorch (training only; inference runs their ONNX export).
 
-Both read grey pixels of the face warped onto the template (:mod:`cnn_refine.crop`;
+Both read grey pixels of the face warped onto the template (:mod:`cascade.crops`;
 raw grey levels in 4 x 4 cells, standardised inside the network) and the current shape's
 ``offsets`` from the template ``(n, L, 2)`` (crop pixels / ``S``), and both
 give a correction of every point in crop pixels / ``S``.
@@ -15,7 +15,7 @@ float32 for the same multiply-adds but gain nothing from int8 (BENCHMARKS.md).
   layers that keep where each feature was and also read the offsets (the
   deformation the crop cannot show); about 24 M multiply-adds.
 - :class:`LocalNet` reads, at twice that resolution, one small patch centred on
-  each current point (:func:`cnn_refine.crop.sample_grids`).
+  each current point (:func:`cascade.crops.sample_grids`).
   One small encoder is shared by all points; each point's own linear head says
   where its landmark lies in its patch, and one fully connected layer over all
   patches and the offsets adds what the shape as a whole implies.
@@ -27,11 +27,11 @@ kills the head's units.
 import torch
 from torch import nn
 
-from .crop import CELL
+from cascade.crops import CELL
 
 #: Offsets are fractions of the crop (a few hundredths); scaled to the order of the features.
 OFFSET_SCALE = 10.0
-#: The channels of a pixel input: a cell's pixels ("Pixels in cells" in :mod:`cnn_refine.crop`).
+#: The channels of a pixel input: a cell's pixels ("Pixels in cells" in :mod:`cascade.crops`).
 CELLS = CELL * CELL
 
 

@@ -3,7 +3,7 @@
     python -m cnn_refine.quantize [--data ../shared/data/300w] [--faces 256]
 
 writes ``refiner-68-int8.onnx`` and ``refiner-68-local-int8.onnx`` beside the
-float stages (:data:`cnn_refine.refiner.FLOAT_MODELS`). Needs the ``cnn-train``
+float stages (:data:`cascade.refiner.FLOAT_MODELS`). Needs the ``cnn-train``
 extra (onnx); running the result needs only onnxruntime.
 
 ONNX Runtime's static quantisation in the operator format (``QLinearConv``,
@@ -18,6 +18,7 @@ runs about three times faster so (BENCHMARKS.md, "The refiner's speed").
 """
 import argparse
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -28,8 +29,8 @@ import cascade
 from cascade.data import SHARED_300W_TRAIN
 from cascade.shapes import jitter_shapes
 
-from .crop import network_inputs
-from .refiner import FLOAT_MODELS, INT8_MODELS, Refiner, network_feed
+from cascade.crops import network_inputs
+from cascade.refiner import FLOAT_MODELS, INT8_MODELS, Refiner, network_feed
 
 
 def quantize_stage(float_path, int8_path, images, starts, batch=32):
@@ -71,6 +72,7 @@ def main(argv=None):
     parser.add_argument("--faces", type=int, default=256, help="training faces to calibrate on")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rng = np.random.default_rng(args.seed)
     faces = cascade.load_faces(*(Path(args.data) / folder for folder in SHARED_300W_TRAIN), lazy=True)
     chosen = rng.choice(len(faces), size=min(args.faces, len(faces)), replace=False)
@@ -79,7 +81,7 @@ def main(argv=None):
     (global_float, local_float), (global_int8, local_int8) = FLOAT_MODELS, INT8_MODELS
     quantize_stage(global_float, global_int8, images, starts)
     quantize_stage(local_float, local_int8, images, Refiner(global_int8).predict(images, starts))
-    print(f"wrote {global_int8} and {local_int8}")
+    logging.getLogger(__name__).info("wrote %s and %s", global_int8, local_int8)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Train a refiner stage on the 300-W training folders and export it to ONNX.
 
-    python -m cnn_refine.train --data ../shared/data/300w --epochs 120 --out cnn_refine/models/refiner-68.onnx
+    python -m cnn_refine.train --data ../shared/data/300w --epochs 120 --out cascade/models/refiner-68.onnx
     python -m cnn_refine.train --data ../shared/data/300w --stage local --epochs 60 --batch 32 --lr 2e-3 \
-        --out cnn_refine/models/refiner-68-local.onnx
+        --out cascade/models/refiner-68-local.onnx
 
 Needs the ``cnn-train`` extra (PyTorch CPU, onnx, onnxscript); inference does not.
 
@@ -48,6 +48,7 @@ epoch on them is kept. ``lfpw/testset`` is never read.
 """
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -63,12 +64,12 @@ from cascade.schemes import IBUG68
 from cascade.shapes import (flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes,
                             mean_shape, tight_boxes)
 
-from .crop import CELL, crop_transforms, make_template, network_inputs, to_crop
-from .refiner import (FORMAT, FORMAT_VERSION, GLOBAL_MODEL, LOCAL_MODEL, OUTPUT_NAME, Refiner, input_names,
+from cascade.crops import CELL, crop_transforms, make_template, network_inputs, to_crop
+from cascade.refiner import (FORMAT, FORMAT_VERSION, GLOBAL_MODEL, LOCAL_MODEL, OUTPUT_NAME, Refiner, input_names,
                       network_feed, pixels_shape)
 
 def log(message):
-    print(f"[cnn_refine.train {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    logging.getLogger(__name__).info(message)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def out_of_fold_shapes(faces, n_folds, seed, box_jitter=0.05):
 class Augmenter:
     """Draws training batches: start shapes with cascade-like errors, their pixels and targets.
 
-    For a later stage, ``earlier`` (a :class:`~cnn_refine.Refiner` of the stages before it)
+    For a later stage, ``earlier`` (a :class:`~cascade.refiner.Refiner` of the stages before it)
     first refines every start, so the stage learns from what it will be given.
     """
 
@@ -315,7 +316,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cnn_refine.train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data/300w", help="the 300-W folder (train folders only are read)")
     parser.add_argument("--out", default=None, help="default: the bundled stage's file, "
-                        "cnn_refine/models/refiner-68.onnx or refiner-68-local.onnx")
+                        "cascade/models/refiner-68.onnx or refiner-68-local.onnx")
     parser.add_argument("--work", default="cnn_refine_work", help="cache for the out-of-fold cascade shapes")
     parser.add_argument("--stage", choices=("global", "local"), default="global",
                         help="global: the whole face, a cascade's shape in; local: patches around each point, "
@@ -333,6 +334,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.after and args.stage != "local":
         parser.error("--after names the stages before a local one: use it with --stage local")
     train(args)

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATA_ROOT = Path(os.environ.get("CASCADE_300W", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w"))
+DATA_ROOT = Path(os.environ.get("CASCADE_300W",
+                               Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w"))
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,10 @@
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.append(str(ROOT))
-
-from benchmarks import PUBLISHED, SCRATCH, output_path  # noqa: E402
-from benchmarks.run import child_command  # noqa: E402
+from benchmarks import PUBLISHED, SCRATCH, output_path
+from benchmarks.run import ROOT, child_command
 
 
 def test_only_an_explicit_out_publishes_and_never_a_quick_run(tmp_path):
@@ -28,10 +23,11 @@ def test_only_an_explicit_out_publishes_and_never_a_quick_run(tmp_path):
 
 def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
     out = tmp_path / "out"
-    command = child_command(["--quick", "--methods", "mean-shape,ert,ert-q16,lbf-fast,lbf-fast+cnn,cnn,lbf-68,esr,asm,dlib", "--data", str(data_root),
+    methods = "mean-shape,ert,ert-q16,lbf-fast,lbf-fast+cnn,cnn,lbf-68,esr,asm,dlib"
+    command = child_command(["--quick", "--methods", methods, "--data", str(data_root),
                              "--cache", str(tmp_path / "cache"), "--out", str(out), "--repeats", "1",
                              "--threads", "2"])
-    subprocess.run(command, check=True, cwd=tmp_path, timeout=300)
+    subprocess.run(command, check=True, cwd=ROOT, timeout=300)
     results = json.loads((out / "results.json").read_text())
     rows = {row["key"]: row for row in results["rows"]}
     assert {"mean-shape", "ert", "ert-q16", "lbf-fast", "lbf-fast+cnn", "cnn", "lbf-68", "esr", "asm"} <= set(rows)
@@ -52,7 +48,7 @@ def test_quick_benchmark_runs_end_to_end(tmp_path, data_root):
 
     # The detector protocol, on the models just trained (cached).
     subprocess.run(command + ["--protocol", "detector", "--methods", "mean-shape,ert"], check=True,
-                   cwd=tmp_path, timeout=300)
+                   cwd=ROOT, timeout=300)
     results = json.loads((out / "results-detector-yunet.json").read_text())
     rows = {row["key"]: row for row in results["rows"]}
     accuracy = rows["ert"]["accuracy"]
@@ -86,6 +82,7 @@ def test_opencv_lbf_peer_says_why_it_is_skipped(monkeypatch, tmp_path):
 
 def test_face_list_for_the_opencv_program(tmp_path):
     import numpy as np
+
     from benchmarks.peers import write_face_list
     shapes = np.arange(2 * 68 * 2, dtype=float).reshape(2, 68, 2) / 3
     write_face_list(tmp_path / "faces.txt", ["a.jpg", "b.jpg"], [[1.4, 2.6, 50.2, 61.0], [0, 0, 9, 9]], shapes)

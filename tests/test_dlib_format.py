@@ -2,9 +2,9 @@ import math
 
 import numpy as np
 import pytest
+from reference import predict_reference
 
 from cascade import ERT, load_faces, write_dlib_xml
-from cascade.forest import predict_reference
 
 
 def pack_int(value):

@@ -1,9 +1,9 @@
 """ERT's own parts; the contract it shares with LBF is in test_estimators.py."""
 import numpy as np
 import pytest
+from reference import predict_reference
 
 from cascade import ERT
-from cascade.forest import predict_reference
 
 SMALL = dict(n_stages=4, n_trees=40, n_init=4, feature_pool_size=100, random_state=0)
 

@@ -1,12 +1,13 @@
 """The contract every estimator keeps, run for each: ERT, LBF, ESR and ASM (tree parts: not ASM)."""
 import numpy as np
 import pytest
+from reference import predict_reference
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from cascade import ASM, ERT, ESR, LBF, load_faces, nme
-from cascade.forest import ForestCascade, predict_reference
+from cascade.forest import ForestCascade
 from cascade.schemes import IBUG68
 from cascade.shapes import from_unit, tight_boxes
 

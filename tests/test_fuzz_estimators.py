@@ -84,7 +84,8 @@ def test_fit_on_any_faces(fitted, train_faces, n_faces, fault, data):
         face_boxes = face_boxes[:-1]
     model = type(fitted)(**TINY[type(fitted)])
     result = fine_or_clear(model.fit, face_images, points, face_boxes)
-    partly_missing = fault == "bad shapes" and not np.isinf(points).any() and not np.isnan(points).all(axis=(1, 2)).any()
+    partly_missing = (fault == "bad shapes" and not np.isinf(points).any()
+                      and not np.isnan(points).all(axis=(1, 2)).any())
     assert (result is not None) == (fault == "none" or (partly_missing and points.shape[1] == 68))
     if result is not None:
         assert np.isfinite(model.predict(face_images, face_boxes)).all()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import cascade
 from cascade import ASM, ERT, ESR, LBF
+from cascade.shapes import tight_boxes
 
 TINY = {ERT: dict(n_stages=2, n_trees=3, n_init=2, feature_pool_size=12, random_state=0),
         LBF: dict(n_stages=2, n_trees=2, tree_depth=3, n_init=2, points_per_landmark=6,
@@ -33,7 +34,7 @@ def saved(request, tmp_path_factory, train_faces):
     with np.load(path, allow_pickle=False) as archive:
         contents = {name: archive[name] for name in archive.files}
     metadata = json.loads(contents.pop("__metadata__").tobytes())
-    probe = (images[20:23], cascade.tight_boxes(shapes[20:23]))
+    probe = (images[20:23], tight_boxes(shapes[20:23]))
     return Saved(type(model), path.read_bytes(), contents, metadata, probe)
 
 

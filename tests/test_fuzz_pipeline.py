@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cascade import Pipeline, apps
-from cnn_refine import Refiner
+from cascade.refiner import Refiner
 
 
 @pytest.fixture(scope="module")

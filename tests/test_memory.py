@@ -1,19 +1,16 @@
 """Landmarking a face in a very large photo reads only the pixels it needs: no copy or grey
 conversion of the whole image, detection included (the peak resident memory of the process
 is watched)."""
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from skimage import data
 
+from benchmarks.timing import peak_growth_mib
 from cascade import ASM, ESR, Pipeline, load_model
-from cnn_refine import Refiner
+from cascade.refiner import Refiner
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))
-from benchmarks.timing import peak_growth_mib  # noqa: E402
 
 @pytest.fixture(scope="module")
 def landmarkers(train_faces):

@@ -1,3 +1,4 @@
+import ast
 import importlib
 import shutil
 import subprocess
@@ -29,15 +30,50 @@ def test_a_source_tree_without_its_extensions_says_what_to_do(tmp_path):
 def test_the_terms_ship_beside_the_files_and_in_the_metadata():
     import importlib.metadata
 
-    import cnn_refine
     metadata = importlib.metadata.metadata("cascade-landmarks")
     assert metadata["License-Expression"] == "BSD-3-Clause AND MIT AND LicenseRef-300W-Research-Only"
     assert metadata["Version"] == cascade.__version__
-    for folder in (Path(cascade.__file__).parent / "models", Path(cnn_refine.__file__).parent / "models"):
-        terms = " ".join((folder / "MODELS-LICENSE.md").read_text().replace("**", "").split())
-        assert "research (non-commercial) use only" in terms
+    terms = " ".join((Path(cascade.__file__).parent / "models" / "MODELS-LICENSE.md").read_text().split())
+    assert "research (non-commercial) use only" in terms.replace("**", "")
+    assert "cascade/models/refiner-68*.onnx" in terms and "ert-68.npz" in terms
     assert "MIT" in (Path(cascade.__file__).parent / "models" / "yunet" / "LICENSE").read_text()
 
 
 def test_cnn_refine_is_importable():
     assert importlib.import_module("cnn_refine").__doc__
+
+
+def _package_imports():
+    """``{module: modules of cascade it imports}`` read from the sources (relative imports)."""
+    graph = {}
+    for path in Path(cascade.__file__).parent.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                imported |= {"cnn_refine" for name in names if name and name.split(".")[0] == "cnn_refine"}
+        graph[path.stem] = imported
+    return graph
+
+
+def test_the_package_has_no_import_cycle_and_never_imports_the_trainer(tmp_path):
+    graph = _package_imports()
+
+    def reachable(module):
+        seen, stack = set(), [module]
+        while stack:
+            for other in graph.get(stack.pop(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    stack.append(other)
+        return seen
+
+    assert not [module for module in graph if module != "__init__" and module in reachable(module)]
+    assert not [module for module, imported in graph.items() if "cnn_refine" in imported]
+    assert "detect" not in reachable("base") and "pipeline" not in reachable("base")
+    result = subprocess.run([sys.executable, "-c", "import sys, cascade, cascade.cli; "
+                             "print(sorted(m for m in sys.modules if m.startswith(('cnn_refine', 'torch'))))"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -5,12 +5,19 @@ import shutil
 import numpy as np
 import pytest
 
-from cascade import load_model, nme, tight_boxes
-from cascade.shapes import jitter_shapes
-from cnn_refine import Refiner
-from cnn_refine.crop import (CELL, MAX_GREY_PIXELS, cell_grid, crop_transforms, from_crop, grey_faces, sample_grids,
-                             to_crop)
-from cnn_refine.refiner import GLOBAL_MODEL, LOCAL_MODEL
+from cascade import load_model, nme
+from cascade.crops import (
+    CELL,
+    MAX_GREY_PIXELS,
+    cell_grid,
+    crop_transforms,
+    from_crop,
+    grey_faces,
+    sample_grids,
+    to_crop,
+)
+from cascade.refiner import GLOBAL_MODEL, LOCAL_MODEL, Refiner
+from cascade.shapes import jitter_shapes, tight_boxes
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +152,7 @@ def test_stages_must_agree_and_exist(tmp_path):
         Refiner(5)
     pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
-    from cnn_refine.refiner import FORMAT, FORMAT_VERSION
+    from cascade.refiner import FORMAT, FORMAT_VERSION
     from cnn_refine.train import build_network, export
     five = tmp_path / "five.onnx"
     points = np.array([[10.0, 12], [22, 12], [16, 18], [11, 24], [21, 24]])

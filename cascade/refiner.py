@@ -2,7 +2,7 @@
 
 A refiner is one or more stages, each an ONNX network applied in turn. For
 each, a face is warped by the similarity taking its current shape onto the
-network's template (:mod:`cnn_refine.crop`), the network predicts a
+network's template (:mod:`cascade.crops`), the network predicts a
 correction of every point in that frame, and the corrected points go back to
 the image by the inverse similarity. All faces of a call go through a network
 in one batch. The bundled refiner has two stages: a global one that reads the
@@ -21,7 +21,7 @@ unit-frame mean shape used for box starts), for a point-local stage
 checked on load against the network's own input and output shapes: inputs
 ``crop_cells`` ``(faces, 16, S / 4, S / 4)`` (or ``patch_cells``
 ``(faces, 16 L, P / 4, P / 4)``: the pixels in 4 x 4 cells,
-"Pixels in cells" in :mod:`cnn_refine.crop`) and ``offsets`` ``(faces, L, 2)``, output
+"Pixels in cells" in :mod:`cascade.crops`) and ``offsets`` ``(faces, L, 2)``, output
 ``corrections`` ``(faces, L, 2)``.
 """
 import json
@@ -31,10 +31,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cascade.shapes import from_unit
-from cascade.validation import check_boxes, check_images, check_integer, check_shapes
-
-from .crop import CELL, grey_faces, network_inputs
+from .crops import CELL, grey_faces, network_inputs
+from .shapes import from_unit
+from .validation import check_boxes, check_images, check_integer, check_shapes
 
 FORMAT = "cascade-refiner"
 FORMAT_VERSION = 3      # 2: point-local stages (``patch_size``); 3: pixels in 4 x 4 cells
@@ -59,14 +58,14 @@ def input_names(patch_size):
 
 
 def pixels_shape(crop_size, n_landmarks, patch_size):
-    """One face's pixel input, in cells (:mod:`cnn_refine.crop`): ``(16, S / 4, S / 4)``, or
+    """One face's pixel input, in cells (:mod:`cascade.crops`): ``(16, S / 4, S / 4)``, or
     ``(16 L, P / 4, P / 4)`` for a point-local stage."""
     k, side = (1, crop_size) if patch_size is None else (n_landmarks, patch_size)
     return (k * CELL * CELL, side // CELL, side // CELL)
 
 
 def network_feed(patch_size, pixels, offsets):
-    """A network's inputs by name, from :class:`~cnn_refine.crop.NetworkInputs` pixels and offsets."""
+    """A network's inputs by name, from :class:`~cascade.crops.NetworkInputs` pixels and offsets."""
     return dict(zip(input_names(patch_size), (pixels, offsets)))
 
 

@@ -36,8 +36,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from cascade.pdm import procrustes_align
-from cascade.shapes import apply_similarity, similarity_fit
+from .pdm import procrustes_align
+from .shapes import apply_similarity, similarity_fit
 
 #: The side of the square cells the networks read their pixels in.
 CELL = 4
