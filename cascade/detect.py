@@ -98,8 +98,8 @@ class Detector:
 
     A subclass sets ``colour`` (whether it reads BGR rather than grey) and provides
     ``_detect(image) -> (boxes, scores, points or None)`` on a checked uint8 image.
-    Each thread gets its own underlying detector (``_local``): OpenCV's and dlib's
-    are not safe to share.
+    Calling a detector is thread-safe: each thread gets its own underlying detector
+    (``_local``), as OpenCV's and dlib's are not safe to share.
     """
 
     colour = False

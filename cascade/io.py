@@ -3,8 +3,12 @@
 A model file is a NumPy ``.npz`` archive holding the fitted arrays by name and
 one extra entry, ``__metadata__``, the UTF-8 bytes of a JSON object::
 
-    {"format": "cascade-model", "format_version": 1,
+    {"format": "cascade-model", "format_version": 2,
      "estimator": "ERT", "params": {...}, "attributes": {...}}
+
+Version 2 stores the landmark scheme whole in the attributes
+(:class:`cascade.schemes.Scheme`); a version 1 file (no scheme; a mirror map or
+curves, if any, among its parameters) is read as the scheme of its point count.
 
 It is read with ``allow_pickle=False``, so it can hold nothing executable.
 Every array is checked against the estimator's schema (name, dtype, number of
@@ -22,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "cascade-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: No fitted value of a landmark model comes near this (grey levels, unit-frame coordinates and
 #: their inverse variances stay within a few hundred); beyond it, a file is damaged, and its
 #: values would overflow to infinity in the arithmetic of a prediction.

@@ -74,7 +74,7 @@ class Refiner:
 
     Parameters
     ----------
-    model_path : an ``.onnx`` file written by ``cnn_refine.train``, or a sequence of them run in
+    model_path : an ``.onnx`` file written by ``python -m cnn_refine.train``, or a sequence of them run in
         turn; None for the bundled stages (:data:`DEFAULT_MODELS`)
     n_iterations : times the stages are applied to a cascade's shape (1)
     n_box_iterations : times the first stage is applied from the mean shape in a box, before the
@@ -83,6 +83,9 @@ class Refiner:
         embedded use and for callers that parallelise over images themselves)
     batch_size : faces per network call (16: small enough that a batch's pixels stay in the
         CPU's caches)
+
+    ``predict`` is thread-safe: threads may share one Refiner (ONNX Runtime sessions run
+    concurrent calls).
     """
 
     def __init__(self, model_path=None, n_iterations=1, n_box_iterations=2, intra_op_threads=1,

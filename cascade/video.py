@@ -95,7 +95,8 @@ class FaceTracker:
     or ``tracker(frame) -> (boxes (k, 4), shapes (k, L, 2))``.
 
     ``rate`` is the video's frame rate (Hz); ``smooth`` turns the One-Euro filter on,
-    with ``min_cutoff`` (Hz) and ``beta`` (per face size per second).
+    with ``min_cutoff`` (Hz) and ``beta`` (per face size per second). A tracker holds one
+    video's state: it is not thread-safe (one tracker per video; they may share a pipeline).
     """
 
     def __init__(self, pipeline, rate=30.0, smooth=True, redetect_every=15, min_cutoff=1.0, beta=2.0):

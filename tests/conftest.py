@@ -8,9 +8,14 @@ DATA_ROOT = Path(os.environ.get("CASCADE_300W",
                                Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w"))
 
 
+def pytest_report_header():
+    found = "found" if DATA_ROOT.is_dir() else "MISSING: the tests on real faces will be skipped"
+    return f"shared 300-W data ({DATA_ROOT}): {found}"
+
+
 @pytest.fixture(scope="session")
 def data_root():
-    """The shared 300-W crops; CI always has them, so there a missing folder fails."""
+    """The shared 300-W crops; CI always has them, so there (CI set) a missing folder fails."""
     if not DATA_ROOT.is_dir():
         if os.environ.get("CI"):
             pytest.fail(f"shared 300-W data not found at {DATA_ROOT}")

@@ -1,10 +1,14 @@
-"""The contract every estimator keeps, run for each: ERT, LBF, ESR and ASM (tree parts: not ASM)."""
+"""The contract every estimator keeps, run for each: ERT, LBF, ESR and ASM (tree parts: not ASM).
+
+It runs on drawn faces (tests/synthetic.py), so it needs no shared data; the accuracy of each
+method on real faces is tested in its own file, on the shared 300-W crops."""
 import numpy as np
 import pytest
 from reference import predict_reference
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from synthetic import synthetic_faces
 
 from cascade import ASM, ERT, ESR, LBF, load_faces, nme
 from cascade.forest import ForestCascade
@@ -47,14 +51,22 @@ def estimator(request):
 
 
 @pytest.fixture(scope="module")
-def held_out(data_root):
-    faces = load_faces(data_root / "helen" / "trainset", lazy=True).subset(slice(0, 40))
-    return list(faces.images), faces.shapes, faces.face_boxes()
+def drawn_faces():
+    """150 drawn faces (tests/synthetic.py) to fit on: the contract needs no shared data."""
+    images, shapes = synthetic_faces(150, seed=0)
+    return images, shapes
 
 
 @pytest.fixture(scope="module")
-def model(estimator, train_faces):
-    return estimator(**SMALL[estimator]).fit(*train_faces)
+def drawn_held_out():
+    """40 other drawn faces, in colour, with the tight boxes of their landmarks."""
+    images, shapes = synthetic_faces(40, seed=1, colour=True)
+    return images, shapes, tight_boxes(shapes)
+
+
+@pytest.fixture(scope="module")
+def model(estimator, drawn_faces):
+    return estimator(**SMALL[estimator]).fit(*drawn_faces)
 
 
 def needs_trees(model):
@@ -62,8 +74,8 @@ def needs_trees(model):
         pytest.skip(f"{type(model).__name__} has no trees")
 
 
-def test_beats_the_mean_shape_on_held_out_faces(model, held_out):
-    images, shapes, boxes = held_out
+def test_beats_the_mean_shape_on_held_out_faces(model, drawn_held_out):
+    images, shapes, boxes = drawn_held_out
     start = from_unit(np.broadcast_to(model.mean_shape_, shapes.shape), boxes)
     before = nme(start, shapes).mean()
     after = nme(model.predict(images, boxes), shapes).mean()
@@ -71,43 +83,43 @@ def test_beats_the_mean_shape_on_held_out_faces(model, held_out):
     assert model.score(images, shapes) == pytest.approx(-after)
 
 
-def test_compiled_prediction_equals_numpy_reference(model, held_out):
+def test_compiled_prediction_equals_numpy_reference(model, drawn_held_out):
     needs_trees(model)
-    images, _, boxes = held_out
+    images, _, boxes = drawn_held_out
     for fitted in (model, model.quantize()):
         np.testing.assert_allclose(fitted.predict(images[:6], boxes[:6]),
                                    predict_reference(fitted, images[:6], boxes[:6]), atol=1e-9)
 
 
-def test_profile_splits_the_time_into_phases(model, held_out):
+def test_profile_splits_the_time_into_phases(model, drawn_held_out):
     needs_trees(model)
-    images, _, boxes = held_out
+    images, _, boxes = drawn_held_out
     seconds = model.profile(images, boxes)
     assert set(seconds) == {"sampling", "walking", "adding"}
     assert all(value > 0 for value in seconds.values())
 
 
-def test_same_seed_same_model_whatever_n_jobs(estimator, train_faces, model):
-    again = estimator(**SMALL[estimator], n_jobs=2).fit(*train_faces)
+def test_same_seed_same_model_whatever_n_jobs(estimator, drawn_faces, model):
+    again = estimator(**SMALL[estimator], n_jobs=2).fit(*drawn_faces)
     for name in estimator._ARRAYS:
         np.testing.assert_array_equal(getattr(again, name), getattr(model, name), err_msg=name)
     if "random_state" in model.get_params():                    # ASM's fit draws nothing
-        other = estimator(**{**SMALL[estimator], "random_state": 1}).fit(*train_faces)
+        other = estimator(**{**SMALL[estimator], "random_state": 1}).fit(*drawn_faces)
         assert not np.array_equal(other.offsets_, model.offsets_)
 
 
-def test_n_jobs_does_not_change_predictions(model, held_out):
-    images, _, boxes = held_out
+def test_n_jobs_does_not_change_predictions(model, drawn_held_out):
+    images, _, boxes = drawn_held_out
     threaded = clone(model).set_params(n_jobs=3)
     for name in type(model)._ARRAYS:
         setattr(threaded, name, getattr(model, name))
     np.testing.assert_array_equal(threaded.predict(images, boxes), model.predict(images, boxes))
 
 
-def test_threads_sharing_one_model_get_the_serial_answers(model, held_out):
+def test_threads_sharing_one_model_get_the_serial_answers(model, drawn_held_out):
     """predict is thread-safe: eight threads on one model, one face or a few each."""
     from concurrent.futures import ThreadPoolExecutor
-    images, _, boxes = held_out
+    images, _, boxes = drawn_held_out
     serial = model.predict(images, boxes)
     batches = [slice(i, i + 1 + i % 3) for i in range(0, len(images), 4)]
     with ThreadPoolExecutor(8) as pool:
@@ -116,8 +128,8 @@ def test_threads_sharing_one_model_get_the_serial_answers(model, held_out):
         np.testing.assert_array_equal(got, serial[batch])
 
 
-def test_save_load_and_quantized_round_trip(model, held_out, tmp_path):
-    images, shapes, boxes = held_out
+def test_save_load_and_quantized_round_trip(model, drawn_held_out, tmp_path):
+    images, shapes, boxes = drawn_held_out
     expected = model.predict(images, boxes)
     model.save(tmp_path / "model.npz")
     loaded = type(model).load(tmp_path / "model.npz")
@@ -135,28 +147,28 @@ def test_save_load_and_quantized_round_trip(model, held_out, tmp_path):
     assert abs(error_quantized - error) < 0.05 * error
 
 
-def test_single_face_call(model, held_out):
-    images, _, boxes = held_out
+def test_single_face_call(model, drawn_held_out):
+    images, _, boxes = drawn_held_out
     one = model.predict(images[0], boxes[0])
     assert one.shape == (68, 2)
     np.testing.assert_array_equal(one, model.predict(images[:1], boxes[:1])[0])
 
 
-def test_missing_points_are_masked(estimator, train_faces, held_out):
-    images, shapes = train_faces
+def test_missing_points_are_masked(estimator, drawn_faces, drawn_held_out):
+    images, shapes = drawn_faces
     shapes = shapes.copy()
     rng = np.random.default_rng(0)
     shapes[rng.random(shapes.shape[:2]) < 0.1] = np.nan      # 10 % of the points unknown
     model = estimator(**SMALL[estimator]).fit(images, shapes)
-    test_images, test_shapes, boxes = held_out
+    test_images, test_shapes, boxes = drawn_held_out
     predicted = model.predict(test_images, boxes)
     assert np.isfinite(predicted).all()
     start = from_unit(np.broadcast_to(model.mean_shape_, test_shapes.shape), boxes)
     assert nme(predicted, test_shapes).mean() < (GAIN[estimator] + 0.05) * nme(start, test_shapes).mean()
 
 
-def test_scikit_learn_model_selection(estimator, train_faces):
-    images, shapes = train_faces
+def test_scikit_learn_model_selection(estimator, drawn_faces):
+    images, shapes = drawn_faces
     images, shapes = images[:60], shapes[:60]
     params, grid = TINY[estimator]
     tiny = estimator(**params)
@@ -168,8 +180,8 @@ def test_scikit_learn_model_selection(estimator, train_faces):
     assert clone(tiny).get_params() == tiny.get_params()
 
 
-def test_bad_inputs(estimator, model, train_faces, held_out):
-    images, shapes, boxes = held_out
+def test_bad_inputs(estimator, model, drawn_faces, drawn_held_out):
+    images, shapes, boxes = drawn_held_out
     small = SMALL[estimator]
     with pytest.raises(NotFittedError):
         estimator().predict(images, boxes)
@@ -188,20 +200,20 @@ def test_bad_inputs(estimator, model, train_faces, held_out):
     with pytest.raises(TypeError, match="uint8"):
         model.predict([images[0].astype(np.float32)], boxes[:1])
     with pytest.raises(ValueError, match="expected 150"):
-        estimator(**small).fit(train_faces[0], train_faces[1][:10])
+        estimator(**small).fit(drawn_faces[0], drawn_faces[1][:10])
     with pytest.raises(ValueError, match="no mirror map"):
-        estimator(**small).fit(train_faces[0][:10], train_faces[1][:10, :7])
-    collapsed = train_faces[1][:10].copy()
+        estimator(**small).fit(drawn_faces[0][:10], drawn_faces[1][:10, :7])
+    collapsed = drawn_faces[1][:10].copy()
     collapsed[3] = collapsed[3, 0]                                    # every point of one face equal
     with pytest.raises(ValueError, match=r"boxes\[3\].*zero or negative size"):
-        estimator(**small).fit(train_faces[0][:10], collapsed)
+        estimator(**small).fit(drawn_faces[0][:10], collapsed)
     integer = INTEGER_PARAM[estimator]
     with pytest.raises(ValueError, match=f"{integer} must be a positive integer"):
-        estimator(**{**small, integer: 2.5}).fit(train_faces[0][:10], train_faces[1][:10])
+        estimator(**{**small, integer: 2.5}).fit(drawn_faces[0][:10], drawn_faces[1][:10])
     if estimator is ASM:                                # its crops replicate the border; no choice
         return
     with pytest.raises(ValueError, match="outside must be one of"):
-        estimator(**{**small, "outside": "wrap"}).fit(train_faces[0][:10], train_faces[1][:10])
+        estimator(**{**small, "outside": "wrap"}).fit(drawn_faces[0][:10], drawn_faces[1][:10])
 
 
 def other_scheme(estimator):
@@ -215,12 +227,12 @@ def other_scheme(estimator):
     return inner, {"scheme": IBUG68.subset(inner)}
 
 
-def test_other_landmark_schemes(estimator, train_faces, held_out):
-    images, shapes = train_faces
+def test_other_landmark_schemes(estimator, drawn_faces, drawn_held_out):
+    images, shapes = drawn_faces
     points, params = other_scheme(estimator)
     # Boxes of the whole face, as a detector would give, not of the chosen points.
     model = estimator(**{**SMALL[estimator], **params}).fit(images, shapes[:, points], tight_boxes(shapes))
-    test_images, test_shapes, boxes = held_out
+    test_images, test_shapes, boxes = drawn_held_out
     predicted = model.predict(test_images, boxes)
     assert predicted.shape == (40, len(points), 2)
     start = from_unit(np.broadcast_to(model.mean_shape_, predicted.shape), boxes)
@@ -241,16 +253,16 @@ def _rotate_about(images, shapes, degrees):
     return turned_images, np.array(turned_shapes)
 
 
-def test_fit_and_predict_from_five_points(estimator, train_faces, held_out):
+def test_fit_and_predict_from_five_points(estimator, drawn_faces, drawn_held_out):
     """Trained from five points (some faces from their boxes), a model predicts from five points
     and from boxes; from points it follows a face rolled by 30 degrees where a box start cannot."""
     five_points = IBUG68.five_points
-    images, shapes = train_faces
+    images, shapes = drawn_faces
     rng = np.random.default_rng(0)
     points = five_points(shapes) + rng.normal(0, 2.0, (len(shapes), 5, 2))
     points[::4] = np.nan                                         # these start from their boxes
     model = estimator(**SMALL[estimator]).fit(images, shapes, points=points)
-    test_images, truth, _ = held_out
+    test_images, truth, _ = drawn_held_out
     rolled_images, rolled = _rotate_about(test_images, truth, 30)
     from_points = model.predict(rolled_images, points=five_points(rolled))
     from_boxes = model.predict(rolled_images, tight_boxes(rolled))
@@ -260,7 +272,7 @@ def test_fit_and_predict_from_five_points(estimator, train_faces, held_out):
     assert model.predict(rolled_images[:0], points=np.zeros((0, 5, 2))).shape == (0, 68, 2)
 
 
-def test_a_five_point_model_keeps_a_box_far_off_the_face(held_out):
+def test_a_five_point_model_keeps_a_box_far_off_the_face(data_root):
     """A model trained from points runs a box start a second time from its first answer's five
     points; a box mostly off the image, whose first answer places no frame on it, keeps that answer
     rather than failing."""
@@ -270,13 +282,14 @@ def test_a_five_point_model_keeps_a_box_far_off_the_face(held_out):
     for box in ([95, 0, 400, 100], [-300, -300, 3, 3], [0, 0, 100, 100]):
         shape = model.predict(image, np.array(box, float))
         assert shape.shape == (68, 2) and np.isfinite(shape).all()
-    images, truth, _ = held_out
-    from_boxes = model.predict(images[:8], tight_boxes(truth[:8]))
-    assert nme(from_boxes, truth[:8]).mean() < 0.08
+    faces = load_faces(data_root / "helen" / "trainset", lazy=True).subset(slice(0, 8))
+    images, truth = list(faces.images), faces.shapes
+    from_boxes = model.predict(images, tight_boxes(truth))
+    assert nme(from_boxes, truth).mean() < 0.08
 
 
-def test_five_point_starts_are_checked(model, held_out):
-    images, truth, boxes = held_out
+def test_five_point_starts_are_checked(model, drawn_held_out):
+    images, truth, boxes = drawn_held_out
     points = IBUG68.five_points(truth[:3])
     with pytest.raises(ValueError, match="one of the two"):
         model.predict(images[:3], boxes[:3], points=points)

@@ -133,7 +133,7 @@ def test_interrupted_save_keeps_the_old_file(saved, tmp_path, monkeypatch):
         model.save(target)
     assert target.read_bytes() == path.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
-    assert io.FORMAT_VERSION == 1
+    assert io.FORMAT_VERSION == 2
 
 
 def test_numpy_parameters_are_saved_as_json(test_faces, tmp_path):

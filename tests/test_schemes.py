@@ -127,3 +127,30 @@ def test_a_scheme_without_a_mirror_map_cannot_mirror(train_faces):
     model = LBF(preset="fast", n_stages=1, n_trees=1, scheme=plain, mirror=False).fit(images[:10], shapes[:10, :7])
     with pytest.raises(ValueError, match="five-point starts need a scheme with five alignment points"):
         model.predict(images[:2], points=IBUG68.five_points(shapes[:2]))
+
+
+def test_model_files_of_version_1_read_as_their_scheme(train_faces, tmp_path):
+    """Files written before schemes (format version 1, as the bundled ones) have no scheme; a mirror
+    map they kept as a parameter becomes their scheme's."""
+    import json
+
+    from cascade import load_model
+    from cascade.bundled import MODELS_DIR
+    with np.load(MODELS_DIR / "ert-68.npz") as archive:
+        assert json.loads(archive["__metadata__"].tobytes())["format_version"] == 1
+    assert load_model("ert-68").scheme_ == IBUG68
+    images, shapes = train_faces
+    five = LBF(preset="fast", n_stages=1, n_trees=1).fit(images[:20], shapes[:20][:, [36, 45, 30, 48, 54]])
+    five.save(tmp_path / "v2.npz")
+    with np.load(tmp_path / "v2.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    metadata = json.loads(arrays.pop("__metadata__").tobytes())
+    assert metadata["format_version"] == 2 and metadata["attributes"]["scheme"]["name"] == "five"
+    del metadata["attributes"]["scheme"], metadata["params"]["scheme"]
+    metadata.update(format_version=1)
+    metadata["params"]["flip_permutation"] = [1, 0, 2, 4, 3]
+    np.savez(tmp_path / "v1.npz", __metadata__=np.frombuffer(json.dumps(metadata).encode(), np.uint8), **arrays)
+    old = LBF.load(tmp_path / "v1.npz")
+    assert old.scheme_.flip == (1, 0, 2, 4, 3) and old.scheme_.n_points == 5
+    np.testing.assert_array_equal(old.predict(images[:3], tight_boxes(shapes[:3])),
+                                  five.predict(images[:3], tight_boxes(shapes[:3])))
