@@ -27,12 +27,11 @@ its :class:`cascade.calibration.BoxCalibration` / ``PointCalibration``.
 import logging
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
 from . import io
 from .calibration import BoxCalibration, PointCalibration
 from .evaluate import nme
+from .params import Parameters
 from .schemes import FIVE, Scheme, scheme_of
 from .shapes import flip_boxes, flip_image, flip_shapes, frames_from_points, mean_shape, tight_boxes
 from .threads import effective_jobs, map_chunks
@@ -43,7 +42,7 @@ from .validation import boxes_on_images, check_boxes, check_images, check_shapes
 CALIBRATIONS = {"box_calibrations": BoxCalibration, "point_calibrations": PointCalibration}
 
 
-class BaseCascade(BaseEstimator):
+class BaseCascade(Parameters):
     _ARRAYS = {}
     #: The fitted arrays that are shapes, ``(L, 2)``: a loaded one must not be collapsed.
     _SHAPE_ARRAYS = ("mean_shape_",)
@@ -240,6 +239,7 @@ class BaseCascade(BaseEstimator):
 
     def _check_fitted(self):
         if not all(hasattr(self, name) for name in self._ARRAYS):
+            from sklearn.exceptions import NotFittedError      # scikit-learn's, so its callers catch it
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit or load")
 
     def _with_mirrors(self, images, shapes, boxes, points):

@@ -21,8 +21,6 @@ factorisation (see :func:`_global_regression`).
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
-from scipy.sparse import csr_matrix
 
 from .forest import ForestCascade
 from .forest_training import check_tree_params
@@ -214,6 +212,7 @@ def _binary_features(leaf_of, n_leaves):
     n_trees, n_samples = leaf_of.shape
     columns = (leaf_of + (np.arange(n_trees) * n_leaves)[:, None]).T.ravel()
     rows = np.arange(n_samples + 1) * n_trees
+    from scipy.sparse import csr_matrix        # training only: predicting never imports SciPy
     return csr_matrix((np.ones(len(columns)), columns, rows), shape=(n_samples, n_trees * n_leaves))
 
 
@@ -248,5 +247,6 @@ def _global_regression(leaf_of, features, targets, alpha, n_jobs):
     right = np.asarray(features.T @ targets.astype(np.float64))
     # LAPACK works in column order: the transpose (a view) holds the lower triangle in
     # that order, so the factorisation happens in place instead of on a copy.
+    from scipy.linalg import cho_factor, cho_solve     # training only
     factor = cho_factor(gram.T, lower=True, overwrite_a=True, check_finite=False)
     return cho_solve(factor, right, overwrite_b=True, check_finite=False)

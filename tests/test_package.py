@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cascade
 
 
@@ -77,3 +79,36 @@ def test_the_package_has_no_import_cycle_and_never_imports_the_trainer(tmp_path)
                              "print(sorted(m for m in sys.modules if m.startswith(('cnn_refine', 'torch'))))"],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_predicting_imports_no_training_stack(tmp_path):
+    """Loading a model, the pipeline with its refiner, the apps and `cascade predict` need numpy,
+    OpenCV, ONNX Runtime and the compiled core only."""
+    photo = tmp_path / "photo.png"
+    import cv2
+    from skimage import data
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    script = f"""
+import sys, cv2, cascade
+from cascade.cli import main
+image = cv2.imread({str(photo)!r})
+faces = cascade.Pipeline()(image)
+cascade.blur_faces(image, [f.landmarks for f in faces])
+cascade.load_model("lbf-68").predict(image, faces[0].box, detector="yunet")
+assert main(["predict", {str(photo)!r}, "-o", {str(tmp_path / "out")!r}, "--csv", "--quiet"]) == 0
+print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"sklearn", "scipy", "skimage", "torch", "numba"}}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_estimators_speak_scikit_learns_protocol_without_it():
+    from sklearn.base import clone
+
+    from cascade import ERT
+    model = ERT(n_stages=3, scheme="ibug68")
+    assert repr(model) == "ERT(n_stages=3, scheme='ibug68')"
+    assert clone(model).get_params() == model.get_params() and model.set_params(n_trees=7) is model
+    with pytest.raises(ValueError, match=r"invalid parameters \['trees'\]"):
+        model.set_params(trees=7)
