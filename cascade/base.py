@@ -44,6 +44,8 @@ CALIBRATIONS = {"box_calibrations": BoxCalibration, "point_calibrations": PointC
 
 class BaseCascade(Parameters):
     _ARRAYS = {}
+    #: Fitted arrays a model may hold or not, as ``_ARRAYS``.
+    _OPTIONAL_ARRAYS = {}
     #: The fitted arrays that are shapes, ``(L, 2)``: a loaded one must not be collapsed.
     _SHAPE_ARRAYS = ("mean_shape_",)
 
@@ -115,7 +117,8 @@ class BaseCascade(Parameters):
                                   len(images), 5, allow_nan=False, name="points")
             if calibration is not None:
                 points = calibration.apply(points)
-            boxes, rolls = self._point_frames(self.scheme_, self.mean_shape_, points, None, images)
+            boxes, rolls = self._point_frames(self.scheme_, self.mean_shape_, points, None, images,
+                                              self._mean_points)
         shapes = self._predict(images, boxes, rolls)
         if points is None and getattr(self, "point_starts_", False) and np.isfinite(shapes).all():
             shapes = self._second_run(images, shapes)
@@ -137,23 +140,32 @@ class BaseCascade(Parameters):
         """A five-point model's faces started from a box, run again from the five points of their
         first answer (see :meth:`predict`); a face whose first answer places no frame on its image
         (a box mostly off the image) keeps that answer."""
-        five = self.scheme_.five_points
-        boxes, rolls = frames_from_points(five(self.mean_shape_), five(shapes))
+        boxes, rolls = frames_from_points(self._mean_points(), self.scheme_.five_points(shapes))
         again = np.flatnonzero((boxes[:, 2] > boxes[:, 0]) & boxes_on_images(boxes, [im.shape[:2] for im in images]))
         if again.size:
             shapes[again] = self._predict([images[i] for i in again], boxes[again], rolls[again])
         return shapes
 
+    def _mean_points(self):
+        """The five points of ``mean_shape_``, which every five-point start needs (kept while the
+        model holds the same mean shape)."""
+        cached = self.__dict__.get("_mean_points_of")
+        if cached is None or cached[0] is not self.mean_shape_:
+            cached = self._mean_points_of = (self.mean_shape_, self.scheme_.five_points(self.mean_shape_))
+        return cached[1]
+
     @staticmethod
-    def _point_frames(scheme, mean, points, boxes, images):
-        """Boxes and rolls of faces started from ``points`` (rows of NaN: from ``boxes``)."""
+    def _point_frames(scheme, mean, points, boxes, images, mean_points=None):
+        """Boxes and rolls of faces started from ``points`` (rows of NaN: from ``boxes``);
+        ``mean_points``: a function giving the five points of ``mean`` (a cache of them)."""
         if not scheme.has_five_points:
             raise ValueError(f"five-point starts need a scheme with five alignment points; "
                              f"the {scheme.name!r} scheme has none")
         placed = ~np.isnan(points).any(axis=(1, 2))
         frame_boxes, rolls = (np.zeros((len(points), 4)), np.zeros(len(points)))
         if placed.any():
-            frame_boxes[placed], rolls[placed] = frames_from_points(scheme.five_points(mean), points[placed])
+            mean_points = scheme.five_points(mean) if mean_points is None else mean_points()
+            frame_boxes[placed], rolls[placed] = frames_from_points(mean_points, points[placed])
         if boxes is not None:
             frame_boxes[~placed] = boxes[~placed]
         frame_boxes = check_boxes(frame_boxes, len(images), [im.shape[:2] for im in images],
@@ -175,7 +187,8 @@ class BaseCascade(Parameters):
     def save(self, path, **options):
         """Write the fitted model to ``path`` (a ``.npz``; see :mod:`cascade.io`)."""
         self._check_fitted()
-        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays = {name: getattr(self, name) for name in (*self._ARRAYS, *self._OPTIONAL_ARRAYS)
+                  if hasattr(self, name)}
         attributes = {key: {name: calibration.to_dict() for name, calibration in getattr(self, f"{key}_", {}).items()}
                       for key in CALIBRATIONS}
         attributes["point_starts"] = bool(getattr(self, "point_starts_", False))
@@ -188,7 +201,7 @@ class BaseCascade(Parameters):
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; every array and index is checked first."""
-        params, attributes, arrays = io.load_model(path, cls.__name__, cls._ARRAYS)
+        params, attributes, arrays = io.load_model(path, cls.__name__, cls._ARRAYS, cls._OPTIONAL_ARRAYS)
         scheme = _stored_scheme(params, attributes, arrays, path)
         model = cls._from_arrays(params, arrays, path)
         model.scheme_ = scheme

@@ -9,7 +9,9 @@ All three fit the same model, eight flat arrays per cascade of
 - ``split_u_``, ``split_v_``, ``split_threshold_`` ``(n_stages, K, 2**depth - 1)``:
   split nodes in heap order, a face going left when ``pixel[u] - pixel[v] > threshold``;
 - ``leaf_values_`` ``(n_stages, K, 2**depth, 2L)``: what each leaf adds to the
-  shape (float32, or int16 times ``leaf_scale_[stage]``).
+  shape (float32, or int16 times ``leaf_scale_[stage]``); in a compressed model
+  (:meth:`ForestCascade.compress`) ``(n_stages, K, 2**depth, R)``, the leaf's
+  coefficients on its stage's ``R`` basis vectors ``leaf_basis_`` ``(n_stages, R, 2L)``.
 
 ERT's leaves are boosted regression-tree means; an LBF leaf holds the row of the
 stage's global linear regression that its binary feature selects; an ESR fern is
@@ -55,6 +57,10 @@ class ForestCascade(BaseCascade):
         "leaf_values_": (["float32", "int16"], 4),
         "leaf_scale_": (["float64"], 1),
     }
+    _OPTIONAL_ARRAYS = {"leaf_basis_": (["float32"], 3)}
+    #: The arrays the compiled loop reads, in the order it takes them.
+    _COMPILED = ("mean_shape_", "anchors_", "offsets_", "split_u_", "split_v_", "split_threshold_",
+                 "leaf_values_", "leaf_scale_", "leaf_basis_")
 
     def _fit(self, images, shapes, boxes, rolls, mean):
         train_stages(self, images, shapes, boxes, rolls, mean)
@@ -82,10 +88,22 @@ class ForestCascade(BaseCascade):
             self._run_compiled(images, boxes, start_shapes, out, phase_seconds)
 
     def _run_compiled(self, images, boxes, start_shapes, out, phase_seconds):
-        _forest.predict(images, boxes, self.mean_shape_, self.anchors_, self.offsets_,
-                        self.split_u_, self.split_v_, self.split_threshold_, self.leaf_values_,
-                        self.leaf_scale_, out, self.outside == "zero", self._MEAN_FRAME_UPDATES,
-                        phase_seconds, start_shapes)
+        self._checked_model().predict(images, boxes, out, self.outside == "zero", phase_seconds, start_shapes)
+
+    def _checked_model(self):
+        """The compiled loop's :class:`~cascade._ext.forest.CheckedModel` of the fitted arrays: checked
+        once, then reused while the model holds the same (now read-only) arrays."""
+        arrays = tuple(getattr(self, name, None) for name in self._COMPILED)
+        checked = self.__dict__.get("_checked")
+        if checked is None or not checked.holds(*arrays):
+            checked = _forest.CheckedModel(*arrays, mean_frame_updates=self._MEAN_FRAME_UPDATES)
+            self._checked = checked            # threads racing here build equal ones: harmless
+        return checked
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_checked", None)           # compiled, and rebuilt on the next prediction
+        return state
 
     def profile(self, images, boxes):
         """Seconds spent per phase predicting these faces on one thread.
@@ -102,19 +120,55 @@ class ForestCascade(BaseCascade):
         return dict(zip(("sampling", "walking", "adding"), seconds.tolist()))
 
     def quantize(self):
-        """A copy whose leaf values are int16 with one scale per stage (about half the size)."""
+        """A copy whose leaf values (or coefficients) are int16 with one scale per stage (about
+        half the size)."""
         self._check_fitted()
+        return self._with_leaves(self._scaled_leaves(), getattr(self, "leaf_basis_", None), "quantize")
+
+    def compress(self, rank=48):
+        """A copy whose leaves are stored in a basis of ``rank`` vectors per stage (the leading right
+        singular vectors of the stage's table of leaves), each leaf its ``rank`` int16 coefficients:
+        a tree then adds ``rank`` values instead of 2L, a stage ends with one projection, and the
+        file shrinks about 2L / rank times. Lossy: BENCHMARKS.md measures the cost per model (the
+        bundled ones keep their NME within 0.02 points at 48). A compressed model compresses again
+        from its full leaves."""
+        self._check_fitted()
+        leaves = self._scaled_leaves()
+        if getattr(self, "leaf_basis_", None) is not None:
+            leaves = np.einsum("tklr,trd->tkld", leaves, self.leaf_basis_.astype(np.float64))
+        width = leaves.shape[-1]
+        if not isinstance(rank, (int, np.integer)) or isinstance(rank, bool) or not 1 <= rank <= width:
+            raise ValueError(f"rank must be an integer from 1 to {width}, got {rank!r}")
+        coefficients, basis = np.empty((*leaves.shape[:3], rank)), np.empty((len(leaves), rank, width))
+        for stage, table in enumerate(leaves):
+            u, singular, vt = np.linalg.svd(table.reshape(-1, width), full_matrices=False)
+            # Each component's coefficients span [-1, 1] and its basis vector carries the scale, so
+            # that the int16 rounding of the small components is as fine as of the large ones.
+            peak = np.abs(u[:, :rank]).max(axis=0)
+            peak[peak == 0] = 1.0
+            coefficients[stage] = (u[:, :rank] / peak).reshape(*table.shape[:2], rank)
+            basis[stage] = vt[:rank] * (singular[:rank] * peak)[:, None]
+        return self._with_leaves(coefficients, basis.astype(np.float32), "compress")
+
+    def _scaled_leaves(self):
+        """``leaf_values_`` as float64, int16 ones times their stage's scale."""
         leaves = self.leaf_values_.astype(np.float64)
         if self.leaf_values_.dtype == np.int16:
             leaves *= self.leaf_scale_[:, None, None, None]
+        return leaves
+
+    def _with_leaves(self, leaves, basis, source):
+        """A copy of this model with ``leaves`` (float64) stored as int16, one scale per stage, and
+        ``basis`` (None: uncompressed)."""
         peak = np.abs(leaves).reshape(len(leaves), -1).max(axis=1)
         scale = np.where(peak > 0, peak / 32767.0, 1.0)
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
-        arrays.update(leaf_values_=np.round(leaves / scale[:, None, None, None]).astype(np.int16),
-                      leaf_scale_=scale)
-        quantized = type(self)._from_arrays(self.get_params(), arrays, "quantize")
-        quantized.__dict__.update(self._fitted_extras())
-        return quantized
+        arrays.update(leaf_values_=np.round(leaves / scale[:, None, None, None]).astype(np.int16), leaf_scale_=scale)
+        if basis is not None:
+            arrays["leaf_basis_"] = basis
+        copy = type(self)._from_arrays(self.get_params(), arrays, source)
+        copy.__dict__.update(self._fitted_extras())
+        return copy
 
     def _array_params(self, n_stages, n_trees, n_points, tree_depth, n_landmarks):
         """The parameters the arrays' sizes fix, as ``{name: (value given, value in the arrays)}``."""
@@ -132,6 +186,11 @@ class ForestCascade(BaseCascade):
             "split_v_": (n_stages, n_trees, n_splits), "split_threshold_": (n_stages, n_trees, n_splits),
             "leaf_values_": (n_stages, n_trees, n_splits + 1, 2 * n_landmarks), "leaf_scale_": (n_stages,),
         }
+        basis = getattr(self, "leaf_basis_", None)
+        if basis is not None:
+            if basis.ndim != 3 or basis.shape[0] != n_stages or basis.shape[2] != 2 * n_landmarks or not basis.shape[1]:
+                raise ValueError(f"leaf_basis_ has shape {basis.shape}, expected ({n_stages}, R, {2 * n_landmarks})")
+            expected["leaf_values_"] = (n_stages, n_trees, n_splits + 1, basis.shape[1])
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")

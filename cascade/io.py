@@ -60,10 +60,11 @@ def _plain(value):
     raise TypeError(f"parameter value {value!r} of type {type(value).__name__} cannot be saved")
 
 
-def load_model(path, estimator, schema):
+def load_model(path, estimator, schema, optional=None):
     """Read a model file written by :func:`save_model` for ``estimator``.
 
-    ``schema`` maps each array name to ``(allowed dtypes, ndim)``. Returns
+    ``schema`` maps each array name to ``(allowed dtypes, ndim)``; ``optional`` likewise
+    the arrays a file may hold or not (absent ones are absent from the result). Returns
     ``(params, attributes, arrays)``; raises ``ValueError`` naming the problem
     for a file that is not such a model, is damaged, or does not fit the schema.
     """
@@ -75,9 +76,11 @@ def load_model(path, estimator, schema):
     if not isinstance(params, dict) or not isinstance(attributes, dict):
         raise ValueError(f"{path}: damaged metadata (params and attributes must be objects)")
     arrays = {}
-    for name, (dtypes, ndim) in schema.items():
+    for name, (dtypes, ndim) in {**schema, **(optional or {})}.items():
         if name not in contents:
-            raise ValueError(f"{path}: array {name!r} is missing")
+            if name in schema:
+                raise ValueError(f"{path}: array {name!r} is missing")
+            continue
         array = contents.pop(name)
         if array.dtype not in [np.dtype(d) for d in dtypes] or array.ndim != ndim:
             raise ValueError(f"{path}: array {name!r} is {array.dtype} with {array.ndim} dimensions, "

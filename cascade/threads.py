@@ -18,12 +18,12 @@ def effective_jobs(n_jobs):
 
 def map_chunks(function, n_items, n_jobs):
     """Call ``function(slice)`` on contiguous chunks covering ``range(n_items)``, one per thread."""
-    n_threads = min(effective_jobs(n_jobs), max(n_items, 1))
+    n_threads = min(effective_jobs(n_jobs), n_items)
+    if n_threads <= 1:
+        if n_items:
+            function(slice(0, n_items))
+        return
     bounds = np.linspace(0, n_items, n_threads + 1).astype(int)
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    if len(chunks) <= 1:
-        for chunk in chunks:
-            function(chunk)
-        return
     with ThreadPoolExecutor(len(chunks)) as pool:
         list(pool.map(function, chunks))

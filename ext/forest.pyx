@@ -13,6 +13,13 @@ tree's leaf rows; per stage every tree is walked first, then the reached rows
 are added with the rows of the trees ``PREFETCH_TREES`` ahead already being
 fetched, so memory latency overlaps with the adding.
 
+A stage's leaves may be stored compressed: ``leaf_basis`` ``(T, R, 2L)`` holds each
+stage's R basis vectors of shape space, and a leaf row then holds R coefficients; the
+reached rows are summed as coefficients and the sum projected once per stage onto the
+basis (R adds a tree instead of 2L). :class:`CheckedModel` checks a model's arrays once
+and predicts without checking them again, so a call of one face does not pay for
+checking every split of the model.
+
 The arithmetic is dlib's, so that models read from dlib files predict exactly
 what dlib does: the shape and the feature offsets are float32, a feature
 position is ``float32(A @ offset + shape[anchor])`` before the box maps it to
@@ -21,6 +28,7 @@ pixels in double, and leaves are added to the float32 shape one tree at a time
 ``cascade.forest`` holds the NumPy twin that tests compare with.
 """
 cimport numpy as cnp
+import numpy as np
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.stdlib cimport free, malloc
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -63,7 +71,8 @@ def predict(list images,
             bint zero_outside=False,
             bint mean_frame_updates=False,
             double[::1] phase_seconds=None,
-            const float[:, :, ::1] start_shapes=None):
+            const float[:, :, ::1] start_shapes=None,
+            const float[:, :, ::1] leaf_basis=None):
     """Fill ``out`` (n, L, 2) with the shapes, in pixels, of the faces in ``boxes`` (n, 4).
 
     images:          one uint8 image per face (HxW or HxWx3 BGR)
@@ -71,7 +80,8 @@ def predict(list images,
     anchors:         (T, P) landmark of each stage's feature points
     offsets:         (T, P, 2) their offsets in the mean-shape unit frame
     split_u/v, split_threshold: (T, K, 2**depth - 1) split nodes in heap order
-    leaf_values:     (T, K, 2**depth, 2L) float32, or int16 scaled by leaf_scale[t]
+    leaf_values:     (T, K, 2**depth, W) float32, or int16 scaled by leaf_scale[t]; W = 2L,
+                     or R coefficients of the stage's basis vectors with ``leaf_basis``
     leaf_scale:      (T,) multiplier of stage t's int16 leaf values (ignored for float32)
     zero_outside:    pixels off the image read 0 (dlib) rather than the nearest border pixel
     mean_frame_updates: a stage's summed leaves are a shape update in the mean shape's
@@ -81,13 +91,88 @@ def predict(list images,
                      leaves are added to it (for profiling; the clock reads cost ~1 %)
     start_shapes:    if given, (n, L, 2): each face's start in its box's unit frame, in
                      place of the mean shape (ESR's several starts per face)
+    leaf_basis:      if given, (T, R, 2L): each stage's basis vectors (compressed leaves)
+
+    Every array is checked first; :class:`CheckedModel` checks a model once instead.
     """
+    _check_model(mean_shape, anchors, offsets, split_u, split_v, split_threshold,
+                 leaf_values, leaf_scale, leaf_basis)
+    _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, leaf_values,
+         leaf_scale, leaf_basis, out, zero_outside, mean_frame_updates, phase_seconds, start_shapes)
+
+
+cdef class CheckedModel:
+    """A fitted model's arrays, checked once (:func:`_check_model`) and made read-only, so that
+    :meth:`predict` needs no check of them: what a tree cascade's prediction holds on to.
+
+    The arrays are the model's own (no copy); read-only, they cannot change under it.
+    """
+
+    cdef readonly tuple arrays
+    cdef bint int16_leaves, mean_frame_updates
+
+    def __init__(self, mean_shape, anchors, offsets, split_u, split_v, split_threshold, leaf_values,
+                 leaf_scale, leaf_basis=None, bint mean_frame_updates=False):
+        arrays = (mean_shape, anchors, offsets, split_u, split_v, split_threshold, leaf_values, leaf_scale,
+                  leaf_basis)
+        for array in arrays:
+            if array is not None:
+                array.flags.writeable = False
+        _check_model(*arrays)
+        self.arrays = arrays
+        self.int16_leaves = leaf_values.dtype == np.int16
+        self.mean_frame_updates = mean_frame_updates
+
+    def holds(self, *arrays):
+        """Whether these are the very arrays checked (the model's attributes were not replaced)."""
+        return len(arrays) == len(self.arrays) and all(a is b for a, b in zip(arrays, self.arrays))
+
+    def predict(self, list images, const double[:, ::1] boxes, double[:, :, ::1] out, bint zero_outside=False,
+                double[::1] phase_seconds=None, const float[:, :, ::1] start_shapes=None):
+        """:func:`predict` on this model's arrays."""
+        cdef const float[:, ::1] mean_shape = self.arrays[0]
+        cdef const int32_t[:, ::1] anchors = self.arrays[1]
+        cdef const float[:, :, ::1] offsets = self.arrays[2]
+        cdef const int32_t[:, :, ::1] split_u = self.arrays[3]
+        cdef const int32_t[:, :, ::1] split_v = self.arrays[4]
+        cdef const float[:, :, ::1] split_threshold = self.arrays[5]
+        cdef const float[:, :, :, ::1] float_leaves
+        cdef const int16_t[:, :, :, ::1] int16_leaves
+        cdef const double[::1] scale = self.arrays[7]
+        cdef const float[:, :, ::1] basis = self.arrays[8]
+        if self.int16_leaves:
+            int16_leaves = self.arrays[6]
+            _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, int16_leaves,
+                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes)
+        else:
+            float_leaves = self.arrays[6]
+            _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, float_leaves,
+                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes)
+
+
+cdef _run(list images,
+          const double[:, ::1] boxes,
+          const float[:, ::1] mean_shape,
+          const int32_t[:, ::1] anchors,
+          const float[:, :, ::1] offsets,
+          const int32_t[:, :, ::1] split_u,
+          const int32_t[:, :, ::1] split_v,
+          const float[:, :, ::1] split_threshold,
+          const leaf_t[:, :, :, ::1] leaf_values,
+          const double[::1] leaf_scale,
+          const float[:, :, ::1] leaf_basis,
+          double[:, :, ::1] out,
+          bint zero_outside,
+          bint mean_frame_updates,
+          double[::1] phase_seconds,
+          const float[:, :, ::1] start_shapes):
+    """The loop, on arrays :func:`_check_model` has passed (the per-call inputs are checked here)."""
     cdef Py_ssize_t n_faces = boxes.shape[0], n_landmarks = mean_shape.shape[0]
     cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
     cdef Py_ssize_t n_trees = split_u.shape[1], n_splits = split_u.shape[2]
     cdef Py_ssize_t dim = 2 * n_landmarks
-    _check_model(mean_shape, anchors, offsets, split_u, split_v, split_threshold,
-                 leaf_values, leaf_scale)
+    cdef bint compressed = leaf_basis is not None
+    cdef Py_ssize_t width = leaf_values.shape[3]
     if len(images) != n_faces or boxes.shape[1] != 4:
         raise ValueError("need one image per box, boxes (n, 4)")
     if out.shape[0] != n_faces or out.shape[1] != n_landmarks or out.shape[2] != 2:
@@ -104,20 +189,23 @@ def predict(list images,
 
     cdef ImageView* views = image_views(images)
     cdef float* shapes = <float*>malloc(BLOCK * dim * sizeof(float))
-    cdef int32_t* sums = <int32_t*>malloc(BLOCK * dim * sizeof(int32_t))
+    cdef int32_t* sums = <int32_t*>malloc(BLOCK * width * sizeof(int32_t))
+    cdef float* coefficients = <float*>malloc(BLOCK * width * sizeof(float))
     cdef uint8_t* pixels = <uint8_t*>malloc(BLOCK * n_points * sizeof(uint8_t))
     cdef int32_t* reached = <int32_t*>malloc(BLOCK * n_trees * sizeof(int32_t))
     cdef float* update = <float*>malloc(BLOCK * dim * sizeof(float))
     cdef double similarity[2 * BLOCK]
     cdef float* adding_to = update if mean_frame_updates else shapes
-    cdef Py_ssize_t block, first, size, g, t, k, d, ahead
+    cdef Py_ssize_t block, first, size, g, t, k, d, j, ahead
     cdef const leaf_t* leaf
-    cdef Py_ssize_t row_bytes = dim * sizeof(leaf_t)
+    cdef Py_ssize_t row_bytes = width * sizeof(leaf_t)
+    cdef float coefficient
     cdef double clock = 0.0
     cdef double seconds[3]
     seconds[0] = seconds[1] = seconds[2] = 0.0
     try:
-        if shapes == NULL or sums == NULL or pixels == NULL or reached == NULL or update == NULL:
+        if (shapes == NULL or sums == NULL or coefficients == NULL or pixels == NULL or reached == NULL
+                or update == NULL):
             raise MemoryError()
         with nogil:
             for block in range((n_faces + BLOCK - 1) // BLOCK):
@@ -149,8 +237,11 @@ def predict(list images,
                     if timed:
                         clock = lap(clock, &seconds[1])
                     if leaf_t is int16_t:
-                        for d in range(size * dim):
+                        for d in range(size * width):
                             sums[d] = 0
+                    if compressed:
+                        for d in range(size * width):
+                            coefficients[d] = 0
                     if mean_frame_updates:
                         for d in range(size * dim):
                             update[d] = 0
@@ -162,14 +253,29 @@ def predict(list images,
                         for g in range(size):
                             leaf = &leaf_values[t, k, reached[k * BLOCK + g], 0]
                             if leaf_t is float:
-                                for d in range(dim):
-                                    adding_to[g * dim + d] += leaf[d]
+                                if compressed:
+                                    for d in range(width):
+                                        coefficients[g * width + d] += leaf[d]
+                                else:
+                                    for d in range(dim):
+                                        adding_to[g * dim + d] += leaf[d]
                             else:
-                                for d in range(dim):
-                                    sums[g * dim + d] += leaf[d]
+                                for d in range(width):
+                                    sums[g * width + d] += leaf[d]
                     if leaf_t is int16_t:
-                        for d in range(size * dim):
-                            adding_to[d] += <float>(sums[d] * leaf_scale[t])
+                        if compressed:
+                            for d in range(size * width):
+                                coefficients[d] = <float>(sums[d] * leaf_scale[t])
+                        else:
+                            for d in range(size * dim):
+                                adding_to[d] += <float>(sums[d] * leaf_scale[t])
+                    if compressed:
+                        # One projection a stage: the summed coefficients onto the stage's basis.
+                        for g in range(size):
+                            for j in range(width):
+                                coefficient = coefficients[g * width + j]
+                                for d in range(dim):
+                                    adding_to[g * dim + d] += coefficient * leaf_basis[t, j, d]
                     if mean_frame_updates:
                         for g in range(size):
                             add_turned(&update[g * dim], &similarity[2 * g], n_landmarks, &shapes[g * dim])
@@ -184,6 +290,7 @@ def predict(list images,
         free(views)
         free(shapes)
         free(sums)
+        free(coefficients)
         free(pixels)
         free(reached)
         free(update)
@@ -302,7 +409,8 @@ cdef void similarity_from_mean(const float[:, ::1] mean_shape, const float* shap
 def _check_model(const float[:, ::1] mean_shape, const int32_t[:, ::1] anchors,
                  const float[:, :, ::1] offsets, const int32_t[:, :, ::1] split_u,
                  const int32_t[:, :, ::1] split_v, const float[:, :, ::1] split_threshold,
-                 const leaf_t[:, :, :, ::1] leaf_values, const double[::1] leaf_scale):
+                 const leaf_t[:, :, :, ::1] leaf_values, const double[::1] leaf_scale,
+                 const float[:, :, ::1] leaf_basis=None):
     """Refuse any array whose shape or indices would let the loop read out of bounds."""
     cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
     cdef Py_ssize_t n_trees = split_u.shape[1], n_splits = split_u.shape[2]
@@ -316,9 +424,15 @@ def _check_model(const float[:, ::1] mean_shape, const int32_t[:, ::1] anchors,
             or split_v.shape[1] != n_trees or split_threshold.shape[1] != n_trees
             or split_v.shape[2] != n_splits or split_threshold.shape[2] != n_splits):
         raise ValueError("split_u, split_v and split_threshold must all be (T, K, n_splits)")
+    cdef Py_ssize_t width = 2 * mean_shape.shape[0]
+    if leaf_basis is not None:
+        if (leaf_basis.shape[0] != n_stages or leaf_basis.shape[1] < 1
+                or leaf_basis.shape[2] != 2 * mean_shape.shape[0]):
+            raise ValueError("leaf_basis must be (T, R, 2L) with R >= 1")
+        width = leaf_basis.shape[1]
     if (leaf_values.shape[0] != n_stages or leaf_values.shape[1] != n_trees
-            or leaf_values.shape[2] != n_splits + 1 or leaf_values.shape[3] != 2 * mean_shape.shape[0]):
-        raise ValueError("leaf_values must be (T, K, n_splits + 1, 2L)")
+            or leaf_values.shape[2] != n_splits + 1 or leaf_values.shape[3] != width):
+        raise ValueError("leaf_values must be (T, K, n_splits + 1, W): W = 2L, or R with leaf_basis (T, R, 2L)")
     if leaf_scale.shape[0] != n_stages:
         raise ValueError("leaf_scale must be (T,)")
     if n_splits & (n_splits + 1):

@@ -38,10 +38,15 @@ def _reference_run(model, images, boxes, start_shapes):
                          (A[:, None, 1, 0] * dx + A[:, None, 1, 1] * dy) + shapes[:, anchors, 1]], axis=2)
         positions = unit.astype(np.float64) * size + origin                        # (n, P, 2) pixels
         pixels = pixels_at(images, positions, outside=model.outside, reference=True).astype(f32)
-        sums = np.zeros((len(images), shapes.shape[1] * 2), dtype=np.int64)
-        # Leaves go onto the shape itself, or (LBF) onto an update turned into place after.
+        basis = getattr(model, "leaf_basis_", None)
+        width = model.leaf_values_.shape[3]
+        sums = np.zeros((len(images), width), dtype=np.int64)
+        # Leaves go onto the shape itself, or (LBF) onto an update turned into place after; the
+        # leaves of a compressed model are coefficients, summed apart and projected at the end.
         flat = np.zeros_like(shapes) if model._MEAN_FRAME_UPDATES else shapes
         flat = flat.reshape(len(images), -1)
+        coefficients = np.zeros((len(images), width), dtype=f32)
+        adding = flat if basis is None else coefficients
         for tree in range(model.split_u_.shape[1]):
             node = np.zeros(len(images), dtype=int)
             while (node < n_splits).any():
@@ -53,9 +58,15 @@ def _reference_run(model, images, boxes, start_shapes):
             if leaves.dtype == np.int16:
                 sums += leaves
             else:
-                flat = flat + leaves                                               # float32, tree by tree
+                adding = adding + leaves                                           # float32, tree by tree
         if model.leaf_values_.dtype == np.int16:
-            flat = flat + (sums * model.leaf_scale_[stage]).astype(f32)
+            summed = (sums * model.leaf_scale_[stage]).astype(f32)
+            adding = summed if basis is not None else adding + summed
+        if basis is None:
+            flat = adding
+        else:
+            for j in range(width):                                                 # float32, vector by vector
+                flat = flat + adding[:, j, None] * basis[stage, j]
         if model._MEAN_FRAME_UPDATES:
             dx, dy = flat[:, 0::2], flat[:, 1::2]
             a, b = A[:, 1, 1, None], A[:, 1, 0, None]

@@ -305,3 +305,63 @@ def test_five_point_starts_are_checked(model, drawn_held_out):
         model.predict(images[:3], points=points + 1e5)
     with pytest.raises(ValueError, match=r"\(3, 5, 2\)"):
         model.fit(images[:3], truth[:3], points=points[:2])
+
+
+def test_compressed_leaves(model, drawn_held_out, tmp_path):
+    """Leaves in a per-stage basis: the compiled loop equals its NumPy twin, full rank changes
+    nothing but rounding, a small rank loses little on these faces, and the file round-trips."""
+    needs_trees(model)
+    images, shapes, boxes = drawn_held_out
+    full = model.compress(2 * shapes.shape[1])               # int16 rounding only, as quantize's
+    expected = model.predict(images, boxes)
+    rounding = np.abs(model.quantize().predict(images, boxes) - expected).mean()
+    assert np.abs(full.predict(images, boxes) - expected).mean() < 2 * rounding + 0.01      # pixels
+    small = model.compress(8)
+    assert small.leaf_basis_.shape == (len(model.anchors_), 8, 2 * shapes.shape[1])
+    assert small.leaf_values_.shape[3] == 8 and small.leaf_values_.dtype == np.int16
+    predicted = small.predict(images[:6], boxes[:6])
+    np.testing.assert_allclose(predicted, predict_reference(small, images[:6], boxes[:6]), atol=1e-9)
+    assert nme(small.predict(images, boxes), shapes).mean() < 1.3 * nme(model.predict(images, boxes), shapes).mean()
+    small.save(tmp_path / "small.npz")
+    loaded = type(model).load(tmp_path / "small.npz")
+    np.testing.assert_array_equal(loaded.predict(images[:6], boxes[:6]), predicted)
+    np.testing.assert_array_equal(loaded.quantize().leaf_basis_, small.leaf_basis_)
+    assert np.abs(small.compress(8).predict(images[:6], boxes[:6]) - predicted).mean() < 2 * rounding + 0.01
+    assert (tmp_path / "small.npz").stat().st_size < 0.5 * len(model.leaf_values_.tobytes())
+    for rank in (0, 2 * shapes.shape[1] + 1, 2.5, True):
+        with pytest.raises(ValueError, match="rank must be an integer"):
+            model.compress(rank)
+
+
+def test_a_damaged_basis_is_refused(model, tmp_path):
+    needs_trees(model)
+    model.compress(4).save(tmp_path / "small.npz")
+    with np.load(tmp_path / "small.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    for damaged in (arrays["leaf_basis_"][:, :3], arrays["leaf_basis_"][:-1], np.full_like(arrays["leaf_basis_"], np.nan),
+                    arrays["leaf_basis_"][..., :-1]):
+        np.savez(tmp_path / "damaged.npz", **{**arrays, "leaf_basis_": damaged})
+        with pytest.raises(ValueError):
+            type(model).load(tmp_path / "damaged.npz")
+
+
+def test_the_compiled_model_is_checked_once_and_again_when_replaced(model, drawn_held_out):
+    """Prediction checks the fitted arrays once (not every call), makes them read-only so they
+    cannot change under it, and checks again arrays put in their place."""
+    needs_trees(model)
+    images, _, boxes = drawn_held_out
+    copy = type(model)._from_arrays(model.get_params(), {n: getattr(model, n).copy() for n in model._ARRAYS},
+                                    "copy")
+    copy.__dict__.update(model._fitted_extras())
+    expected = copy.predict(images[:2], boxes[:2])
+    checked = copy._checked_model()
+    assert copy._checked_model() is checked
+    with pytest.raises(ValueError, match="read-only"):
+        copy.split_u_[0, 0, 0] = 10 ** 6
+    bad = copy.split_u_.copy()
+    bad[0, 0, 0] = 10 ** 6
+    copy.split_u_ = bad
+    with pytest.raises(ValueError, match="split feature index out of range"):
+        copy.predict(images[:2], boxes[:2])
+    copy.split_u_ = checked.arrays[3]
+    np.testing.assert_array_equal(copy.predict(images[:2], boxes[:2]), expected)
