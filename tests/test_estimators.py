@@ -338,8 +338,8 @@ def test_a_damaged_basis_is_refused(model, tmp_path):
     model.compress(4).save(tmp_path / "small.npz")
     with np.load(tmp_path / "small.npz") as archive:
         arrays = {name: archive[name] for name in archive.files}
-    for damaged in (arrays["leaf_basis_"][:, :3], arrays["leaf_basis_"][:-1], np.full_like(arrays["leaf_basis_"], np.nan),
-                    arrays["leaf_basis_"][..., :-1]):
+    basis = arrays["leaf_basis_"]
+    for damaged in (basis[:, :3], basis[:-1], np.full_like(basis, np.nan), basis[..., :-1]):
         np.savez(tmp_path / "damaged.npz", **{**arrays, "leaf_basis_": damaged})
         with pytest.raises(ValueError):
             type(model).load(tmp_path / "damaged.npz")
