@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 import cascade
+from cascade.forest import LEAF_RANKS
 from cascade.shapes import from_unit, mean_shape
 
 #: Our estimators by key: (estimator, parameters). ERT: the paper's defaults, and 40
@@ -86,18 +87,28 @@ class Estimator:
 
 
 class CascadeForest(Estimator):
-    """A tree cascade: also written with int16 leaves, which ``quantized`` reads, and profiled."""
+    """A tree cascade: also written with int16 leaves (``variant`` "q16") and with its leaves in a
+    per-stage basis ("compressed", :meth:`cascade.forest.ForestCascade.compress`, at the rank of
+    :data:`cascade.forest.LEAF_RANKS`), made from the trained model when first needed; profiled."""
 
-    def __init__(self, key, label, quantized=False):
-        super().__init__(key, f"{label}, int16 leaves" if quantized else label)
-        self.quantized = quantized
+    def __init__(self, key, label, variant=None):
+        labels = {None: label, "q16": f"{label}, int16 leaves", "compressed": f"{label}, leaves in a basis"}
+        super().__init__(key, labels[variant])
+        self.variant = variant
 
     def save(self, model, model_dir):
         model.save(model_dir / f"{self.key}.npz")
         model.quantize().save(model_dir / f"{self.key}-q16.npz")
 
     def model_path(self, model_dir):
-        return model_dir / f"{self.key}{'-q16' if self.quantized else ''}.npz"
+        return model_dir / f"{self.key}{'-' + self.variant if self.variant else ''}.npz"
+
+    def load(self, model_dir, train_set):
+        path = self.model_path(model_dir)
+        if self.variant == "compressed" and not path.exists():
+            full = self.estimator.load(model_dir / f"{self.key}.npz")
+            full.compress(LEAF_RANKS[self.estimator.__name__]).save(path)
+        return super().load(model_dir, train_set)
 
     def profile(self, images, boxes):
         """Seconds per prediction phase (pixel sampling, tree walks, leaf adds), one thread."""
@@ -183,7 +194,9 @@ def our_methods():
     methods = {"mean-shape": MeanShape()}
     for key, label in labels.items():
         methods[key] = CascadeForest(key, label)
-        methods[f"{key}-q16"] = CascadeForest(key, label, quantized=True)
+        methods[f"{key}-q16"] = CascadeForest(key, label, "q16")
+        if CONFIGS[key][0].__name__ in LEAF_RANKS:
+            methods[f"{key}-compressed"] = CascadeForest(key, label, "compressed")
     methods["asm"] = Estimator("asm", "cascade ASM")
     for name in cascade.bundled.BUNDLED:
         methods[name] = Bundled(name)

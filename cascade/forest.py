@@ -34,6 +34,13 @@ from .shapes import rotate_about_centre
 from .validation import check_boxes, check_images
 
 
+#: The rank :meth:`ForestCascade.compress` gives each estimator's leaves by default: the smallest
+#: whose NME, on 300 helen/trainset faces started from YuNet's points, stays within 0.01 points of
+#: the full leaves' (models trained with the bundled recipe on lfpw/trainset and afw; the test
+#: folder is never read). ``python -m benchmarks.leaf_rank`` makes the choice again.
+LEAF_RANKS = {"LBF": 32, "ERT": 48}
+
+
 class ForestCascade(BaseCascade):
     """Base of the tree cascades: the fitted arrays, prediction, quantisation and model checks.
 
@@ -125,14 +132,18 @@ class ForestCascade(BaseCascade):
         self._check_fitted()
         return self._with_leaves(self._scaled_leaves(), getattr(self, "leaf_basis_", None), "quantize")
 
-    def compress(self, rank=48):
+    def compress(self, rank=None):
         """A copy whose leaves are stored in a basis of ``rank`` vectors per stage (the leading right
         singular vectors of the stage's table of leaves), each leaf its ``rank`` int16 coefficients:
         a tree then adds ``rank`` values instead of 2L, a stage ends with one projection, and the
-        file shrinks about 2L / rank times. Lossy: BENCHMARKS.md measures the cost per model (the
-        bundled ones keep their NME within 0.02 points at 48). A compressed model compresses again
-        from its full leaves."""
+        file shrinks about 2L / rank times. Lossy: BENCHMARKS.md measures the cost per model.
+        ``rank`` defaults to the estimator's :data:`LEAF_RANKS`. A compressed model compresses
+        again from its full leaves."""
         self._check_fitted()
+        if rank is None:
+            if type(self).__name__ not in LEAF_RANKS:
+                raise ValueError(f"no default leaf rank for {type(self).__name__}: give rank=")
+            rank = LEAF_RANKS[type(self).__name__]
         leaves = self._scaled_leaves()
         if getattr(self, "leaf_basis_", None) is not None:
             leaves = np.einsum("tklr,trd->tkld", leaves, self.leaf_basis_.astype(np.float64))

@@ -10,8 +10,8 @@ The model is the flat arrays below; this loop reads nothing else.
 The model's leaves (tens of MB) do not fit in cache, so the loop is built
 around reading them: faces go through in blocks of ``BLOCK``, sharing each
 tree's leaf rows; per stage every tree is walked first, then the reached rows
-are added with the rows of the trees ``PREFETCH_TREES`` ahead already being
-fetched, so memory latency overlaps with the adding.
+are added with the rows of the trees ahead already being fetched (about
+``PREFETCH_ROWS`` rows in flight), so memory latency overlaps with the adding.
 
 A stage's leaves may be stored compressed: ``leaf_basis`` ``(T, R, 2L)`` holds each
 stage's R basis vectors of shape space, and a leaf row then holds R coefficients; the
@@ -43,7 +43,7 @@ ctypedef fused leaf_t:
 
 cdef enum:
     BLOCK = 32            # faces walked together
-    PREFETCH_TREES = 4    # how many trees ahead leaf rows are prefetched
+    PREFETCH_ROWS = 64    # leaf rows in flight: a small block (one face a call) looks further ahead
     READ_GROUP = 64       # feature points whose pixels are prefetched together
 
 cdef extern from *:
@@ -57,25 +57,11 @@ cdef extern from *:
     void CASCADE_PREFETCH(const void* address) noexcept nogil
 
 
-def predict(list images,
-            const double[:, ::1] boxes,
-            const float[:, ::1] mean_shape,
-            const int32_t[:, ::1] anchors,
-            const float[:, :, ::1] offsets,
-            const int32_t[:, :, ::1] split_u,
-            const int32_t[:, :, ::1] split_v,
-            const float[:, :, ::1] split_threshold,
-            const leaf_t[:, :, :, ::1] leaf_values,
-            const double[::1] leaf_scale,
-            double[:, :, ::1] out,
-            bint zero_outside=False,
-            bint mean_frame_updates=False,
-            double[::1] phase_seconds=None,
-            const float[:, :, ::1] start_shapes=None,
-            const float[:, :, ::1] leaf_basis=None):
-    """Fill ``out`` (n, L, 2) with the shapes, in pixels, of the faces in ``boxes`` (n, 4).
+cdef class CheckedModel:
+    """A fitted model's arrays, checked once (:func:`_check_model`) and made read-only, so that
+    :meth:`predict` needs no check of them: what a tree cascade's prediction holds on to. The
+    arrays are the model's own (no copy); read-only, they cannot change under it.
 
-    images:          one uint8 image per face (HxW or HxWx3 BGR)
     mean_shape:      (L, 2) unit frame
     anchors:         (T, P) landmark of each stage's feature points
     offsets:         (T, P, 2) their offsets in the mean-shape unit frame
@@ -83,29 +69,10 @@ def predict(list images,
     leaf_values:     (T, K, 2**depth, W) float32, or int16 scaled by leaf_scale[t]; W = 2L,
                      or R coefficients of the stage's basis vectors with ``leaf_basis``
     leaf_scale:      (T,) multiplier of stage t's int16 leaf values (ignored for float32)
-    zero_outside:    pixels off the image read 0 (dlib) rather than the nearest border pixel
+    leaf_basis:      if given, (T, R, 2L): each stage's basis vectors (compressed leaves)
     mean_frame_updates: a stage's summed leaves are a shape update in the mean shape's
                      frame, turned by the stage's similarity before being added (LBF);
                      otherwise they are added as they are (ERT, dlib)
-    phase_seconds:   if given, (3,): seconds spent reading pixels, walking trees and adding
-                     leaves are added to it (for profiling; the clock reads cost ~1 %)
-    start_shapes:    if given, (n, L, 2): each face's start in its box's unit frame, in
-                     place of the mean shape (ESR's several starts per face)
-    leaf_basis:      if given, (T, R, 2L): each stage's basis vectors (compressed leaves)
-
-    Every array is checked first; :class:`CheckedModel` checks a model once instead.
-    """
-    _check_model(mean_shape, anchors, offsets, split_u, split_v, split_threshold,
-                 leaf_values, leaf_scale, leaf_basis)
-    _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, leaf_values,
-         leaf_scale, leaf_basis, out, zero_outside, mean_frame_updates, phase_seconds, start_shapes)
-
-
-cdef class CheckedModel:
-    """A fitted model's arrays, checked once (:func:`_check_model`) and made read-only, so that
-    :meth:`predict` needs no check of them: what a tree cascade's prediction holds on to.
-
-    The arrays are the model's own (no copy); read-only, they cannot change under it.
     """
 
     cdef readonly tuple arrays
@@ -129,7 +96,15 @@ cdef class CheckedModel:
 
     def predict(self, list images, const double[:, ::1] boxes, double[:, :, ::1] out, bint zero_outside=False,
                 double[::1] phase_seconds=None, const float[:, :, ::1] start_shapes=None):
-        """:func:`predict` on this model's arrays."""
+        """Fill ``out`` (n, L, 2) with the shapes, in pixels, of the faces in ``boxes`` (n, 4).
+
+        images:          one uint8 image per face (HxW or HxWx3 BGR)
+        zero_outside:    pixels off the image read 0 (dlib) rather than the nearest border pixel
+        phase_seconds:   if given, (3,): seconds spent reading pixels, walking trees and adding
+                         leaves are added to it (for profiling; the clock reads cost ~1 %)
+        start_shapes:    if given, (n, L, 2): each face's start in its box's unit frame, in
+                         place of the mean shape (a roll, or ESR's several starts per face)
+        """
         cdef const float[:, ::1] mean_shape = self.arrays[0]
         cdef const int32_t[:, ::1] anchors = self.arrays[1]
         cdef const float[:, :, ::1] offsets = self.arrays[2]
@@ -196,7 +171,7 @@ cdef _run(list images,
     cdef float* update = <float*>malloc(BLOCK * dim * sizeof(float))
     cdef double similarity[2 * BLOCK]
     cdef float* adding_to = update if mean_frame_updates else shapes
-    cdef Py_ssize_t block, first, size, g, t, k, d, j, ahead
+    cdef Py_ssize_t block, first, size, g, t, k, d, j, ahead, trees_ahead
     cdef const leaf_t* leaf
     cdef Py_ssize_t row_bytes = width * sizeof(leaf_t)
     cdef float coefficient
@@ -211,6 +186,7 @@ cdef _run(list images,
             for block in range((n_faces + BLOCK - 1) // BLOCK):
                 first = block * BLOCK
                 size = min(BLOCK, n_faces - first)
+                trees_ahead = max(4, PREFETCH_ROWS // size)
                 for g in range(size):
                     for d in range(dim):
                         if own_start:
@@ -246,7 +222,7 @@ cdef _run(list images,
                         for d in range(size * dim):
                             update[d] = 0
                     for k in range(n_trees):
-                        ahead = k + PREFETCH_TREES
+                        ahead = k + trees_ahead
                         if ahead < n_trees:
                             for g in range(size):
                                 prefetch_row(&leaf_values[t, ahead, reached[ahead * BLOCK + g], 0], row_bytes)

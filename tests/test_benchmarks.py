@@ -101,3 +101,14 @@ def test_refiner_speed_benchmark_runs(tmp_path, data_root):
     for parts in results["us_per_face"].values():
         assert parts["Refiner.predict, all stages"] > 0 and "stage 2 (local): network" in parts
     assert abs(results["nme"]["float32"] - results["nme"]["int8 (default)"]) < 0.005
+
+
+def test_runtime_benchmark_runs(tmp_path, data_root):
+    from benchmarks import runtime
+    runtime.main(["--data", str(data_root), "--repeats", "2", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "runtime.json").read_text())
+    assert set(results["per_call"]) == {"lbf-68", "ert-68"}
+    assert all(row["ratio"] > 0 for starts in results["per_call"].values() for row in starts.values())
+    assert 0 < results["peak_rss_mib_pipeline_1080p"] < 2000
+    assert all(0.01 < row["nme"] < 0.06 for row in results["models"].values())
+    assert "| ert-68, bundled |" in (tmp_path / "runtime.md").read_text()
