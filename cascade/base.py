@@ -71,7 +71,7 @@ class BaseCascade(Parameters):
             images, shapes, boxes, points = self._with_mirrors(images, shapes, boxes, points)
         mean, rolls = mean_shape(shapes, boxes), None
         if points is not None:
-            boxes, rolls = self._point_frames(self.scheme_, mean, points, boxes, images)
+            boxes, rolls = self._point_frames(self.scheme_.five_points(mean), points, boxes, images)
         self._fit(images, shapes, boxes, rolls, mean)
         return self
 
@@ -117,8 +117,7 @@ class BaseCascade(Parameters):
                                   len(images), 5, allow_nan=False, name="points")
             if calibration is not None:
                 points = calibration.apply(points)
-            boxes, rolls = self._point_frames(self.scheme_, self.mean_shape_, points, None, images,
-                                              self._mean_points)
+            boxes, rolls = self._point_frames(self._mean_points(), points, None, images)
         shapes = self._predict(images, boxes, rolls)
         if points is None and getattr(self, "point_starts_", False) and np.isfinite(shapes).all():
             shapes = self._second_run(images, shapes)
@@ -155,16 +154,12 @@ class BaseCascade(Parameters):
         return cached[1]
 
     @staticmethod
-    def _point_frames(scheme, mean, points, boxes, images, mean_points=None):
-        """Boxes and rolls of faces started from ``points`` (rows of NaN: from ``boxes``);
-        ``mean_points``: a function giving the five points of ``mean`` (a cache of them)."""
-        if not scheme.has_five_points:
-            raise ValueError(f"five-point starts need a scheme with five alignment points; "
-                             f"the {scheme.name!r} scheme has none")
+    def _point_frames(mean_points, points, boxes, images):
+        """Boxes and rolls of faces started from ``points`` (rows of NaN: from ``boxes``), placing
+        the mean shape by its five points ``mean_points``."""
         placed = ~np.isnan(points).any(axis=(1, 2))
         frame_boxes, rolls = (np.zeros((len(points), 4)), np.zeros(len(points)))
         if placed.any():
-            mean_points = scheme.five_points(mean) if mean_points is None else mean_points()
             frame_boxes[placed], rolls[placed] = frames_from_points(mean_points, points[placed])
         if boxes is not None:
             frame_boxes[~placed] = boxes[~placed]

@@ -123,7 +123,8 @@ class Scheme:
     def five_points(self, shapes):
         """``(..., 5, 2)``: the five alignment points of ``(..., n_points, 2)`` shapes."""
         if self.five is None:
-            raise ValueError(f"the {self.name!r} scheme does not give five alignment points")
+            raise ValueError(f"the {self.name!r} scheme does not give five alignment points (five-point "
+                             "starts and alignment need them)")
         shapes = np.asarray(shapes, dtype=np.float64)
         if shapes.shape[-2:] != (self.n_points, 2):
             raise ValueError(f"shapes of the {self.name!r} scheme have {self.n_points} points; "

@@ -129,7 +129,9 @@ def test_annotated_faces_missed_are_nan(test_images_and_shapes):
 
 
 def test_five_point_starts_follow_rolled_faces(test_images_and_shapes):
-    """On faces rolled by 30 degrees, YuNet's five points give a far better start than its box."""
+    """On faces rolled by 30 degrees, YuNet's five points give a far better start than its box:
+    directly, or through the second run a five-point model makes from a box (within 10 % of each
+    other on these 12 faces, either way round, as OpenCV 4 and 5 detect them)."""
     import cv2
     images, truth = test_images_and_shapes
     rolled_images, rolled_truth = [], []
@@ -145,7 +147,8 @@ def test_five_point_starts_follow_rolled_faces(test_images_and_shapes):
         found = [pipeline(image) for image in rolled_images]
         errors[label] = np.median([min(nme(face.landmarks[None], shape[None])[0] for face in faces)
                                    for faces, shape in zip(found, rolled_truth) if faces])
-    assert errors["points"] < 0.05 and errors["points"] < errors["box"] < 0.7 * errors["box once"], errors
+    assert errors["points"] < 0.05 and errors["points"] < 1.1 * errors["box"], errors
+    assert max(errors["points"], errors["box"]) < 0.7 * errors["box once"], errors
 
 
 def test_pipeline_converts_alpha_and_16_bit_photos(pipeline, test_images_and_shapes):

@@ -125,7 +125,7 @@ def test_a_scheme_without_a_mirror_map_cannot_mirror(train_faces):
     with pytest.raises(ValueError, match="no mirror map"):
         LBF(preset="fast", n_stages=1, n_trees=1, scheme=plain).fit(images[:10], shapes[:10, :7])
     model = LBF(preset="fast", n_stages=1, n_trees=1, scheme=plain, mirror=False).fit(images[:10], shapes[:10, :7])
-    with pytest.raises(ValueError, match="five-point starts need a scheme with five alignment points"):
+    with pytest.raises(ValueError, match="'seven' scheme does not give five alignment points"):
         model.predict(images[:2], points=IBUG68.five_points(shapes[:2]))
 
 
