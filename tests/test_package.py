@@ -20,10 +20,12 @@ def test_public_names_and_compiled_core():
 
 def test_a_source_tree_without_its_extensions_says_what_to_do(tmp_path):
     # What `import cascade` meets at the root of a fresh checkout: the bare sources come first.
+    # Copied under another name, so that no installed package (an editable one maps its submodules
+    # too) can supply the missing extensions: only this tree's own files are found.
     source = Path(cascade.__file__).parent
-    shutil.copytree(source, tmp_path / "cascade",
+    shutil.copytree(source, tmp_path / "cascade_source",
                     ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__", "models"))
-    result = subprocess.run([sys.executable, "-c", "import cascade"], cwd=tmp_path, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", "import cascade_source"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 1
     assert "compiled extensions" in result.stderr and "pip install -e ." in result.stderr
