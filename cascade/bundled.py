@@ -6,7 +6,9 @@ Each bundled model was trained by the ``cascade fit`` command in the README
 started from five points that err as YuNet's do on those faces: the start the
 pipeline gives it. Each file also holds the box calibrations of the detectors
 in :mod:`cascade.detect` and YuNet's point calibration
-(:mod:`cascade.calibration`). The refiner's networks (:mod:`cascade.refiner`)
+(:mod:`cascade.calibration`); their leaves are stored in a per-stage basis
+(:meth:`cascade.forest.ForestCascade.compress`, at the default ranks). The
+refiner's networks (:mod:`cascade.refiner`)
 ship in the same folder. The 300-W annotations are for research use only, and
 those terms carry over to these models (``models/MODELS-LICENSE.md``).
 """
