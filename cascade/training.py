@@ -15,7 +15,7 @@ detector's. :func:`train_landmarker` therefore
 3. starts the other faces from their tight boxes randomly rescaled and shifted
    (``box_jitter``), as a calibrated detector's boxes err;
 4. fits the estimator (with mirrors, as it is set to), optionally stores its
-   leaves as int16, and stores the calibrations with it.
+   leaves as int16 or in a per-stage basis, and stores the calibrations with it.
 
 ``cascade fit`` calls it; the bundled models were trained by it (README.md).
 """
@@ -49,9 +49,11 @@ def point_starts(true_shapes, detected_points, calibration, rng, scheme=None):
 
 
 def train_landmarker(estimator, images, true_shapes, box_jitter=(0.0, 0.0), point_share=0.0,
-                     points_detector="yunet", detectors=("yunet",), int16=False, seed=0, n_jobs=1):
+                     points_detector="yunet", detectors=("yunet",), int16=False, compress=False, seed=0,
+                     n_jobs=1):
     """Fit ``estimator`` for a detector's starts and store the detectors' calibrations; returns it
-    (or its int16 copy with ``int16``).
+    (or its int16 copy with ``int16``, or its copy with leaves in a basis of the default rank with
+    ``compress``: :meth:`cascade.forest.ForestCascade.compress`).
 
     ``box_jitter`` is ``(scale, shift)``: the log-scale and shift (fraction of the box) spreads of
     the box starts; ``point_share`` the share of faces started from five points perturbed as
@@ -88,7 +90,7 @@ def train_landmarker(estimator, images, true_shapes, box_jitter=(0.0, 0.0), poin
     log.info("fitting %r on %d faces (%d from five points)", estimator, len(images),
              0 if points is None else (~np.isnan(points[:, 0, 0])).sum())
     estimator.fit(images, true_shapes, boxes, points=points)
-    model = estimator.quantize() if int16 else estimator
+    model = estimator.compress() if compress else estimator.quantize() if int16 else estimator
     model.box_calibrations_ = {name: box for name, (box, _) in calibrated.items() if name in detectors}
     model.point_calibrations_ = {name: point for name, (_, point) in calibrated.items()
                                  if name in detectors and point is not None}

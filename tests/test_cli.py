@@ -242,14 +242,14 @@ def tiny_model(small_folder, tmp_path_factory):
     model = tmp_path_factory.mktemp("model") / "tiny.npz"
     assert main(["fit", str(small_folder), "-o", str(model), "--method", "lbf", "--param", "preset=fast",
                  "--param", "n_stages=2", "--param", "n_trees=2", "--box-jitter", "0.05,0.05",
-                 "--point-share", "0.5", "--calibrate", "yunet"]) == 0
+                 "--point-share", "0.5", "--calibrate", "yunet", "--compress"]) == 0
     return model
 
 
 def test_fit_then_evaluate(small_folder, tiny_model, capsys):
     from cascade import LBF, load_model
     model = load_model(tiny_model)
-    assert isinstance(model, LBF) and model.n_stages == 2
+    assert isinstance(model, LBF) and model.n_stages == 2 and model.leaf_basis_.shape[1] == 32
     assert set(model.box_calibrations_) == set(model.point_calibrations_) == {"yunet"}
     assert main(["evaluate", str(small_folder), "--model", str(tiny_model), "lbf-68"]) == 0
     table = capsys.readouterr().out
