@@ -9,11 +9,11 @@
   1920 x 1080 JPEG (the astronaut pasted on a coffee-cup background) and landmarks it;
 - per-call overhead: the bundled models on the first 64 ``lfpw/testset`` faces, from YuNet-like
   five points (their true ones) and from tight boxes, one face a call against one call of 64
-  (one thread, best of 7);
+  (one thread, median of 7);
 - compressed leaves: each bundled model against its uncompressed leaves (``--full-models``: the
   files of the previous release, int16 leaves without a basis) on ``lfpw/testset``: inter-ocular
   NME from YuNet's calibrated points (the pipeline's start, no refiner), faces/s on one thread
-  (all faces in one call, best of 7) and file size.
+  (all faces in one call, median of 7) and file size.
 
 Writes ``runtime.md`` and ``runtime.json`` to ``--out``.
 """
@@ -24,7 +24,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from cascade.shapes import tight_boxes
 
 from . import SCRATCH
 from .run import DEFAULT_DATA
+from .timing import median_seconds
 
 STARTUP = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
 PEAK_MEMORY = """
@@ -66,22 +66,12 @@ def fresh_seconds(code, repeats):
     return float(np.median(runs))
 
 
-def best_seconds(call, repeats=7):
-    call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def per_call(model, images, starts):
     """Microseconds a face: all faces in one call, and one face a call."""
     kind = "points" if starts.ndim == 3 else "boxes"
-    batch = best_seconds(lambda: model.predict(images, **{kind: starts})) / len(images)
-    single = best_seconds(lambda: [model.predict(image, **{kind: start})
-                                   for image, start in zip(images, starts)]) / len(images)
+    batch = median_seconds(lambda: model.predict(images, **{kind: starts}), 7) / len(images)
+    single = median_seconds(lambda: [model.predict(image, **{kind: start})
+                                     for image, start in zip(images, starts)], 7) / len(images)
     return {"batch_us": 1e6 * batch, "single_us": 1e6 * single, "ratio": single / batch}
 
 
@@ -118,7 +108,7 @@ def main(argv=None):
             points = variant.point_calibrations_["yunet"].apply(detected)
             results["models"][f"{name}, {label}"] = {
                 "nme": float(cascade.nme(variant.predict(images, points=points), truth).mean()),
-                "faces_per_second": len(images) / best_seconds(lambda: variant.predict(images, points=points)),
+                "faces_per_second": len(images) / median_seconds(lambda: variant.predict(images, points=points), 7),
                 "megabytes": path.stat().st_size / 1e6,
                 "rank": None if getattr(variant, "leaf_basis_", None) is None else variant.leaf_basis_.shape[1]}
         print(name, json.dumps(results["per_call"][name]), flush=True)

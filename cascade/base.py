@@ -197,9 +197,7 @@ class BaseCascade(Parameters):
     def load(cls, path):
         """Read a model written by :meth:`save`; every array and index is checked first."""
         params, attributes, arrays = io.load_model(path, cls.__name__, cls._ARRAYS, cls._OPTIONAL_ARRAYS)
-        scheme = _stored_scheme(params, attributes, arrays, path)
-        model = cls._from_arrays(params, arrays, path)
-        model.scheme_ = scheme
+        model = cls._from_arrays(params, arrays, path, _stored_scheme(params, attributes, arrays, path))
         for key, kind in CALIBRATIONS.items():
             calibrations = attributes.get(key, {})
             if not isinstance(calibrations, dict):
@@ -220,8 +218,10 @@ class BaseCascade(Parameters):
                                                        "scheme_") if hasattr(self, name)}
 
     @classmethod
-    def _from_arrays(cls, params, arrays, source):
-        """A fitted estimator made of ``params`` and ``arrays``, checked; errors name ``source``."""
+    def _from_arrays(cls, params, arrays, source, scheme=None):
+        """A fitted estimator made of ``params`` and ``arrays``, checked; errors name ``source``.
+        Its ``scheme_`` is ``scheme``, or the built-in scheme of its point count (68: iBUG, as
+        dlib's model files, which name none)."""
         try:
             model = cls(**params)
         except TypeError as error:
@@ -237,6 +237,7 @@ class BaseCascade(Parameters):
                     raise ValueError(f"{name} is collapsed (extent {extent.tolist()}), not a face")
         except (ValueError, TypeError) as error:      # TypeError: a parameter of the wrong type
             raise ValueError(f"{source}: {error}") from None
+        model.scheme_ = scheme_of(None, len(model.mean_shape_)) if scheme is None else scheme
         return model
 
     # -- helpers for subclasses -------------------------------------------------------

@@ -31,12 +31,17 @@ DEFAULT_MODEL = "ert-68"
 ESTIMATORS = {cls.__name__: cls for cls in (ASM, ERT, ESR, LBF)}
 
 
+def resolved_name(name):
+    """The model a name stands for: "default" is :data:`DEFAULT_MODEL`; any other name is itself."""
+    return DEFAULT_MODEL if name == "default" else name
+
+
 def load_model(name="default"):
     """A fitted estimator: a bundled model by name (``"lbf-68"``, ``"ert-68"``, ``"default"``) or a file path.
 
     Raises ``ValueError`` for an unknown name and ``FileNotFoundError`` for a missing file.
     """
-    name = DEFAULT_MODEL if name == "default" else name
+    name = resolved_name(name)
     if name in BUNDLED:
         path = MODELS_DIR / BUNDLED[name]
     elif str(name).endswith(".npz") or Path(name).is_file():

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__, apps, outputs
-from .bundled import BUNDLED, DEFAULT_MODEL, ESTIMATORS, load_model
+from .bundled import BUNDLED, ESTIMATORS, resolved_name
 from .data import IMAGE_SUFFIXES, load_faces, read_image, write_pts
 from .detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
 from .outputs import face_records, predictions_document, write_predictions_csv
@@ -83,11 +83,6 @@ def _pipeline(args):
             raise ValueError(f"--detector-model is a YuNet model file; --detector {args.detector} takes none")
         options["model_path"] = args.detector_model
     return Pipeline(args.model, detector=args.detector, refiner=args.refine, detector_options=options)
-
-
-def _model_name(name):
-    """The model a --model value stands for: a bundled name ("default" resolved) or the file given."""
-    return DEFAULT_MODEL if name == "default" else name
 
 
 def _image_options(parser, many=False):
@@ -204,7 +199,7 @@ def command_predict(args):
                 errors[name] = error
                 bar.write(f"cascade predict: {name}: {' '.join(error.split())}", file=sys.stderr)
             bar.update()
-    document = predictions_document(_model_name(args.model), args.detector, args.refine, results, errors)
+    document = predictions_document(resolved_name(args.model), args.detector, args.refine, results, errors)
     if output is None:
         print(document)
     elif annotate_one:
@@ -297,16 +292,11 @@ def command_evaluate(args):
         refiner = Refiner()
     predictions, speeds = {}, {}
     for name in args.model:
-        if args.detector is None:
-            model = load_model(name)
-            started = time.perf_counter()
-            predicted = model.predict(images, faces.face_boxes())
-            predictions[name] = predicted if refiner is None else refiner.predict(images, predicted)
-        else:
-            pipeline = Pipeline(name, detector=args.detector, refiner=refiner or False,
-                                detector_options={"max_side": args.max_side})
-            started = time.perf_counter()
-            predictions[name] = pipeline.annotated_faces(images, faces.shapes, n_jobs=args.jobs)
+        pipeline = Pipeline(name, detector=args.detector or DEFAULT_DETECTOR, refiner=refiner or False,
+                            detector_options={"max_side": args.max_side})
+        started = time.perf_counter()
+        predictions[name] = (pipeline.landmarks_of(images, faces.face_boxes()) if args.detector is None
+                             else pipeline.annotated_faces(images, faces.shapes, n_jobs=args.jobs))
         speeds[name] = len(images) / (time.perf_counter() - started)
     result = report(predictions, faces.shapes)
     start = (f"{args.detector} detector (max side {args.max_side}), its start calibrated for each model"
@@ -332,48 +322,42 @@ def command_bench(args):
 # -- applications ---------------------------------------------------------------------------------
 
 def _one_image_faces(args):
-    (name, path, _), = _single_input(args)
-    if args.command == "align":
-        _folder_output(args.output or "align")
-    elif args.command != "pose" or args.output:
-        _image_output(args.output, f"{args.command}.png")
+    """The one input image and its faces (the output, checked by the caller, comes after)."""
+    items = _input_images(args)
+    if len(items) != 1:
+        raise ValueError("give one image (or --sample)")
+    (name, path, _), = items
     image = _read(path)
     faces = _pipeline(args)(image)
     print(f"{name}: {len(faces)} faces", file=sys.stderr)
     return image, faces
 
 
-def _single_input(args):
-    items = _input_images(args)
-    if len(items) != 1:
-        raise ValueError("give one image (or --sample)")
-    return items
-
-
-def _single_output(args, result):
-    output = _image_output(args.output, f"{args.command}.png")
+def _write_result(output, result):
     _write_image(output, result)
     print(f"wrote {output}", file=sys.stderr)
 
 
 def command_blur(args):
+    output = _image_output(args.output, "blur.png")
     image, faces = _one_image_faces(args)
-    _single_output(args, apps.blur_faces(image, [f.landmarks for f in faces], args.method))
+    _write_result(output, apps.blur_faces(image, [f.landmarks for f in faces], args.method))
 
 
 def command_align(args):
+    output = _folder_output(args.output or "align")
     image, faces = _one_image_faces(args)
     crops = apps.align_faces(image, [f.landmarks for f in faces], size=args.size)
-    output = _folder_output(args.output or "align")
     for k, crop in enumerate(crops):
         _write_image(output / f"face_{k}.png", crop)
     print(f"wrote {len(crops)} aligned faces to {output}", file=sys.stderr)
 
 
 def command_overlay(args):
+    output = _image_output(args.output, "overlay.png")
     overlay = _overlay_picture(args.png) if args.png else apps.sunglasses()
     image, faces = _one_image_faces(args)
-    _single_output(args, apps.overlay_on_faces(image, [f.landmarks for f in faces], overlay))
+    _write_result(output, apps.overlay_on_faces(image, [f.landmarks for f in faces], overlay))
 
 
 def _overlay_picture(path):
@@ -388,12 +372,13 @@ def _overlay_picture(path):
 
 
 def command_pose(args):
+    output = _image_output(args.output, None) if args.output else None
     image, faces = _one_image_faces(args)
     poses = [apps.head_pose(face.landmarks, image.shape) for face in faces]
     print(json.dumps([{"face": k, "box": face.box.round(2).tolist(), **pose.as_dict()}
                       for k, (face, pose) in enumerate(zip(faces, poses))], indent=1))
-    if args.output:
-        _single_output(args, apps.draw_pose(image, [f.landmarks for f in faces], poses))
+    if output is not None:
+        _write_result(output, apps.draw_pose(image, [f.landmarks for f in faces], poses))
 
 
 # -- the parser -----------------------------------------------------------------------------------

@@ -146,13 +146,14 @@ class Report:
             if np.shape(predicted) != true_shapes.shape:
                 raise ValueError(f"{method}: predictions of shape {np.shape(predicted)} for true shapes "
                                  f"{true_shapes.shape}")
-            found = ~np.isnan(np.asarray(predicted, dtype=np.float64)).all(axis=(1, 2))
+            predicted = np.asarray(predicted, dtype=np.float64)
+            found = ~np.isnan(predicted).all(axis=(1, 2))
             if not found.any():
                 raise ValueError(f"{method}: every face was missed (all predictions NaN)")
             self.face_errors[method] = {}
             for norm in self.normalizations:
                 errors = np.full(self.n_faces, np.inf)
-                errors[found] = nme(np.asarray(predicted)[found], true_shapes[found], norm,
+                errors[found] = nme(predicted[found], true_shapes[found], norm,
                                     None if boxes is None else boxes[found], scheme)
                 self.face_errors[method][norm] = errors
         self.rows = [self._row(method, errors) for method, errors in self.face_errors.items()]

@@ -119,10 +119,13 @@ class Pipeline:
         """``(k, L, 2)`` landmarks from starts of the landmarker's own kind, no calibration applied:
         ``(k, 4)`` tight landmark boxes or ``(k, 5, 2)`` five points of the landmarks (e.g. those of
         a tracker's previous shapes)."""
-        images = [check_image(image)] * len(boxes if points is None else points)
+        return self.landmarks_of([check_image(image)] * len(boxes if points is None else points), boxes, points)
+
+    def landmarks_of(self, images, boxes=None, points=None):
+        """``(n, L, 2)`` landmarks of one face in each of ``images`` from starts of the landmarker's
+        own kind (as :meth:`landmarks_in`), refined if the pipeline refines."""
         shapes = self.landmarker.predict(images, boxes, points=points)
         return shapes if self.refiner is None else self.refiner.predict(images, shapes)
-
 
     def annotated_faces(self, images, true_shapes, n_jobs=1):
         """``(n, L, 2)`` landmarks of the one annotated face in each image as this pipeline finds it,
@@ -139,9 +142,7 @@ class Pipeline:
         shapes = np.full((len(images), self.n_landmarks, 2), np.nan)
         if found.size:
             starts = self.starts(boxes[found], None if points is None else points[found])
-            faces = [images[i] for i in found]
-            landmarks = self.landmarker.predict(faces, **starts)
-            shapes[found] = landmarks if self.refiner is None else self.refiner.predict(faces, landmarks)
+            shapes[found] = self.landmarks_of([images[i] for i in found], **starts)
         return shapes
 
 

@@ -64,6 +64,10 @@ def test_reads_a_hand_encoded_model(tmp_path, rng, test_faces):
     images = [np.asarray(test_faces.images[0])[..., 1]]
     box = np.array([[250.0, 250.0, 400.0, 400.0]])              # partly off the image: zeros read
     np.testing.assert_allclose(model.predict(images, box), predict_reference(model, images, box), atol=1e-9)
+    # A dlib file names no scheme: the model has its point count's, and saves and loads with it.
+    assert model.scheme_.n_points == 3 and model.scheme_.flip is None
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(ERT.load(tmp_path / "m.npz").predict(images, box), model.predict(images, box))
 
 
 def test_refuses_damaged_dlib_files(tmp_path, rng):
@@ -102,6 +106,7 @@ def test_pretrained_dlib_68_model_matches_dlib(test_faces):
     models = pytest.importorskip("face_recognition_models")
     model = assert_matches_dlib(dlib, models.pose_predictor_model_location(), test_faces)
     assert model.leaf_values_.shape[:3] == (15, 500, 16)
+    assert model.scheme_.name == "ibug68"                  # so five-point starts and mirrors work
 
 
 def test_dlib_trained_model_matches_dlib(tmp_path, data_root, test_faces):
