@@ -41,12 +41,6 @@ SUBSETS = {
 }
 
 
-def subset_permutation(indices):
-    """The left/right permutation of a subset of the 68 points, in the subset's numbering."""
-    position = {point: i for i, point in enumerate(indices)}
-    return [position[IBUG68.flip[point]] for point in indices]
-
-
 def fit_memory(data, n_faces, n_init):
     """The peak memory (MiB) that fitting the reduced ERT on the first ``n_faces`` training
     faces with ``n_init`` initialisations adds to a process that holds the decoded images."""
@@ -82,7 +76,7 @@ def main(argv=None):
 
     for n_points, indices in SUBSETS.items() if "landmarks" in args.parts else ():
         assert len(set(indices)) == n_points
-        model = cascade.ERT(**CONFIG, flip_permutation=subset_permutation(indices), n_jobs=1)
+        model = cascade.ERT(**CONFIG, scheme=IBUG68.subset(indices), n_jobs=1)
         model.fit(train.images, train.shapes[:, indices], train_boxes)
         seconds = median_seconds(lambda: model.predict(test_images, test_boxes), args.repeats)
         error = cascade.nme(model.predict(test_images, test_boxes), test.shapes[:, indices], "box-size").mean()

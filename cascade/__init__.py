@@ -43,6 +43,7 @@ from .evaluate import auc, ced, failure_rate, nme, per_landmark_error, plot_ced,
 from .refiner import Refiner
 from .pipeline import Face, Pipeline
 from .video import FaceTracker
+from .corpus import landmark_corpus, read_corpus
 from .apps import align_faces, blur_faces, draw_landmarks, head_pose, overlay_on_faces
 
 #: What users call. The building blocks (shape geometry, shape-indexed features, trees,
@@ -50,7 +51,7 @@ from .apps import align_faces, blur_faces, draw_landmarks, head_pose, overlay_on
 #: ``cascade.features``, ``cascade.detect``, ``cascade.calibration``...
 __all__ = [
     "ASM", "ERT", "ESR", "LBF", "load_model",
-    "Pipeline", "Face", "Refiner", "FaceTracker",
+    "Pipeline", "Face", "Refiner", "FaceTracker", "landmark_corpus", "read_corpus",
     "blur_faces", "align_faces", "overlay_on_faces", "head_pose", "draw_landmarks",
     "FaceSet", "load_faces", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv", "write_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",

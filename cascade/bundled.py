@@ -36,18 +36,25 @@ def resolved_name(name):
     return DEFAULT_MODEL if name == "default" else name
 
 
+def model_path(name="default"):
+    """The file a model name stands for: a bundled model's file, or the path itself.
+
+    Raises ``ValueError`` for a name that is neither a bundled model nor a ``.npz`` or existing file.
+    """
+    name = resolved_name(name)
+    if name in BUNDLED:
+        return MODELS_DIR / BUNDLED[name]
+    if str(name).endswith(".npz") or Path(name).is_file():
+        return Path(name)
+    raise ValueError(f"unknown model {name!r}: choose from {['default', *BUNDLED]} or give a .npz path")
+
+
 def load_model(name="default"):
     """A fitted estimator: a bundled model by name (``"lbf-68"``, ``"ert-68"``, ``"default"``) or a file path.
 
     Raises ``ValueError`` for an unknown name and ``FileNotFoundError`` for a missing file.
     """
-    name = resolved_name(name)
-    if name in BUNDLED:
-        path = MODELS_DIR / BUNDLED[name]
-    elif str(name).endswith(".npz") or Path(name).is_file():
-        path = Path(name)
-    else:
-        raise ValueError(f"unknown model {name!r}: choose from {['default', *BUNDLED]} or give a .npz path")
+    path = model_path(name)
     estimator = io.estimator_of(path)
     if estimator not in ESTIMATORS:
         raise ValueError(f"{path} holds a {estimator!r} model, which this package does not know")

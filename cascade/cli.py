@@ -1,6 +1,7 @@
 """The ``cascade`` command (also ``python -m cascade``): ``cascade COMMAND --help`` for each.
 
     cascade predict IMAGES_OR_DIRS... [-o OUT]   landmarks of every face as JSON (.pts, CSV, pictures)
+    cascade predict INPUTS... --parquet OUT      ... of a corpus, as Parquet shards (--engine dask: on a cluster)
     cascade video IN -o OUT                      tracked, smoothed landmarks drawn on a video
     cascade fit FOLDERS... -o MODEL.npz          train a model on image + .pts pairs
     cascade evaluate FOLDER --model NAME...      NME table and CED plot on image + .pts pairs
@@ -27,6 +28,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__, apps, outputs
 from .bundled import BUNDLED, ESTIMATORS, resolved_name
+from .corpus import DEFAULT_PARTITION_SIZE, ENGINES, landmark_corpus
 from .data import IMAGE_SUFFIXES, load_faces, read_image, write_pts
 from .detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
 from .outputs import face_records, predictions_document, write_predictions_csv
@@ -155,6 +157,10 @@ def _folder_output(output):
 # -- predict --------------------------------------------------------------------------------------
 
 def command_predict(args):
+    if args.parquet:
+        return _predict_corpus(args)
+    if args.engine != "local" or args.scheduler or args.workers:
+        raise ValueError("--engine, --scheduler and --workers run a corpus: pass --parquet OUT")
     items = _input_images(args)
     output = Path(args.output) if args.output else None
     annotate_one = output is not None and output.suffix.lower() in IMAGE_SUFFIXES
@@ -214,6 +220,40 @@ def command_predict(args):
         print(f"wrote {json_path} ({n_faces} faces in {len(results)} images"
               f"{f', {len(errors)} unreadable' if errors else ''})", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _predict_corpus(args):
+    """``predict --parquet``: :func:`cascade.corpus.landmark_corpus` with the command's options."""
+    if args.output or args.annotate or args.pts or args.csv or args.sample:
+        raise ValueError("--parquet writes the corpus's only output: -o, --annotate, --pts, --csv and --sample "
+                         "go without it")
+    if not args.inputs:
+        raise ValueError("no images given: name image files, folders, globs or lists of images")
+    if args.scheduler and args.workers:
+        raise ValueError("--workers sizes the local cluster; a --scheduler's cluster has its own")
+    client = None
+    if args.engine == "dask" or args.scheduler:
+        from distributed import Client
+        # Dask logs its cluster's life line by line at INFO, each of its loggers set on import.
+        for name in [name for name in logging.root.manager.loggerDict if name.startswith("distributed")]:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        if args.scheduler:
+            client = Client(args.scheduler)
+    inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    options = {"max_side": args.max_side, **({"model_path": args.detector_model} if args.detector_model else {})}
+    try:
+        manifest = landmark_corpus(inputs, args.parquet, model=args.model, detector=args.detector,
+                                   detector_options=options, refiner=args.refine,
+                                   engine="dask" if client else args.engine, client=client, workers=args.workers,
+                                   partition_size=args.partition_size, progress=False if args.quiet else None)
+    finally:
+        if client is not None:
+            client.close()
+    counts, run = manifest["counts"], manifest["run"]
+    print(f"wrote {args.parquet} ({counts['faces']} faces in {counts['images']} images, {counts['no_face']} "
+          f"without a face, {counts['errors']} unreadable; {run['computed']} shards computed, "
+          f"{run['skipped']} already written)", file=sys.stderr)
+    return 1 if counts["errors"] else 0
 
 
 def _check_folder_outputs(folder, items, args):
@@ -432,6 +472,17 @@ def build_parser():
     predict.add_argument("--jobs", type=int, default=-1, help="threads, as n_jobs: -1 all cores (the default), "
                          "-2 all but one")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    corpus = predict.add_argument_group(
+        "a corpus as Parquet shards (cascade.landmark_corpus; needs pip install \"cascade-landmarks[dask]\")",
+        "IMAGE_OR_DIR may then also be a glob, a text file of image paths, or an fsspec URL. The run "
+        "resumes where an interrupted one stopped.")
+    corpus.add_argument("--parquet", metavar="OUT", help="write the shards and manifest.json into this folder or URL")
+    corpus.add_argument("--engine", choices=ENGINES, default="local", help="local: this process; dask: a cluster")
+    corpus.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler to use (default: a local "
+                        "cluster of --workers processes)")
+    corpus.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: cores)")
+    corpus.add_argument("--partition-size", type=int, default=DEFAULT_PARTITION_SIZE,
+                        help=f"images a shard (default {DEFAULT_PARTITION_SIZE})")
     predict.set_defaults(run=command_predict)
 
     video = commands.add_parser("video", help="track, smooth and draw landmarks on a video",

@@ -38,11 +38,17 @@ def read_image(path, grayscale=False):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}")
-    buffer = np.fromfile(path, dtype=np.uint8)
+    return decode_image(np.fromfile(path, dtype=np.uint8), path, grayscale)
+
+
+def decode_image(encoded, name, grayscale=False):
+    """Decode an image file's bytes (``bytes`` or a uint8 array) as :func:`read_image` reads a file;
+    ``name`` names it in the error for bytes that are empty or not an image."""
+    buffer = np.frombuffer(encoded, dtype=np.uint8)
     flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
     image = cv2.imdecode(buffer, flag) if buffer.size else None
     if image is None:
-        raise ValueError(f"cannot decode {path}: empty, corrupt or not an image")
+        raise ValueError(f"cannot decode {name}: empty, corrupt or not an image")
     return image
 
 
