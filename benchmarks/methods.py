@@ -36,7 +36,7 @@ QUICK = {
     cascade.LBF: dict(n_stages=3, n_trees=2, tree_depth=4, n_init=3, points_per_landmark=12,
                       n_candidate_splits=30, alpha=0.3),
     cascade.ESR: dict(n_stages=3, n_ferns=30, n_init=3, feature_pool_size=100, shrinkage=50.0),
-    cascade.ASM: dict(n_levels=2, profile_length=4),
+    cascade.ASM: dict(n_levels=2, face_size=64),
 }
 
 

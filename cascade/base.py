@@ -35,9 +35,11 @@ from .params import Parameters
 from .schemes import FIVE, Scheme, scheme_of
 from .shapes import flip_boxes, flip_image, flip_shapes, frames_from_points, mean_shape, tight_boxes
 from .threads import effective_jobs, map_chunks
-from .validation import boxes_on_images, check_boxes, check_images, check_shapes, check_start_points
+from .validation import boxes_on_images, check_boxes, check_images, check_integer, check_shapes, check_start_points
 
 
+#: How ``fit`` treats missing (NaN) points.
+MISSING = ("ignore", "pseudo-label")
 #: The calibrations a model file may hold, by attribute name (without the trailing ``_``).
 CALIBRATIONS = {"box_calibrations": BoxCalibration, "point_calibrations": PointCalibration}
 
@@ -49,22 +51,73 @@ class BaseCascade(Parameters):
     #: The fitted arrays that are shapes, ``(L, 2)``: a loaded one must not be collapsed.
     _SHAPE_ARRAYS = ("mean_shape_",)
 
-    def fit(self, images, shapes, boxes=None, points=None):
+    def fit(self, images, shapes, boxes=None, points=None, missing="ignore", pseudo_label_rounds=1):
         """Learn from ``images``, their ``(n, L, 2)`` shapes, and where each face starts.
 
         ``boxes`` ``(n, 4)`` default to the tight boxes of the shapes. ``points``
         ``(n, 5, 2)`` (68-point models only) start a face from five points instead
         (see "Where a face starts"), as a detector's points would place it; a face
-        whose five points are NaN starts from its box. NaN landmarks are missing
-        and left out of the regression targets. Returns ``self``.
+        whose five points are NaN starts from its box.
+
+        NaN landmarks are missing (occluded, or never labelled). ``missing="ignore"``
+        leaves them out of what is learnt (each estimator says how). ``"pseudo-label"``
+        fits the model on the faces with every point first, predicts the missing points
+        of the others (from their boxes or five points), and fits it again on every face
+        with those predictions filling the gaps; each further round of
+        ``pseudo_label_rounds`` predicts them again with the model of the round before.
+        ``pseudo_labels_`` ``(n, L, 2)`` then holds the shapes it was fitted on last and
+        ``pseudo_labelled_`` ``(n, L)`` marks the points that were filled (neither is saved).
+        A face with missing points has no tight box of its own: give its ``boxes`` (a
+        detector's, the dataset's) or five ``points``. Returns ``self``.
         """
         images = check_images(images)
         shapes = check_shapes(shapes, n_faces=len(images))
+        if boxes is None and np.isnan(shapes).any():
+            logging.getLogger(__name__).warning(
+                "fit: faces with missing points start from the tight box of the points they have, "
+                "which is not their face box: pass boxes or points")
         boxes = check_boxes(tight_boxes(shapes) if boxes is None else boxes, len(images),
                             [im.shape[:2] for im in images])
         if len(images) < 2:
             raise ValueError("fit needs at least 2 faces")
         points = None if points is None else check_start_points(points, len(images))
+        if missing not in MISSING:
+            raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
+        if missing == "pseudo-label":
+            check_integer(pseudo_label_rounds, "pseudo_label_rounds")
+            return self._fit_pseudo_labelled(images, shapes, boxes, points, pseudo_label_rounds)
+        return self._fit_checked(images, shapes, boxes, points)
+
+    def _fit_pseudo_labelled(self, images, shapes, boxes, points, rounds):
+        """``fit(..., missing="pseudo-label")`` on checked inputs."""
+        gaps = np.isnan(shapes).any(axis=2)
+        complete = np.flatnonzero(~gaps.any(axis=1))
+        incomplete = np.flatnonzero(gaps.any(axis=1))
+        if len(complete) < 2:
+            raise ValueError(f"pseudo-labelling fits first on the faces with every point: {len(complete)} "
+                             "of them is too few")
+        subset = (lambda rows: None if points is None else points[rows])
+        self._fit_checked([images[i] for i in complete], shapes[complete], boxes[complete], subset(complete))
+        filled = shapes.copy()
+        for _ in range(rounds if len(incomplete) else 0):
+            predicted = self._predict_starts([images[i] for i in incomplete], boxes[incomplete], subset(incomplete))
+            filled[incomplete] = np.where(gaps[incomplete, :, None], predicted, shapes[incomplete])
+            self._fit_checked(images, filled, boxes, points)
+        self.pseudo_labels_, self.pseudo_labelled_ = filled, gaps
+        return self
+
+    def _predict_starts(self, images, boxes, points):
+        """Predictions of faces started from their five points where they have them, else their boxes."""
+        placed = np.zeros(len(images), bool) if points is None else ~np.isnan(points).any(axis=(1, 2))
+        shapes = np.empty((len(images), self.scheme_.n_points, 2))
+        for rows, starts in ((np.flatnonzero(placed), "points"), (np.flatnonzero(~placed), "boxes")):
+            if rows.size:
+                given = (points if starts == "points" else boxes)[rows]
+                shapes[rows] = self.predict([images[i] for i in rows], **{starts: given})
+        return shapes
+
+    def _fit_checked(self, images, shapes, boxes, points):
+        """Fit on checked inputs: the scheme, mirrors and starts, then the estimator's ``_fit``."""
         self.scheme_ = scheme_of(getattr(self, "scheme", None), shapes.shape[1])
         self.point_starts_ = points is not None and not np.isnan(points).any()
         if getattr(self, "mirror", False):

@@ -20,30 +20,6 @@ from .schemes import scheme_of
 from .validation import check_boxes, check_image, check_shapes
 
 
-def contour_neighbours(n_landmarks, curves=(), mean=None):
-    """``(L, 2)`` indices: each point's neighbours before and after it along its curve
-    (``curves``: a scheme's ``[(indices, closed), ...]``, :class:`cascade.schemes.Scheme`).
-
-    An open curve's end is its own neighbour on the open side. Without curves, a
-    point's neighbours are its two nearest points in ``mean`` ``(L, 2)``.
-    """
-    if not curves:
-        if mean is None or n_landmarks < 3:
-            return np.stack([np.arange(n_landmarks), (np.arange(n_landmarks) + 1) % n_landmarks],
-                            axis=1).astype(np.int32)
-        distance = np.linalg.norm(mean[:, None] - mean[None], axis=2)
-        np.fill_diagonal(distance, np.inf)
-        return np.argsort(distance, axis=1)[:, :2].astype(np.int32)
-    neighbours = np.stack([np.arange(n_landmarks)] * 2, axis=1)
-    for points, closed in curves:
-        points = np.asarray(points)
-        before, after = np.roll(points, 1), np.roll(points, -1)
-        if not closed:
-            before[0], after[-1] = points[0], points[-1]
-        neighbours[points] = np.stack([before, after], axis=1)
-    return neighbours.astype(np.int32)
-
-
 def tight_boxes(shapes):
     """Tight ``(left, top, right, bottom)`` box of each shape, NaN points ignored.
 

@@ -1,5 +1,6 @@
 """Splitting work over threads; the compiled loops release the GIL, so threads run in parallel."""
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -27,3 +28,20 @@ def map_chunks(function, n_items, n_jobs):
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     with ThreadPoolExecutor(len(chunks)) as pool:
         list(pool.map(function, chunks))
+
+
+def map_in_order(function, items, n_jobs):
+    """``function(item)`` for each item, computed on ``n_jobs`` threads, yielded in the items' order;
+    at most two results a thread wait to be taken, so memory stays bounded however many items."""
+    n_threads = effective_jobs(n_jobs)
+    if n_threads <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(n_threads) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * n_threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

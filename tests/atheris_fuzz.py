@@ -37,13 +37,13 @@ def write_seeds():
     faces = cascade.load_faces(data, lazy=True).subset(slice(0, 10))
     images = list(faces.images)
     # Five points (eye corners, nose tip, mouth corners) keep the regressors' files small;
-    # ASM's profiles follow the 68-point outlines.
+    # ASM keeps the 68 points (the seed files of the original corpus).
     five = dict(random_state=0, n_init=1)
     tiny = {ERT: dict(n_stages=1, n_trees=2, tree_depth=2, feature_pool_size=8, **five),
             LBF: dict(n_stages=1, n_trees=1, tree_depth=2, points_per_landmark=4, n_candidate_splits=4,
                       **five),
             ESR: dict(n_stages=1, n_ferns=2, fern_depth=2, feature_pool_size=8, **five),
-            ASM: dict(n_levels=1, profile_length=2, max_iterations=1)}
+            ASM: dict(n_levels=1, face_size=32, max_iterations=1)}
     folder = CORPUS / "loader"
     folder.mkdir(parents=True, exist_ok=True)
     for estimator, params in tiny.items():

@@ -1,15 +1,15 @@
-"""ASM's own parts (the point distribution model, crops, normals, model checks); the contract
+"""ASM's own parts (the point distribution model, crops, descriptors, model checks); the contract
 it shares with the other estimators is in test_estimators.py."""
 import numpy as np
 import pytest
 
 from cascade import ASM
-from cascade.asm import _face_crop
+from cascade.asm import N_CELLS, N_ORIENTATIONS, _crop, _orientation_cells
 from cascade.pdm import fit_to_points, principal_components, procrustes_align
 from cascade.schemes import IBUG68
-from cascade.shapes import apply_similarity, contour_neighbours
+from cascade.shapes import apply_similarity
 
-SMALL = dict(profile_length=4)
+SMALL = dict(n_levels=2, face_size=64, max_iterations=2)
 
 
 @pytest.fixture(scope="module")
@@ -56,41 +56,59 @@ def test_fit_recovers_a_model_shape_and_clamps_the_rest(model):
     assert np.abs(fitted - extreme).max() > 1e-3
 
 
-def test_neighbours_follow_the_curves():
-    neighbours = contour_neighbours(68, IBUG68.curves)
-    assert tuple(neighbours[0]) == (0, 1) and tuple(neighbours[16]) == (15, 16)     # open jaw
-    assert tuple(neighbours[36]) == (41, 37) and tuple(neighbours[41]) == (40, 36)  # closed eye
-    line = np.stack([np.arange(6.0), np.zeros(6)], axis=1)
-    nearest = contour_neighbours(6, mean=line)
-    assert set(nearest[2]) == {1, 3}
-
-
 def test_crop_reads_only_the_face_region():
     # 8000 x 8000 with no memory behind it: a copy or conversion of the whole would fail or crawl.
     image = np.broadcast_to(np.uint8(40), (8000, 8000, 3))
-    box = np.array([4000.0, 3000.0, 4400.0, 3400.0])
-    crop, to_crop = _face_crop(image, box, 64, 128)
+    A, t = similarity(0.16, 0.3, (-640.0, -500.0))
+    crop = _crop(image, A[0], t[0], 128)
     assert crop.shape == (128, 128) and crop.dtype == np.uint8 and (crop == 40).all()
-    centre = to_crop @ [4200.0, 3200.0, 1.0]
-    np.testing.assert_allclose(centre[:2], [63.5, 63.5])
 
 
-def test_crop_maps_points_to_where_they_are_seen():
-    image = np.zeros((300, 400), np.uint8)
-    image[118:123, 248:253] = 255                                     # a bright dot at (250, 120)
-    for box in ([200.0, 80.0, 300.0, 180.0], [150.0, 20.0, 380.0, 250.0], [240, 110, 260, 130]):
-        crop, to_crop = _face_crop(image, np.array(box), 64, 128)
-        x, y = (to_crop @ [250.0, 120.0, 1.0])[:2]
-        rows, cols = np.indices(crop.shape)
-        weight = crop.astype(float) / crop.sum()
-        seen = (weight * cols).sum(), (weight * rows).sum()                  # the dot's centroid
-        assert abs(seen[0] - x) <= 1 and abs(seen[1] - y) <= 1, (box, seen, x, y)
+@pytest.mark.parametrize("scale, angle", [(1.0, 0.0), (0.4, 0.5), (2.5, -0.3), (0.12, 1.2)])
+def test_crop_maps_points_to_where_they_are_seen(scale, angle):
+    image = np.zeros((600, 800), np.uint8)
+    image[238:243, 498:503] = 255                                     # a bright dot at (500, 240)
+    A, t = similarity(scale, angle, (0.0, 0.0))
+    t = np.array([[64.0, 64.0]]) - np.array([500.0, 240.0]) @ A[0].T          # the dot at the crop's centre
+    crop = _crop(image, A[0], t[0], 128)
+    rows, cols = np.indices(crop.shape)
+    weight = crop.astype(float) / crop.sum()
+    seen = (weight * cols).sum(), (weight * rows).sum()                        # the dot's centroid
+    np.testing.assert_allclose(seen, [64.0, 64.0], atol=1.0)
+
+
+def test_orientation_cells_see_an_edge_by_its_direction():
+    crop = np.zeros((40, 40), np.uint8)
+    crop[:, 20:] = 200                                                # a vertical edge: horizontal gradient
+    maps = _orientation_cells(crop, 4)
+    assert maps.shape == (40, 40, N_ORIENTATIONS) and maps.dtype == np.float32
+    at_edge = maps[20, 20]
+    assert at_edge.argmax() == 0 and at_edge[0] > 10 * at_edge[N_ORIENTATIONS // 2]
+    assert maps[20, 5].max() == 0                                     # a cell away from it: nothing
+
+
+def test_descriptors_are_normalised_and_read_inside_the_crop(model):
+    maps = np.random.default_rng(0).random((30, 30, N_ORIENTATIONS)).astype(np.float32)
+    positions = np.array([[[15.0, 15.0], [-50.0, 900.0]]])                     # one far outside: clamped
+    descriptors = model._descriptors(maps, positions)
+    assert descriptors.shape == (1, 2, N_ORIENTATIONS * N_CELLS ** 2)
+    np.testing.assert_allclose(np.linalg.norm(descriptors, axis=-1), 1.0, atol=1e-4)
+
+
+def test_missing_points_are_left_out(train_faces):
+    images, shapes = train_faces[0][:40], train_faces[1][:40].copy()
+    hidden = shapes.copy()
+    hidden[::2, :17] = np.nan                                         # half the faces without a jaw
+    boxes = np.array([[s[:, 0].min(), s[:, 1].min(), s[:, 0].max(), s[:, 1].max()] for s in shapes])
+    model = ASM(**SMALL).fit(images, hidden, boxes)
+    assert np.isfinite(model.appearance_).all() and np.isfinite(model.components_).all()
+    assert np.isfinite(model.predict(images[:3], boxes[:3])).all()
 
 
 def test_bad_parameters(train_faces):
     images, shapes = train_faces[0][:10], train_faces[1][:10]
     with pytest.raises(ValueError, match="too small for 3 levels"):
-        ASM(face_size=32).fit(images, shapes)
+        ASM(face_size=48).fit(images, shapes)
     with pytest.raises(ValueError, match="variance_kept"):
         ASM(variance_kept=1.5).fit(images, shapes)
     with pytest.raises(ValueError, match="clamp"):
@@ -98,14 +116,14 @@ def test_bad_parameters(train_faces):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda a: a.update(neighbours_=np.full_like(a["neighbours_"], 68)), "neighbours_ holds indices"),
     (lambda a: a.update(variances_=-a["variances_"]), "must not be negative"),
-    (lambda a: a.update(profile_means_=a["profile_means_"][:2]), "profile_means_ has shape"),
+    (lambda a: a.update(appearance_=a["appearance_"][:1]), "appearance_ has shape"),
+    (lambda a: a.update(appearance_=np.full_like(a["appearance_"], np.nan)), "non-finite"),
     (lambda a: a.update(components_=a["components_"][:, :10]), "components_ has shape"),
 ])
 def test_tampered_models_are_refused(model, tmp_path, change, message):
     model.save(tmp_path / "asm.npz")
-    assert np.array_equal(ASM.load(tmp_path / "asm.npz").profile_means_, model.profile_means_)
+    assert np.array_equal(ASM.load(tmp_path / "asm.npz").appearance_, model.appearance_)
     arrays = {name: getattr(model, name).copy() for name in ASM._ARRAYS}
     change(arrays)
     with pytest.raises(ValueError, match=message):

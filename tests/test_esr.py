@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cascade import ESR
-from cascade.esr import CorrelationSelector, fern_as_tree
+from cascade.esr import CorrelationSelector, fern_as_tree, spread_starts
 from cascade.trees import leaves_of
 
 SMALL = dict(n_stages=3, n_ferns=40, n_init=4, feature_pool_size=80, shrinkage=50.0, random_state=0)
@@ -42,6 +42,31 @@ def test_correlation_selects_the_pair_that_explains_the_residuals():
     residuals = (signal[:, None] * rng.uniform(0.5, 1.0, 8) + rng.normal(0, 20, (3000, 8))).astype(np.float32)
     u, v = CorrelationSelector(pixels).select(residuals, np.abs(rng.normal(size=(8, 3))).astype(np.float32))
     assert (u == 12).all() and (v == 5).all()
+
+
+def test_spread_starts_are_the_mean_and_shapes_along_the_components(train_faces):
+    shapes = train_faces[1] / 500.0
+    starts = spread_starts(shapes, 5, scale=1.0)
+    mean = shapes.mean(axis=0)
+    np.testing.assert_allclose(starts[0], mean)
+    np.testing.assert_allclose(starts[1] - mean, mean - starts[2], atol=1e-12)      # either way
+    np.testing.assert_allclose(starts[3] - mean, mean - starts[4], atol=1e-12)
+    flat = (shapes - mean).reshape(len(shapes), -1)
+    first, second = (starts[1] - mean).ravel(), (starts[3] - mean).ravel()
+    assert abs(first @ second) < 1e-9 * np.linalg.norm(first) * np.linalg.norm(second)   # orthogonal
+    # One standard deviation of the shapes along that direction.
+    np.testing.assert_allclose(np.linalg.norm(first), np.std(flat @ first / np.linalg.norm(first), ddof=1))
+
+
+def test_spread_starts_do_not_depend_on_the_seed(train_faces):
+    images, shapes = train_faces[0][:40], train_faces[1][:40]
+    tiny = dict(SMALL, n_stages=1, n_ferns=2)
+    first, second = (ESR(**{**tiny, "random_state": seed}).fit(images, shapes) for seed in (0, 1))
+    np.testing.assert_array_equal(first.initial_shapes_, second.initial_shapes_)
+    drawn = [ESR(**{**tiny, "random_state": seed, "test_starts": "random"}).fit(images, shapes) for seed in (0, 1)]
+    assert not np.array_equal(drawn[0].initial_shapes_, drawn[1].initial_shapes_)
+    with pytest.raises(ValueError, match="test_starts must be one of"):
+        ESR(**{**tiny, "test_starts": "best"}).fit(images, shapes)
 
 
 def test_prediction_is_the_median_over_the_starts(model, test_faces):

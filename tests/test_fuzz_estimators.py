@@ -14,7 +14,7 @@ TINY = {ERT: dict(n_stages=2, n_trees=5, n_init=2, feature_pool_size=20, random_
         LBF: dict(n_stages=2, n_trees=2, tree_depth=3, n_init=2, points_per_landmark=8,
                   n_candidate_splits=10, random_state=0),
         ESR: dict(n_stages=2, n_ferns=5, n_init=2, feature_pool_size=20, random_state=0),
-        ASM: dict(n_levels=1, profile_length=3, max_iterations=2)}
+        ASM: dict(n_levels=1, face_size=32, max_iterations=2)}
 
 
 @pytest.fixture(scope="module", params=list(TINY), ids=lambda cls: cls.__name__)

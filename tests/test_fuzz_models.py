@@ -19,7 +19,7 @@ TINY = {ERT: dict(n_stages=2, n_trees=3, n_init=2, feature_pool_size=12, random_
         LBF: dict(n_stages=2, n_trees=2, tree_depth=3, n_init=2, points_per_landmark=6,
                   n_candidate_splits=8, random_state=0),
         ESR: dict(n_stages=2, n_ferns=3, n_init=2, feature_pool_size=12, random_state=0),
-        ASM: dict(n_levels=1, profile_length=2, max_iterations=2)}
+        ASM: dict(n_levels=1, face_size=32, max_iterations=2)}
 #: JSON values a parameter might be damaged into.
 ODD_JSON = st.one_of(st.sampled_from([None, True, -1, 0, 1, 2 ** 40, -2.5, 1e308, "", "x", [], {}, [1, 2]]),
                      st.integers(-10, 100), st.text(max_size=5))

@@ -22,7 +22,7 @@ def landmarkers(train_faces):
     refiner = Refiner()
     return {"ert-68": load_model("ert-68"), "lbf-68": load_model("lbf-68"),
             "ESR": ESR(n_stages=2, n_ferns=5, n_init=2, random_state=0).fit(images[:20], shapes[:20]),
-            "ASM": ASM(n_levels=2, profile_length=3).fit(images[:20], shapes[:20]),
+            "ASM": ASM(n_levels=2, face_size=64).fit(images[:20], shapes[:20]),
             "pipeline + refiner": Pipeline(refiner=refiner).landmarks_in, "refiner": refiner,
             "pipeline": Pipeline(refiner=refiner)}
 
