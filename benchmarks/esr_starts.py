@@ -65,7 +65,8 @@ def main(argv=None):
 
     if "validation" in args.parts:
         # load_faces keeps the folders' order: lfpw/trainset's faces, then helen/trainset's.
-        n_lfpw, n_helen = (len(cascade.load_faces(data / folder / "trainset", lazy=True)) for folder in ("lfpw", "helen"))
+        n_lfpw, n_helen = (len(cascade.load_faces(data / folder / "trainset", lazy=True))
+                           for folder in ("lfpw", "helen"))
         held_out = np.arange(n_lfpw + n_helen - VALIDATION_FACES, n_lfpw + n_helen)
         kept = np.setdiff1d(np.arange(len(train)), held_out)
         fit_faces, score_faces = train.subset(kept), train.subset(held_out)

@@ -91,7 +91,8 @@ def main(argv=None):
              "| training | NME inter-ocular (%) | gap to (d) closed | training (s) |", "|---|---|---|---|"]
     for name, result in results.items():
         closed = (a - result["nme"]) / (a - d) if a != d else float("nan")
-        lines.append(f"| {name} | {100 * result['nme']:.2f} | {100 * closed:.0f} % | {result['training_seconds']:.0f} |")
+        lines.append(f"| {name} | {100 * result['nme']:.2f} | {100 * closed:.0f} % "
+                     f"| {result['training_seconds']:.0f} |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"missing_points-{args.method.lower()}"

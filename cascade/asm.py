@@ -24,7 +24,7 @@ Appearance model. A linear map from the descriptor to how close the position
 is to the true point: ridge regression onto ``exp(-d^2 / (2 sigma^2))`` (``d``
 the distance in pixels of the resolution, ``sigma`` = ``MATCH_SIGMA``), trained
 at the true points of the training faces and at positions displaced around
-them (Milborrow & Nicolls' stacked ASMs learn descriptor matches the same way).
+them (Milborrow & Nicolls' stacked ASMs learn descriptor matches too, with MARS).
 
 Frames. At level ``l`` the crop puts the mean shape (``mean_shape_``, unit
 frame) at ``face_size / 2**l`` pixels per unit with a margin of ``CROP_MARGIN``

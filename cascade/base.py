@@ -96,7 +96,9 @@ class BaseCascade(Parameters):
         if len(complete) < 2:
             raise ValueError(f"pseudo-labelling fits first on the faces with every point: {len(complete)} "
                              "of them is too few")
-        subset = (lambda rows: None if points is None else points[rows])
+        def subset(rows):
+            return None if points is None else points[rows]
+
         self._fit_checked([images[i] for i in complete], shapes[complete], boxes[complete], subset(complete))
         filled = shapes.copy()
         for _ in range(rounds if len(incomplete) else 0):

@@ -73,6 +73,9 @@ class ESR(ForestCascade):
     random_state : seed (int) or ``numpy.random.Generator``; same seed, same model
     n_jobs : threads for pixel sampling and prediction (1; -1 for all cores)
     verbose : print progress per stage when > 0
+
+    Missing (NaN) training points: their residuals are held at zero, so they choose no pixel
+    pair, and a bin's value for a coordinate averages the samples that know it.
     """
 
     _MEAN_FRAME_UPDATES = True
