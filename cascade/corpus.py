@@ -150,7 +150,7 @@ def corpus_images(inputs):
 
 def read_corpus(output, columns=None):
     """The corpus output at ``output`` as one ``pyarrow.Table``, its shards in order (``.to_pandas()``
-    for a DataFrame). Refuses an output whose manifest does not say it is complete."""
+    for a DataFrame, with pandas installed). Refuses an output whose manifest does not say it is complete."""
     fsspec = _require("fsspec")
     import pyarrow.parquet as pq
     out_fs, root = fsspec.core.url_to_fs(str(output))
