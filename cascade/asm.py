@@ -284,8 +284,7 @@ def _orientation_cells(crop, cell_size):
     rows, columns = np.indices(crop.shape)
     maps[rows, columns, lower] = magnitude * (1 - upper_share)
     maps[rows, columns, (lower + 1) % N_ORIENTATIONS] += magnitude * upper_share
-    return cv2.boxFilter(maps.reshape(*crop.shape, N_ORIENTATIONS), -1, (cell_size, cell_size),
-                         normalize=False, borderType=cv2.BORDER_REPLICATE)
+    return cv2.boxFilter(maps, -1, (cell_size, cell_size), normalize=False, borderType=cv2.BORDER_REPLICATE)
 
 
 def _normalised(values):

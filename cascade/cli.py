@@ -229,8 +229,6 @@ def _predict_corpus(args):
                          "go without it")
     if not args.inputs:
         raise ValueError("no images given: name image files, folders, globs or lists of images")
-    if args.scheduler and args.workers:
-        raise ValueError("--workers sizes the local cluster; a --scheduler's cluster has its own")
     client = None
     if args.engine == "dask" or args.scheduler:
         from distributed import Client
@@ -238,7 +236,10 @@ def _predict_corpus(args):
         for name in [name for name in logging.root.manager.loggerDict if name.startswith("distributed")]:
             logging.getLogger(name).setLevel(logging.WARNING)
         if args.scheduler:
-            client = Client(args.scheduler)
+            try:
+                client = Client(args.scheduler, timeout="20s")
+            except OSError as error:        # distributed's connection timeouts are OSErrors
+                raise ValueError(f"cannot reach a Dask scheduler at {args.scheduler}: {error}") from None
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     options = {"max_side": args.max_side, **({"model_path": args.detector_model} if args.detector_model else {})}
     try:

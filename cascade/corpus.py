@@ -95,6 +95,9 @@ def landmark_corpus(inputs, output, *, model="default", detector=DEFAULT_DETECTO
         raise ValueError("a client runs the dask engine: pass engine='dask'")
     if workers is not None:
         check_integer(workers, "workers")
+        if engine != "dask" or client is not None:
+            raise ValueError("workers sizes the local Dask cluster that landmark_corpus starts: it goes with "
+                             "the dask engine and no client (a given cluster has its own workers)")
     partition_size = check_integer(partition_size, "partition_size")
     if not isinstance(refiner, bool):
         raise TypeError(f"refiner must be True or False here (workers load the bundled one), got {refiner!r}")
@@ -179,7 +182,12 @@ class _Settings(NamedTuple):
     def of(cls, model, detector, detector_options, refine):
         if not isinstance(detector, str):
             raise TypeError(f"detector must be a detector's name here (workers build it), got {detector!r}")
-        return cls(str(resolved_name(model)), detector, tuple(sorted((detector_options or {}).items())), refine)
+        options = tuple(sorted((detector_options or {}).items()))
+        for name, value in options:
+            if not isinstance(value, (str, int, float, bool, type(None))):
+                raise TypeError(f"detector_options[{name!r}] must be a number, a string or None (workers "
+                                f"rebuild the detector from it), got {type(value).__name__}")
+        return cls(str(resolved_name(model)), detector, options, refine)
 
     def as_dict(self):
         return {**self._asdict(), "detector_options": dict(self.detector_options)}
@@ -310,11 +318,12 @@ def _landmark_shard(index, paths, output, settings):
     import pyarrow as pa
     import pyarrow.parquet as pq
     pipeline = _pipeline(settings)
-    rows = [_image_rows(pipeline, path) for path in paths]
-    counts = _totals({"images": 1, "faces": sum(r["face"] is not None for r in image_rows),
-                      "no_face": image_rows[0]["face"] is None and image_rows[0]["error"] is None,
-                      "errors": image_rows[0]["error"] is not None} for image_rows in rows)
-    table = _table([row for image_rows in rows for row in image_rows], settings.model, pipeline, counts)
+    rows = [row for path in paths for row in _image_rows(pipeline, path)]
+    # An image without a face, or with an error, has one row whose face is null.
+    counts = {"images": len(paths), "faces": sum(row["face"] is not None for row in rows),
+              "no_face": sum(row["face"] is None and row["error"] is None for row in rows),
+              "errors": sum(row["error"] is not None for row in rows)}
+    table = _table(rows, settings.model, pipeline, counts)
     out_fs, root = fsspec.core.url_to_fs(output)
     encoded = pa.BufferOutputStream()
     pq.write_table(table, encoded, compression="zstd")
@@ -388,9 +397,10 @@ def _write_atomically(out_fs, path, data):
         with out_fs.open(temporary, "wb") as file:
             file.write(data)
         out_fs.mv(temporary, path)
-    finally:
+    except BaseException:
         if out_fs.exists(temporary):
             out_fs.rm(temporary)
+        raise
 
 
 def _remove_temporaries(out_fs, root):

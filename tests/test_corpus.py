@@ -188,6 +188,8 @@ def test_fsspec_urls_in_and_out(photos):
     (lambda p, o: corpus.landmark_corpus([p / "a", p / "a" / "wall.png"], o), ValueError, "named twice"),
     (lambda p, o: corpus.landmark_corpus(p / "a" / "nothing-*.jpg", o), ValueError, "no images match"),
     (lambda p, o: corpus.landmark_corpus([], o), ValueError, "empty"),
+    (lambda p, o: corpus.landmark_corpus(p, o, workers=2), ValueError, "workers sizes"),
+    (lambda p, o: corpus.landmark_corpus(p, o, detector_options={"max_side": [640]}), TypeError, "max_side"),
 ])
 def test_bad_arguments_fail_before_any_work(photos, tmp_path, call, error, match):
     output = tmp_path / "out"
