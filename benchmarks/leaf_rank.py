@@ -7,8 +7,9 @@ starts that err as YuNet's, int16 leaves) on ``lfpw/trainset`` and ``afw``, then
 ``helen/trainset`` faces started from YuNet's calibrated points, as the pipeline starts them, with
 their leaves compressed to each rank (:meth:`cascade.forest.ForestCascade.compress`). The chosen
 rank, :data:`cascade.forest.LEAF_RANKS`, is the smallest whose NME stays within ``--tolerance``
-(0.01 points) of the full leaves'. ``lfpw/testset`` is never read. Trained models are kept in
-``--work``, so a second run only scores.
+(0.01 points) of the full leaves'; then, at that rank, the bits of precision kept of each
+coefficient, :data:`cascade.forest.LEAF_BITS`, the fewest within the same tolerance.
+``lfpw/testset`` is never read. Trained models are kept in ``--work``, so a second run only scores.
 """
 import argparse
 import json
@@ -24,6 +25,7 @@ from . import SCRATCH
 from .run import DEFAULT_DATA
 
 RANKS = (16, 24, 32, 40, 48, 56, 64, 80, 96)
+BITS = (8, 9, 10, 11, 12, 14, 16)
 ESTIMATORS = {"LBF": lambda: cascade.LBF(preset="fast", n_jobs=2, random_state=0),
               "ERT": lambda: cascade.ERT(n_jobs=2, random_state=0)}
 
@@ -57,7 +59,10 @@ def main(argv=None):
         full = error(model)
         by_rank = {rank: error(model.compress(rank)) for rank in RANKS}
         chosen = next(rank for rank in RANKS if by_rank[rank] <= full + args.tolerance)
-        results["estimators"][name] = {"full": full, "by_rank": by_rank, "chosen": chosen}
+        by_bits = {bits: error(model.compress(chosen, bits)) for bits in BITS}
+        bits = next(bits for bits in BITS if by_bits[bits] <= full + args.tolerance)
+        results["estimators"][name] = {"full": full, "by_rank": by_rank, "chosen": chosen,
+                                       "by_bits": by_bits, "chosen_bits": bits}
         print(name, json.dumps(results["estimators"][name]), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "leaf_rank.json").write_text(json.dumps(results, indent=1))
@@ -66,6 +71,11 @@ def main(argv=None):
     for name, row in results["estimators"].items():
         lines.append(f"| {name} | {100 * row['full']:.3f} | "
                      + " | ".join(f"{100 * row['by_rank'][r]:.3f}" for r in RANKS) + f" | {row['chosen']} |")
+    lines += ["", "| estimator (at its rank) | " + " | ".join(f"{b} bits" for b in BITS) + " | chosen |",
+              "|---" * (len(BITS) + 2) + "|"]
+    for name, row in results["estimators"].items():
+        lines.append(f"| {name} (rank {row['chosen']}) | "
+                     + " | ".join(f"{100 * row['by_bits'][b]:.3f}" for b in BITS) + f" | {row['chosen_bits']} |")
     (out / "leaf_rank.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

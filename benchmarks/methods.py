@@ -88,8 +88,8 @@ class Estimator:
 
 class CascadeForest(Estimator):
     """A tree cascade: also written with int16 leaves (``variant`` "q16") and with its leaves in a
-    per-stage basis ("compressed", :meth:`cascade.forest.ForestCascade.compress`, at the rank of
-    :data:`cascade.forest.LEAF_RANKS`), made from the trained model when first needed; profiled."""
+    per-stage basis ("compressed", :meth:`cascade.forest.ForestCascade.compress`, at the default
+    rank and bits), made from the trained model when first needed; profiled."""
 
     def __init__(self, key, label, variant=None):
         labels = {None: label, "q16": f"{label}, int16 leaves", "compressed": f"{label}, leaves in a basis"}
@@ -107,7 +107,7 @@ class CascadeForest(Estimator):
         path = self.model_path(model_dir)
         if self.variant == "compressed" and not path.exists():
             full = self.estimator.load(model_dir / f"{self.key}.npz")
-            full.compress(LEAF_RANKS[self.estimator.__name__]).save(path)
+            full.compress().save(path)
         return super().load(model_dir, train_set)
 
     def profile(self, images, boxes):

@@ -61,9 +61,9 @@ class BaseCascade(Parameters):
 
         NaN landmarks are missing (occluded, or never labelled). ``missing="ignore"``
         leaves them out of what is learnt (each estimator says how). ``"pseudo-label"``
-        fits the model on the faces with every point first, predicts the missing points
-        of the others (from their boxes or five points), and fits it again on every face
-        with those predictions filling the gaps; each further round of
+        fits the model first with them left out, predicts the missing points (from
+        their boxes or five points), and fits it again on every face with those
+        predictions filling the gaps; each further round of
         ``pseudo_label_rounds`` predicts them again with the model of the round before.
         ``pseudo_labels_`` ``(n, L, 2)`` then holds the shapes it was fitted on last and
         ``pseudo_labelled_`` ``(n, L)`` marks the points that were filled (neither is saved).
@@ -91,18 +91,14 @@ class BaseCascade(Parameters):
     def _fit_pseudo_labelled(self, images, shapes, boxes, points, rounds):
         """``fit(..., missing="pseudo-label")`` on checked inputs."""
         gaps = np.isnan(shapes).any(axis=2)
-        complete = np.flatnonzero(~gaps.any(axis=1))
         incomplete = np.flatnonzero(gaps.any(axis=1))
-        if len(complete) < 2:
-            raise ValueError(f"pseudo-labelling fits first on the faces with every point: {len(complete)} "
-                             "of them is too few")
-        def subset(rows):
-            return None if points is None else points[rows]
-
-        self._fit_checked([images[i] for i in complete], shapes[complete], boxes[complete], subset(complete))
+        # The first model learns from every known point (as missing="ignore"): more to go on than
+        # the complete faces alone, so its pseudo-labels err less.
+        self._fit_checked(images, shapes, boxes, points)
         filled = shapes.copy()
         for _ in range(rounds if len(incomplete) else 0):
-            predicted = self._predict_starts([images[i] for i in incomplete], boxes[incomplete], subset(incomplete))
+            predicted = self._predict_starts([images[i] for i in incomplete], boxes[incomplete],
+                                             None if points is None else points[incomplete])
             filled[incomplete] = np.where(gaps[incomplete, :, None], predicted, shapes[incomplete])
             self._fit_checked(images, filled, boxes, points)
         self.pseudo_labels_, self.pseudo_labelled_ = filled, gaps
@@ -213,11 +209,14 @@ class BaseCascade(Parameters):
         """Boxes and rolls of faces started from ``points`` (rows of NaN: from ``boxes``), placing
         the mean shape by its five points ``mean_points``."""
         placed = ~np.isnan(points).any(axis=(1, 2))
-        frame_boxes, rolls = (np.zeros((len(points), 4)), np.zeros(len(points)))
-        if placed.any():
-            frame_boxes[placed], rolls[placed] = frames_from_points(mean_points, points[placed])
-        if boxes is not None:
-            frame_boxes[~placed] = boxes[~placed]
+        if placed.all():                        # the usual case, spared the masking (a face a call)
+            frame_boxes, rolls = frames_from_points(mean_points, points)
+        else:
+            frame_boxes, rolls = (np.zeros((len(points), 4)), np.zeros(len(points)))
+            if placed.any():
+                frame_boxes[placed], rolls[placed] = frames_from_points(mean_points, points[placed])
+            if boxes is not None:
+                frame_boxes[~placed] = boxes[~placed]
         frame_boxes = check_boxes(frame_boxes, len(images), [im.shape[:2] for im in images],
                                   name="the boxes of the points")
         return frame_boxes, rolls

@@ -93,7 +93,7 @@ class ERT(ForestCascade):
         pixels = samples.pixels(anchors, offsets)
         residuals = BoostedResiduals(samples.residuals(), samples.present)
 
-        grower = TreeGrower(pixels, residuals.values, samples.n_jobs)
+        grower = TreeGrower(pixels, residuals.values, samples.n_jobs, samples.present)
         pairs = PairSampler(positions, self.distance_prior)
         split_u = np.empty((self.n_trees, n_splits), np.int32)
         split_v = np.empty_like(split_u)

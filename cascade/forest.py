@@ -30,7 +30,6 @@ import numpy as np
 from ._ext import forest as _forest
 from .base import BaseCascade
 from .forest_training import train_stages
-from .shapes import rotate_about_centre
 from .validation import check_boxes, check_images
 
 
@@ -39,6 +38,10 @@ from .validation import check_boxes, check_images
 #: the full leaves' (models trained with the bundled recipe on lfpw/trainset and afw; the test
 #: folder is never read). ``python -m benchmarks.leaf_rank`` makes the choice again.
 LEAF_RANKS = {"LBF": 32, "ERT": 48}
+#: The bits of precision :meth:`ForestCascade.compress` keeps of each coefficient by default, chosen
+#: the same way at the default rank (``benchmarks.leaf_rank``). The coefficients stay int16 for
+#: the compiled loop; the low bits dropped are zeros, which the model file's deflate packs away.
+LEAF_BITS = {"LBF": 8, "ERT": 10}
 
 
 class ForestCascade(BaseCascade):
@@ -86,16 +89,15 @@ class ForestCascade(BaseCascade):
         if starts is not None:
             every = np.empty((len(images) * len(starts), *out.shape[1:]))
             every_image, every_box, start_shapes = every_start(images, boxes, starts)
-            if rolls is not None:
-                start_shapes = rolled_starts(start_shapes, np.repeat(rolls, len(starts)))
-            self._run_compiled(every_image, every_box, start_shapes, every, phase_seconds)
+            self._run_compiled(every_image, every_box, start_shapes, every, phase_seconds,
+                               None if rolls is None else np.repeat(rolls, len(starts)))
             out[:] = median_over_starts(every, len(images))
         else:
-            start_shapes = None if rolls is None else rolled_starts(self.mean_shape_, rolls)
-            self._run_compiled(images, boxes, start_shapes, out, phase_seconds)
+            self._run_compiled(images, boxes, None, out, phase_seconds, rolls)
 
-    def _run_compiled(self, images, boxes, start_shapes, out, phase_seconds):
-        self._checked_model().predict(images, boxes, out, self.outside == "zero", phase_seconds, start_shapes)
+    def _run_compiled(self, images, boxes, start_shapes, out, phase_seconds, rolls):
+        self._checked_model().predict(images, boxes, out, self.outside == "zero", phase_seconds, start_shapes,
+                                      None if rolls is None else np.ascontiguousarray(rolls, dtype=np.float64))
 
     def _checked_model(self):
         """The compiled loop's :class:`~cascade._ext.forest.CheckedModel` of the fitted arrays: checked
@@ -132,18 +134,23 @@ class ForestCascade(BaseCascade):
         self._check_fitted()
         return self._with_leaves(self._scaled_leaves(), getattr(self, "leaf_basis_", None), "quantize")
 
-    def compress(self, rank=None):
+    def compress(self, rank=None, bits=None):
         """A copy whose leaves are stored in a basis of ``rank`` vectors per stage (the leading right
-        singular vectors of the stage's table of leaves), each leaf its ``rank`` int16 coefficients:
-        a tree then adds ``rank`` values instead of 2L, a stage ends with one projection, and the
-        file shrinks about 2L / rank times. Lossy: BENCHMARKS.md measures the cost per model.
-        ``rank`` defaults to the estimator's :data:`LEAF_RANKS`. A compressed model compresses
-        again from its full leaves."""
+        singular vectors of the stage's table of leaves), each leaf its ``rank`` int16 coefficients
+        rounded to ``bits`` bits of precision (8 to 16): a tree then adds ``rank`` values instead of
+        2L, a stage ends with one projection, and the file shrinks about 2L / rank times, and
+        further with fewer bits. Lossy: BENCHMARKS.md measures the cost per model. ``rank`` and
+        ``bits`` default to the estimator's :data:`LEAF_RANKS` and :data:`LEAF_BITS` (16). A
+        compressed model compresses again from its full leaves."""
         self._check_fitted()
+        kind = type(self).__name__
         if rank is None:
-            if type(self).__name__ not in LEAF_RANKS:
-                raise ValueError(f"no default leaf rank for {type(self).__name__}: give rank=")
-            rank = LEAF_RANKS[type(self).__name__]
+            if kind not in LEAF_RANKS:
+                raise ValueError(f"no default leaf rank for {kind}: give rank=")
+            rank = LEAF_RANKS[kind]
+        bits = LEAF_BITS.get(kind, 16) if bits is None else bits
+        if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 8 <= bits <= 16:
+            raise ValueError(f"bits must be an integer from 8 to 16, got {bits!r}")
         leaves = self._scaled_leaves()
         if getattr(self, "leaf_basis_", None) is not None:
             leaves = np.einsum("tklr,trd->tkld", leaves, self.leaf_basis_.astype(np.float64))
@@ -159,7 +166,7 @@ class ForestCascade(BaseCascade):
             peak[peak == 0] = 1.0
             coefficients[stage] = (u[:, :rank] / peak).reshape(*table.shape[:2], rank)
             basis[stage] = vt[:rank] * (singular[:rank] * peak)[:, None]
-        return self._with_leaves(coefficients, basis.astype(np.float32), "compress")
+        return self._with_leaves(coefficients, basis.astype(np.float32), "compress", bits)
 
     def _scaled_leaves(self):
         """``leaf_values_`` as float64, int16 ones times their stage's scale."""
@@ -168,13 +175,16 @@ class ForestCascade(BaseCascade):
             leaves *= self.leaf_scale_[:, None, None, None]
         return leaves
 
-    def _with_leaves(self, leaves, basis, source):
-        """A copy of this model with ``leaves`` (float64) stored as int16, one scale per stage, and
-        ``basis`` (None: uncompressed)."""
+    def _with_leaves(self, leaves, basis, source, bits=16):
+        """A copy of this model with ``leaves`` (float64) stored as int16 with ``bits`` bits of
+        precision (the low ``16 - bits`` bits zero), one scale per stage, and ``basis`` (None:
+        uncompressed)."""
         peak = np.abs(leaves).reshape(len(leaves), -1).max(axis=1)
         scale = np.where(peak > 0, peak / 32767.0, 1.0)
+        step = 2 ** (16 - bits)
+        levels = np.clip(np.round(leaves / (step * scale[:, None, None, None])), -32768 // step, 32767 // step) * step
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
-        arrays.update(leaf_values_=np.round(leaves / scale[:, None, None, None]).astype(np.int16), leaf_scale_=scale)
+        arrays.update(leaf_values_=levels.astype(np.int16), leaf_scale_=scale)
         if basis is not None:
             arrays["leaf_basis_"] = basis
         copy = type(self)._from_arrays(self.get_params(), arrays, source)
@@ -216,12 +226,6 @@ class ForestCascade(BaseCascade):
                                                         n_landmarks).items():
             if given != actual:
                 raise ValueError(f"parameter {name}={given!r} disagrees with the arrays ({actual})")
-
-
-def rolled_starts(starts, rolls):
-    """Start shapes (one ``(L, 2)`` for all, or ``(n, L, 2)``) turned by ``rolls`` ``(n,)``, as the
-    compiled loop takes them: float32, C order."""
-    return np.ascontiguousarray(rotate_about_centre(starts, rolls), dtype=np.float32)
 
 
 def every_start(images, boxes, starts):

@@ -70,7 +70,11 @@ class TrainingSamples:
         self.boxes = boxes[self.face_of]
         self.current = np.repeat(self.mean[None], len(self.face_of), axis=0)
         if n_init > 1:
-            others = sample_initial_indices(n_faces, n_init - 1, rng)
+            # A gap filled with the mean's point makes a start no face has (a patchwork of
+            # two shapes), so starts come from the complete faces while there are enough.
+            complete = np.flatnonzero(~missing.any(axis=(1, 2)))
+            pool = complete if len(complete) >= max(2, n_init) else None
+            others = sample_initial_indices(n_faces, n_init - 1, rng, pool)
             self.current.reshape(n_faces, n_init, n_landmarks, 2)[:, 1:] = targets[others]
         if rolls is not None:
             self.current = rotate_about_centre(self.current, rolls[self.face_of])

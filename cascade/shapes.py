@@ -16,6 +16,7 @@ NaN marks a missing point throughout and is ignored by every fit and mean.
 """
 import numpy as np
 
+from ._ext import forest as _forest
 from .schemes import scheme_of
 from .validation import check_boxes, check_image, check_shapes
 
@@ -170,21 +171,26 @@ def jitter_boxes(boxes, rng, scale=0.05, shift=0.05):
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
-def sample_initial_indices(n_faces, n_init, rng):
+def sample_initial_indices(n_faces, n_init, rng, pool=None):
     """For each of ``n_faces`` training faces, ``n_init`` other faces to start from.
 
     Returns ``(n_faces, n_init)`` indices; a face never starts from itself, and
-    the choices are distinct when there are enough other faces.
+    the choices are distinct when there are enough other faces. ``pool`` (indices)
+    restricts the choice to those faces (all of them by default).
     """
-    if n_faces < 2:
+    pool = np.arange(n_faces) if pool is None else np.asarray(pool, dtype=np.intp)
+    if len(pool) < 2:
         raise ValueError("initial shapes are drawn from other faces: need at least 2 faces")
     if n_init < 1:
         raise ValueError(f"n_init must be at least 1, got {n_init}")
-    others = n_faces - 1
+    in_pool = np.full(n_faces, -1, dtype=np.intp)
+    in_pool[pool] = np.arange(len(pool))
     indices = np.empty((n_faces, n_init), dtype=np.intp)
     for face in range(n_faces):
+        own = in_pool[face]
+        others = len(pool) - (own >= 0)
         chosen = rng.choice(others, size=n_init, replace=n_init > others)
-        indices[face] = chosen + (chosen >= face)
+        indices[face] = pool[chosen + ((chosen >= own) & (own >= 0))]
     return indices
 
 
@@ -201,12 +207,9 @@ def frames_from_points(mean_points, points):
     (:func:`rotate_about_centre`), and a face that is not rolled starts from the mean
     shape in a box, exactly as from a face box. Returns ``(boxes (n, 4), rolls (n,))``.
     """
-    A, t = similarity_fit(mean_points, points)
-    scale = np.hypot(A[:, 0, 0], A[:, 1, 0])
-    rolls = np.arctan2(A[:, 1, 0], A[:, 0, 0])
-    centre = A @ np.array([0.5, 0.5]) + t
-    half = scale[:, None] / 2
-    return np.concatenate([centre - half, centre + half], axis=1), rolls
+    # Compiled: a face per call starts here, and NumPy's overhead would cost more than its cascade.
+    return _forest.frames_from_points(np.ascontiguousarray(mean_points, dtype=np.float64),
+                                      np.ascontiguousarray(points, dtype=np.float64))
 
 
 def rotate_about_centre(unit_shapes, rolls):

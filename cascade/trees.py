@@ -25,7 +25,7 @@ class GrownTree:
     split_v: np.ndarray          # (n_splits,) feature index
     split_threshold: np.ndarray  # (n_splits,) float32
     leaf_sums: np.ndarray        # (n_leaves, D) float64 sum of the residuals reaching each leaf
-    leaf_counts: np.ndarray      # (n_leaves,) samples reaching each leaf
+    leaf_counts: np.ndarray      # (n_leaves,) samples reaching each leaf; (n_leaves, D) knowing each coordinate
     leaf_of: np.ndarray          # (n,) int32 leaf each sample reached
 
 
@@ -53,11 +53,13 @@ class PairSampler:
 class TreeGrower:
     """Grows trees on one fixed set of samples, splitting the work over ``n_jobs`` threads."""
 
-    def __init__(self, pixels, residuals, n_jobs=1):
+    def __init__(self, pixels, residuals, n_jobs=1, present=None):
         self.pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
         self.residuals = residuals
-        if residuals.dtype != np.float32 or not residuals.flags.c_contiguous:
-            raise TypeError("residuals must be a C-contiguous float32 array")
+        self.present = present
+        for name, rows in (("residuals", residuals), ("present", present)):
+            if rows is not None and (rows.dtype != np.float32 or not rows.flags.c_contiguous):
+                raise TypeError(f"{name} must be a C-contiguous float32 array")
         self.n_chunks = max(1, -(-len(pixels) // CHUNK_SIZE))
         self.n_jobs = max(1, min(n_jobs, self.n_chunks))
         bounds = np.linspace(0, self.n_chunks, self.n_jobs + 1).astype(int)
@@ -90,18 +92,15 @@ class TreeGrower:
             threshold = (candidate_threshold(u, v, node_of) if callable(candidate_threshold)
                          else candidate_threshold[nodes])
             threshold = np.ascontiguousarray(threshold, dtype=np.float32)
-            sums = np.zeros((self.n_chunks, n_nodes, n_candidates + 1, dim), dtype=np.float32)
-            counts = np.zeros((self.n_chunks, n_nodes, n_candidates + 1), dtype=np.int64)
-            self._run(lambda first_chunk, stop_chunk: _trees.split_sums(
-                self.pixels, self.residuals, node_of, u, v, threshold, sums, counts,
-                CHUNK_SIZE, first_chunk, stop_chunk))
-            sums = sums.sum(axis=0, dtype=np.float64)
-            counts = counts.sum(axis=0)
+            sums, counts = self._split_sums(self.residuals, node_of, u, v, threshold)
+            if self.present is not None:
+                # A residual held at 0 where its coordinate is missing must not count as
+                # a sample that needs no move: each coordinate's mean is over those knowing it.
+                counts = self._split_sums(self.present, node_of, u, v, threshold)[0]
             left, n_left = sums[:, :n_candidates], counts[:, :n_candidates]
             right = sums[:, n_candidates, None] - left
             n_right = counts[:, n_candidates, None] - n_left
-            gain = ((left ** 2).sum(axis=2) / np.maximum(n_left, 1)
-                    + (right ** 2).sum(axis=2) / np.maximum(n_right, 1))
+            gain = split_gain(left, n_left) + split_gain(right, n_right)
             best = gain.argmax(axis=1)
             rows = np.arange(n_nodes)
             split_u[nodes], split_v[nodes] = u[rows, best], v[rows, best]
@@ -109,14 +108,33 @@ class TreeGrower:
             _trees.route(self.pixels, node_of, split_u[nodes], split_v[nodes], split_threshold[nodes])
         # The last level's sums already hold every leaf's total: left child 2j, right 2j + 1.
         leaf_sums = np.stack([left[rows, best], right[rows, best]], axis=1).reshape(-1, dim)
-        leaf_counts = np.stack([n_left[rows, best], n_right[rows, best]], axis=1).ravel()
+        leaf_counts = np.stack([n_left[rows, best], n_right[rows, best]], axis=1)
+        leaf_counts = leaf_counts.reshape(len(leaf_sums), *counts.shape[2:])
         return GrownTree(split_u, split_v, split_threshold, leaf_sums, leaf_counts, node_of)
+
+    def _split_sums(self, rows, node_of, u, v, threshold):
+        """Per node and candidate, the sums of ``rows`` sent left (slot ``C``: the node's total),
+        ``(n_nodes, C + 1, D)`` float64, and the samples counted, ``(n_nodes, C + 1)``."""
+        n_nodes, n_candidates = u.shape
+        sums = np.zeros((self.n_chunks, n_nodes, n_candidates + 1, rows.shape[1]), dtype=np.float32)
+        counts = np.zeros((self.n_chunks, n_nodes, n_candidates + 1), dtype=np.int64)
+        self._run(lambda first_chunk, stop_chunk: _trees.split_sums(
+            self.pixels, rows, node_of, u, v, threshold, sums, counts, CHUNK_SIZE, first_chunk, stop_chunk))
+        return sums.sum(axis=0, dtype=np.float64), counts.sum(axis=0)
 
     def _run(self, task):
         if self.executor is None:
             task(0, self.n_chunks)
         else:
             list(self.executor.map(lambda bounds: task(*bounds), self.chunk_ranges))
+
+
+def split_gain(sums, counts):
+    """``sum_d sums[..., d]^2 / counts``: the squared error a child's mean removes, from its
+    ``(..., D)`` residual sums and its samples, ``(...)``, or ``(..., D)`` per coordinate."""
+    if counts.ndim == sums.ndim:
+        return (sums ** 2 / np.maximum(counts, 1)).sum(axis=-1)
+    return (sums ** 2).sum(axis=-1) / np.maximum(counts, 1)
 
 
 def sample_thresholds(pixels, rng, n_probe=4096):

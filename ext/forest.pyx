@@ -30,6 +30,7 @@ pixels in double, and leaves are added to the float32 shape one tree at a time
 cimport numpy as cnp
 import numpy as np
 from libc.stdint cimport int16_t, int32_t, uint8_t
+from libc.math cimport atan2, cos, sin, sqrt
 from libc.stdlib cimport free, malloc
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
@@ -45,6 +46,7 @@ cdef enum:
     BLOCK = 32            # faces walked together
     PREFETCH_ROWS = 64    # leaf rows in flight: a small block (one face a call) looks further ahead
     READ_GROUP = 64       # feature points whose pixels are prefetched together
+    WALKS_TOGETHER = 16   # tree walks (trees x faces of a block) taken down level by level at once
 
 cdef extern from *:
     """
@@ -95,7 +97,8 @@ cdef class CheckedModel:
         return len(arrays) == len(self.arrays) and all(a is b for a, b in zip(arrays, self.arrays))
 
     def predict(self, list images, const double[:, ::1] boxes, double[:, :, ::1] out, bint zero_outside=False,
-                double[::1] phase_seconds=None, const float[:, :, ::1] start_shapes=None):
+                double[::1] phase_seconds=None, const float[:, :, ::1] start_shapes=None,
+                const double[::1] rolls=None):
         """Fill ``out`` (n, L, 2) with the shapes, in pixels, of the faces in ``boxes`` (n, 4).
 
         images:          one uint8 image per face (HxW or HxWx3 BGR)
@@ -103,7 +106,10 @@ cdef class CheckedModel:
         phase_seconds:   if given, (3,): seconds spent reading pixels, walking trees and adding
                          leaves are added to it (for profiling; the clock reads cost ~1 %)
         start_shapes:    if given, (n, L, 2): each face's start in its box's unit frame, in
-                         place of the mean shape (a roll, or ESR's several starts per face)
+                         place of the mean shape (ESR's several starts per face)
+        rolls:           if given, (n,): each face's start (the mean shape or its own) is first
+                         turned by its roll, in radians, about the box's centre (a face placed
+                         on five points, :func:`frames_from_points`)
         """
         cdef const float[:, ::1] mean_shape = self.arrays[0]
         cdef const int32_t[:, ::1] anchors = self.arrays[1]
@@ -118,11 +124,11 @@ cdef class CheckedModel:
         if self.int16_leaves:
             int16_leaves = self.arrays[6]
             _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, int16_leaves,
-                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes)
+                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes, rolls)
         else:
             float_leaves = self.arrays[6]
             _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, float_leaves,
-                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes)
+                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes, rolls)
 
 
 cdef _run(list images,
@@ -140,7 +146,8 @@ cdef _run(list images,
           bint zero_outside,
           bint mean_frame_updates,
           double[::1] phase_seconds,
-          const float[:, :, ::1] start_shapes):
+          const float[:, :, ::1] start_shapes,
+          const double[::1] rolls):
     """The loop, on arrays :func:`_check_model` has passed (the per-call inputs are checked here)."""
     cdef Py_ssize_t n_faces = boxes.shape[0], n_landmarks = mean_shape.shape[0]
     cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
@@ -159,6 +166,9 @@ cdef _run(list images,
     if own_start and (start_shapes.shape[0] != n_faces or start_shapes.shape[1] != n_landmarks
                       or start_shapes.shape[2] != 2):
         raise ValueError("start_shapes must be (n_faces, n_landmarks, 2)")
+    cdef bint rolled = rolls is not None
+    if rolled and rolls.shape[0] != n_faces:
+        raise ValueError("rolls must be (n_faces,)")
     if n_faces == 0:
         return
 
@@ -171,7 +181,7 @@ cdef _run(list images,
     cdef float* update = <float*>malloc(BLOCK * dim * sizeof(float))
     cdef double similarity[2 * BLOCK]
     cdef float* adding_to = update if mean_frame_updates else shapes
-    cdef Py_ssize_t block, first, size, g, t, k, d, j, ahead, trees_ahead
+    cdef Py_ssize_t block, first, size, g, t, k, d, j, ahead, trees_ahead, trees_together
     cdef const leaf_t* leaf
     cdef Py_ssize_t row_bytes = width * sizeof(leaf_t)
     cdef float coefficient
@@ -187,12 +197,15 @@ cdef _run(list images,
                 first = block * BLOCK
                 size = min(BLOCK, n_faces - first)
                 trees_ahead = max(4, PREFETCH_ROWS // size)
+                trees_together = max(1, WALKS_TOGETHER // size)
                 for g in range(size):
                     for d in range(dim):
                         if own_start:
                             shapes[g * dim + d] = start_shapes[first + g, d // 2, d % 2]
                         else:
                             shapes[g * dim + d] = mean_shape[d // 2, d % 2]
+                    if rolled:
+                        turn_about_centre(&shapes[g * dim], n_landmarks, rolls[first + g])
                 for t in range(n_stages):
                     if timed:
                         clock = now()
@@ -205,11 +218,13 @@ cdef _run(list images,
                         clock = lap(clock, &seconds[0])
                     # Walk every tree first: the walks only read pixels and the small split
                     # arrays, and knowing all leaves up front lets their rows be prefetched.
-                    for k in range(n_trees):
-                        for g in range(size):
-                            reached[k * BLOCK + g] = walk(&split_u[t, k, 0], &split_v[t, k, 0],
-                                                          &split_threshold[t, k, 0], n_splits,
-                                                          &pixels[g * n_points])
+                    # A walk is a chain of dependent reads, so several (trees x faces) go down
+                    # level by level together and their reads overlap.
+                    for j in range((n_trees + trees_together - 1) // trees_together):
+                        k = j * trees_together
+                        walk_together(&split_u[t, k, 0], &split_v[t, k, 0], &split_threshold[t, k, 0],
+                                      min(trees_together, n_trees - k), n_splits, pixels, n_points, size,
+                                      &reached[k * BLOCK])
                     if timed:
                         clock = lap(clock, &seconds[1])
                     if leaf_t is int16_t:
@@ -285,14 +300,81 @@ cdef inline double lap(double since, double* total) noexcept nogil:
     return t
 
 
-cdef inline int32_t walk(const int32_t* split_u, const int32_t* split_v, const float* threshold,
-                         Py_ssize_t n_splits, const uint8_t* pixels) noexcept nogil:
-    """The leaf (0 .. n_splits) one tree sends a face to; left when u - v > threshold, as dlib."""
-    cdef Py_ssize_t node = 0
-    while node < n_splits:
-        # Branch-free: which way a face goes is unpredictable, so a branch would mispredict.
-        node = 2 * node + 2 - (<float>pixels[split_u[node]] - <float>pixels[split_v[node]] > threshold[node])
-    return <int32_t>(node - n_splits)
+cdef inline void walk_together(const int32_t* split_u, const int32_t* split_v, const float* threshold,
+                               Py_ssize_t n_trees, Py_ssize_t n_splits, const uint8_t* pixels,
+                               Py_ssize_t n_points, Py_ssize_t n_faces, int32_t* reached) noexcept nogil:
+    """The leaf (0 .. n_splits) each of ``n_trees`` consecutive trees sends each of ``n_faces``
+    faces to, into ``reached[k * BLOCK + g]``; left when u - v > threshold, as dlib."""
+    cdef Py_ssize_t k, g, node, offset
+    cdef int32_t* nodes
+    for k in range(n_trees):
+        for g in range(n_faces):
+            reached[k * BLOCK + g] = 0
+    while True:
+        for k in range(n_trees):
+            offset = k * n_splits
+            nodes = &reached[k * BLOCK]
+            for g in range(n_faces):
+                node = nodes[g]
+                # Branch-free: which way a face goes is unpredictable, so a branch would mispredict.
+                nodes[g] = <int32_t>(2 * node + 2 - (
+                    <float>pixels[g * n_points + split_u[offset + node]]
+                    - <float>pixels[g * n_points + split_v[offset + node]] > threshold[offset + node]))
+        if reached[0] >= n_splits:      # every walk has the same depth: all are at their leaves
+            break
+    for k in range(n_trees):
+        for g in range(n_faces):
+            reached[k * BLOCK + g] -= <int32_t>n_splits
+
+
+cdef inline void turn_about_centre(float* shape, Py_ssize_t n_landmarks, double angle) noexcept nogil:
+    """Turn a unit-frame shape by ``angle`` radians about the frame's centre (0.5, 0.5)."""
+    cdef double c = cos(angle), s = sin(angle), x, y
+    cdef Py_ssize_t j
+    for j in range(n_landmarks):
+        x = <double>shape[2 * j] - 0.5
+        y = <double>shape[2 * j + 1] - 0.5
+        shape[2 * j] = <float>(c * x - s * y + 0.5)
+        shape[2 * j + 1] = <float>(s * x + c * y + 0.5)
+
+
+def frames_from_points(const double[:, ::1] mean_points, const double[:, :, ::1] points):
+    """``(boxes (n, 4), rolls (n,))``: the frames placing ``mean_points`` (K, 2), unit frame, on
+    each face's ``points`` (n, K, 2), pixels, by least squares; see
+    :func:`cascade.shapes.frames_from_points`, which documents the convention."""
+    cdef Py_ssize_t n = points.shape[0], n_points = mean_points.shape[0], i, j
+    if mean_points.shape[1] != 2 or points.shape[1] != n_points or points.shape[2] != 2 or n_points < 2:
+        raise ValueError("need mean_points (K, 2) and points (n, K, 2), K >= 2")
+    boxes_array, rolls_array = np.empty((n, 4)), np.empty(n)
+    cdef double[:, ::1] boxes = boxes_array
+    cdef double[::1] rolls = rolls_array
+    cdef double mx = 0, my = 0, norm = 0, px, py, dot, cross, a, b, half, cx, cy
+    for j in range(n_points):
+        mx += mean_points[j, 0] / n_points
+        my += mean_points[j, 1] / n_points
+    for j in range(n_points):
+        norm += (mean_points[j, 0] - mx) ** 2 + (mean_points[j, 1] - my) ** 2
+    with nogil:
+        for i in range(n):
+            px = py = dot = cross = 0
+            for j in range(n_points):
+                px += points[i, j, 0] / n_points
+                py += points[i, j, 1] / n_points
+            for j in range(n_points):
+                dot += (mean_points[j, 0] - mx) * (points[i, j, 0] - px) + (mean_points[j, 1] - my) * (points[i, j, 1] - py)
+                cross += (mean_points[j, 0] - mx) * (points[i, j, 1] - py) - (mean_points[j, 1] - my) * (points[i, j, 0] - px)
+            a = dot / norm if norm > 0 else 0.0
+            b = cross / norm if norm > 0 else 0.0
+            # The box's centre is where x -> A x + t takes (0.5, 0.5); t = p - A m.
+            cx = a * (0.5 - mx) - b * (0.5 - my) + px
+            cy = b * (0.5 - mx) + a * (0.5 - my) + py
+            half = sqrt(a * a + b * b) / 2
+            boxes[i, 0] = cx - half
+            boxes[i, 1] = cy - half
+            boxes[i, 2] = cx + half
+            boxes[i, 3] = cy + half
+            rolls[i] = atan2(b, a)
+    return boxes_array, rolls_array
 
 
 cdef inline void prefetch_row(const void* row, Py_ssize_t n_bytes) noexcept nogil:

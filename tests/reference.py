@@ -16,11 +16,11 @@ def predict_reference(model, images, boxes):
     """
     starts = getattr(model, "initial_shapes_", None)
     if starts is None:
-        return _reference_run(model, images, boxes, None)
-    return median_over_starts(_reference_run(model, *every_start(images, boxes, starts)), len(images))
+        return reference_run(model, images, boxes, None)
+    return median_over_starts(reference_run(model, *every_start(images, boxes, starts)), len(images))
 
 
-def _reference_run(model, images, boxes, start_shapes):
+def reference_run(model, images, boxes, start_shapes):
     """One run per face, from ``start_shapes`` ``(n, L, 2)`` in the unit frame or the mean shape."""
     f32 = np.float32
     boxes = np.asarray(boxes, dtype=np.float64)

@@ -4,16 +4,17 @@ It runs on drawn faces (tests/synthetic.py), so it needs no shared data; the acc
 method on real faces is tested in its own file, on the shared 300-W crops."""
 import numpy as np
 import pytest
-from reference import predict_reference
+from reference import predict_reference, reference_run
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from synthetic import synthetic_faces
 
 from cascade import ASM, ERT, ESR, LBF, load_faces, nme
-from cascade.forest import ForestCascade
+from cascade.forest import ForestCascade, every_start, median_over_starts
+from cascade.forest_training import TrainingSamples
 from cascade.schemes import IBUG68
-from cascade.shapes import from_unit, tight_boxes
+from cascade.shapes import from_unit, mean_shape, rotate_about_centre, tight_boxes, to_unit
 
 #: Small settings of each estimator, quick to fit on 150 faces.
 SMALL = {
@@ -166,6 +167,20 @@ def test_missing_points_are_masked(estimator, drawn_faces, drawn_held_out):
     assert nme(predicted, test_shapes).mean() < (GAIN[estimator] + 0.05) * nme(start, test_shapes).mean()
 
 
+def test_training_starts_come_from_complete_faces(drawn_faces):
+    """A start drawn from a face with gaps would be a patchwork of it and the mean shape."""
+    _, shapes = drawn_faces
+    boxes = tight_boxes(shapes)
+    hidden = shapes.copy()
+    hidden[1::2, :17] = np.nan
+    mean = mean_shape(hidden, boxes)
+    samples = TrainingSamples(None, hidden, boxes, 4, np.random.default_rng(0), 1, "clamp", mean)
+    starts = samples.current.reshape(len(shapes), 4, 68, 2)[:, 1:]
+    complete_targets = to_unit(shapes, boxes)[::2]
+    drawn = (starts[:, :, None] == complete_targets[None, None]).all(axis=(3, 4))
+    assert (drawn.sum(axis=2) == 1).all()                   # every drawn start is one complete face
+
+
 def test_pseudo_labels_fill_the_missing_points(estimator, drawn_faces, drawn_held_out):
     images, shapes = drawn_faces
     boxes = tight_boxes(shapes)                        # the faces' boxes, as a dataset gives them
@@ -185,9 +200,6 @@ def test_pseudo_labels_fill_the_missing_points(estimator, drawn_faces, drawn_hel
     assert nme(predicted, test_shapes).mean() < (GAIN[estimator] + 0.05) * nme(start, test_shapes).mean()
     with pytest.raises(ValueError, match="missing must be one of"):
         estimator(**SMALL[estimator]).fit(images, hidden, boxes, missing="drop")
-    with pytest.raises(ValueError, match="1 of them is too few"):
-        estimator(**SMALL[estimator]).fit(images[:4], np.concatenate([shapes[:1], hidden[1:4:2], hidden[1:2]]),
-                                          boxes[:4], missing="pseudo-label")
 
 
 def test_scikit_learn_model_selection(estimator, drawn_faces):
@@ -326,16 +338,30 @@ def test_five_point_starts_are_checked(model, drawn_held_out):
         model.fit(images[:3], truth[:3], points=points[:2])
 
 
+def test_rolled_starts_equal_the_reference(model, drawn_held_out):
+    """The compiled loop turns each face's start (the mean shape, or ESR's starts) by its roll
+    about the box's centre, as the five-point starts need: equal to the NumPy twin run from
+    the turned starts."""
+    needs_trees(model)
+    images, shapes, boxes = drawn_held_out
+    images, boxes, rolls = images[:5], boxes[:5], np.linspace(-0.6, 0.6, 5)
+    starts = getattr(model, "initial_shapes_", model.mean_shape_[None])
+    every_image, every_box, start_shapes = every_start(images, boxes, starts)
+    turned = rotate_about_centre(start_shapes, np.repeat(rolls, len(starts))).astype(np.float32)
+    expected = median_over_starts(reference_run(model, every_image, every_box, turned), len(images))
+    np.testing.assert_allclose(model._predict(images, boxes, rolls), expected, atol=1e-6)
+
+
 def test_compressed_leaves(model, drawn_held_out, tmp_path):
     """Leaves in a per-stage basis: the compiled loop equals its NumPy twin, full rank changes
     nothing but rounding, a small rank loses little on these faces, and the file round-trips."""
     needs_trees(model)
     images, shapes, boxes = drawn_held_out
-    full = model.compress(2 * shapes.shape[1])               # int16 rounding only, as quantize's
+    full = model.compress(2 * shapes.shape[1], bits=16)      # int16 rounding only, as quantize's
     expected = model.predict(images, boxes)
     rounding = np.abs(model.quantize().predict(images, boxes) - expected).mean()
     assert np.abs(full.predict(images, boxes) - expected).mean() < 2 * rounding + 0.01      # pixels
-    small = model.compress(8)
+    small = model.compress(8, bits=16)
     assert small.leaf_basis_.shape == (len(model.anchors_), 8, 2 * shapes.shape[1])
     assert small.leaf_values_.shape[3] == 8 and small.leaf_values_.dtype == np.int16
     predicted = small.predict(images[:6], boxes[:6])
@@ -345,11 +371,21 @@ def test_compressed_leaves(model, drawn_held_out, tmp_path):
     loaded = type(model).load(tmp_path / "small.npz")
     np.testing.assert_array_equal(loaded.predict(images[:6], boxes[:6]), predicted)
     np.testing.assert_array_equal(loaded.quantize().leaf_basis_, small.leaf_basis_)
-    assert np.abs(small.compress(8).predict(images[:6], boxes[:6]) - predicted).mean() < 2 * rounding + 0.01
+    assert np.abs(small.compress(8, bits=16).predict(images[:6], boxes[:6]) - predicted).mean() < 2 * rounding + 0.01
     assert (tmp_path / "small.npz").stat().st_size < 0.5 * len(model.leaf_values_.tobytes())
     for rank in (0, 2 * shapes.shape[1] + 1, 2.5, True):
         with pytest.raises(ValueError, match="rank must be an integer"):
             model.compress(rank)
+    coarse = model.compress(8, bits=10)                      # 10 bits: multiples of 64 in the int16
+    assert (coarse.leaf_values_ % 64 == 0).all() and np.abs(coarse.leaf_values_).max() >= 32767 - 64
+    np.testing.assert_allclose(coarse.predict(images[:6], boxes[:6]),
+                               predict_reference(coarse, images[:6], boxes[:6]), atol=1e-9)
+    assert np.abs(coarse.predict(images, boxes) - small.predict(images, boxes)).mean() < 0.5      # pixels
+    coarse.save(tmp_path / "coarse.npz")
+    assert (tmp_path / "coarse.npz").stat().st_size < (tmp_path / "small.npz").stat().st_size
+    for bits in (7, 17, 12.0, True):
+        with pytest.raises(ValueError, match="bits must be an integer"):
+            model.compress(8, bits=bits)
 
 
 def test_a_damaged_basis_is_refused(model, tmp_path):

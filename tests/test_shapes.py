@@ -142,6 +142,9 @@ def test_initial_indices_never_self(rng):
     assert not (small == np.arange(3)[:, None]).any() and small.max() < 3
     with pytest.raises(ValueError, match="at least 2 faces"):
         sh.sample_initial_indices(1, 5, rng)
+    pooled = sh.sample_initial_indices(50, 3, rng, pool=[4, 9, 20, 33])
+    assert np.isin(pooled, [4, 9, 20, 33]).all() and not (pooled == np.arange(50)[:, None]).any()
+    assert all(len(set(row)) == 3 for row in pooled)
 
 
 def test_five_point_frames_place_the_mean_shape_on_a_rolled_face(rng):

@@ -84,3 +84,23 @@ def test_pair_sampler_prefers_near_pairs(rng):
     near = {(0, 1), (1, 0), (2, 3), (3, 2)}
     share = np.mean([(a, b) in near for a, b in zip(u, v)])
     assert share > 0.99
+
+
+def test_samples_missing_every_coordinate_change_no_split(rng):
+    """A residual held at 0 where its coordinate is missing counts for no sample: samples that
+    know nothing leave the tree (splits, sums, per-coordinate counts) as it is without them."""
+    pixels, residuals = random_samples(rng, n=3000)
+    u = rng.integers(0, 30, (15, 20))
+    v = rng.integers(0, 30, (15, 20))
+    threshold = rng.uniform(-64, 64, (15, 20)).astype(np.float32)
+    alone = TreeGrower(pixels, residuals.copy()).grow(u, v, threshold)
+    # Unknowing samples whose pixels sit where they would pull a diluted mean's split.
+    extra = rng.integers(0, 256, (3000, 30), dtype=np.uint8)
+    extra[:, 3], extra[:, 7] = 255, 0
+    present = np.concatenate([np.ones_like(residuals), np.zeros_like(residuals)])
+    with_extra = TreeGrower(np.concatenate([pixels, extra]), np.concatenate([residuals, 0 * residuals]),
+                            present=present).grow(u, v, threshold)
+    np.testing.assert_array_equal(with_extra.split_u, alone.split_u)
+    np.testing.assert_array_equal(with_extra.split_threshold, alone.split_threshold)
+    np.testing.assert_allclose(with_extra.leaf_sums, alone.leaf_sums, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(with_extra.leaf_counts, np.repeat(alone.leaf_counts[:, None], 6, axis=1))
