@@ -35,7 +35,8 @@ from .params import Parameters
 from .schemes import FIVE, Scheme, scheme_of
 from .shapes import flip_boxes, flip_image, flip_shapes, frames_from_points, mean_shape, tight_boxes
 from .threads import effective_jobs, map_chunks
-from .validation import boxes_on_images, check_boxes, check_images, check_integer, check_shapes, check_start_points
+from .validation import (boxes_on_images, check_boxes, check_image, check_images, check_integer, check_shapes,
+                         check_start_points)
 
 
 #: How ``fit`` treats missing (NaN) points.
@@ -155,6 +156,10 @@ class BaseCascade(Parameters):
                 raise ValueError(f"for one face pass one image and {name} of shape {single_shape}; "
                                  f"for several, a sequence of images and (n, {', '.join(map(str, single_shape))}) "
                                  f"{name} (got {name} of shape {np.shape(given)})")
+            if points is not None and detector is None:
+                one = self._predict_one_on_points(check_image(images), given)
+                if one is not None:
+                    return self._finite(one[None])[0]
             images, given = [images], [given]
         images = check_images(images)
         calibration = None if detector is None else self._calibration(detector, name)
@@ -172,10 +177,21 @@ class BaseCascade(Parameters):
         shapes = self._predict(images, boxes, rolls)
         if points is None and getattr(self, "point_starts_", False) and np.isfinite(shapes).all():
             shapes = self._second_run(images, shapes)
-        if not np.isfinite(shapes).all():    # checked inputs: only a damaged model gets here
+        shapes = self._finite(shapes)
+        return shapes[0] if single else shapes
+
+    def _finite(self, shapes):
+        """``shapes`` if every coordinate is finite: from checked inputs only a damaged model
+        gives others."""
+        if not np.isfinite(shapes).all():
             raise ValueError(f"this {type(self).__name__} model gave non-finite landmarks; "
                              "its file may be damaged")
-        return shapes[0] if single else shapes
+        return shapes
+
+    def _predict_one_on_points(self, image, points):
+        """One face's ``(L, 2)`` shape from its ``(5, 2)`` points by a path of few checks that give
+        :meth:`predict`'s answer and errors, or None where the model has no such path."""
+        return None
 
     def _calibration(self, detector, kind):
         """The calibration this model stores for ``detector``'s ``kind`` ("boxes" or "points")."""

@@ -57,8 +57,9 @@ class ERT(ForestCascade):
     n_jobs : threads for training and prediction (1; -1 for all cores)
     verbose : print progress per stage when > 0
 
-    Missing (NaN) training points: their residuals are held at zero, so they choose no split,
-    and a leaf's value for a coordinate averages the samples that know it.
+    Missing (NaN) training points: their residuals are held at zero and counted for no sample,
+    so they choose no split (a split's gain and a leaf's value for a coordinate are over the
+    samples that know it), and no training start is drawn from a face with gaps.
     """
 
     def __init__(self, n_stages=10, n_trees=500, tree_depth=4, shrinkage=0.1, n_init=20,

@@ -30,7 +30,7 @@ import numpy as np
 from ._ext import forest as _forest
 from .base import BaseCascade
 from .forest_training import train_stages
-from .validation import check_boxes, check_images
+from .validation import as_real_array, check_boxes, check_images
 
 
 #: The rank :meth:`ForestCascade.compress` gives each estimator's leaves by default: the smallest
@@ -98,6 +98,14 @@ class ForestCascade(BaseCascade):
     def _run_compiled(self, images, boxes, start_shapes, out, phase_seconds, rolls):
         self._checked_model().predict(images, boxes, out, self.outside == "zero", phase_seconds, start_shapes,
                                       None if rolls is None else np.ascontiguousarray(rolls, dtype=np.float64))
+
+    def _predict_one_on_points(self, image, points):
+        if getattr(self, "initial_shapes_", None) is not None:         # several starts: the general path
+            return None
+        out = np.empty((len(self.mean_shape_), 2))
+        self._checked_model().predict_on_points(image, as_real_array(points, "points"), self._mean_points(), out,
+                                                self.outside == "zero")
+        return out
 
     def _checked_model(self):
         """The compiled loop's :class:`~cascade._ext.forest.CheckedModel` of the fitted arrays: checked
@@ -237,3 +245,4 @@ def every_start(images, boxes, starts):
 def median_over_starts(shapes, n_faces):
     """The coordinate-wise median over each face's consecutive runs, ``(n_faces, L, 2)``."""
     return np.median(shapes.reshape(n_faces, -1, *shapes.shape[1:]), axis=1)
+

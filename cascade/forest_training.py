@@ -48,7 +48,8 @@ class TrainingSamples:
     """What a tree cascade trains on: ``n_init`` starts per face, moved on stage by stage.
 
     The first start of every face is the mean shape, the others are the shapes
-    of other faces (Kazemi & Sullivan; Ren et al.), all in the unit frame; a face
+    of other faces (Kazemi & Sullivan; Ren et al.), of faces with every point while
+    there are at least ``n_init`` of them, all in the unit frame; a face
     started from five points has them all turned by its roll (``rolls``, radians).
 
     mean:     (L, 2) the mean shape

@@ -45,7 +45,7 @@ def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, min_spr
     ``min_spread`` (pixels) one whose present points lie closer than that to
     their centre (root mean square): it has no scale or orientation.
     """
-    array = _as_float_array(shapes, name)
+    array = as_real_array(shapes, name)
     if array.ndim != 3 or array.shape[2] != 2 or array.shape[1] == 0:
         raise ValueError(f"{name} must be (n_faces, n_landmarks, 2) with at least one landmark, "
                          f"got shape {array.shape}")
@@ -77,7 +77,7 @@ def check_shapes(shapes, n_faces=None, n_landmarks=None, allow_nan=True, min_spr
 def check_start_points(points, n_faces):
     """Return ``points`` as a float64 ``(n_faces, 5, 2)`` array of five start points per face;
     a face whose points are all NaN has none (it starts from its box), no other NaN is allowed."""
-    array = _as_float_array(points, "points")
+    array = as_real_array(points, "points")
     if array.ndim != 3 or array.shape[1:] != (5, 2) or len(array) != n_faces:
         raise ValueError(f"points must be ({n_faces}, 5, 2), five points per face, got shape {array.shape}")
     none = np.isnan(array).all(axis=(1, 2))
@@ -91,7 +91,7 @@ def check_boxes(boxes, n_faces=None, image_sizes=None, name="boxes"):
     Boxes must be finite with positive width and height. With ``image_sizes``
     (a sequence of ``(height, width)``), each box must also overlap its image.
     """
-    array = _as_float_array(boxes, name)
+    array = as_real_array(boxes, name)
     if array.shape == (0,):                 # an empty list: no faces
         array = array.reshape(0, 4)
     if array.ndim != 2 or array.shape[1] != 4:
@@ -102,14 +102,15 @@ def check_boxes(boxes, n_faces=None, image_sizes=None, name="boxes"):
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     left, top, right, bottom = array.T
-    bad = np.flatnonzero((right <= left) | (bottom <= top))
-    if bad.size:
+    sized = (right > left) & (bottom > top)
+    if not sized.all():
+        bad = np.flatnonzero(~sized)
         raise ValueError(f"{name}[{bad[0]}] = {array[bad[0]].tolist()} has zero or negative "
                          "size (need right > left and bottom > top)")
     if image_sizes is not None:
-        outside = np.flatnonzero(~boxes_on_images(array, image_sizes))
-        if outside.size:
-            i = outside[0]
+        on_images = boxes_on_images(array, image_sizes)
+        if not on_images.all():
+            i = np.flatnonzero(~on_images)[0]
             height, width = np.broadcast_to(np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2),
                                             (len(array), 2))[i]
             raise ValueError(f"{name}[{i}] = {array[i].tolist()} lies outside its {height:.0f}x{width:.0f} image")
@@ -121,16 +122,17 @@ def boxes_on_images(boxes, image_sizes):
     or one per box); a box with NaN does not."""
     height, width = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2).T
     left, top, right, bottom = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T
-    with np.errstate(invalid="ignore"):
-        return (left < width) & (top < height) & (right > 0) & (bottom > 0)
+    return (left < width) & (top < height) & (right > 0) & (bottom > 0)      # NaN compares False
 
 
-def _as_float_array(values, name):
+def as_real_array(values, name):
+    """``values`` as a C-ordered float64 array; TypeError unless they are integers or floats,
+    ValueError if they are ragged."""
     try:
         array = np.asarray(values)
     except (TypeError, ValueError) as error:  # ragged nested lists
         raise ValueError(f"{name} is not a rectangular array: {error}") from None
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+    if array.dtype.kind not in "iuf":          # integers or floats (bool and complex are not)
         raise TypeError(f"{name} must be real numbers, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.float64)
 

@@ -30,11 +30,11 @@ pixels in double, and leaves are added to the float32 shape one tree at a time
 cimport numpy as cnp
 import numpy as np
 from libc.stdint cimport int16_t, int32_t, uint8_t
-from libc.math cimport atan2, cos, sin, sqrt
+from libc.math cimport atan2, cos, isfinite, sin, sqrt
 from libc.stdlib cimport free, malloc
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
-from imageview cimport ImageView, grey_of, image_views, pixel_address
+from imageview cimport ImageView, fill_view, grey_of, image_views, pixel_address
 
 cnp.import_array()
 
@@ -129,6 +129,34 @@ cdef class CheckedModel:
             float_leaves = self.arrays[6]
             _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, float_leaves,
                  scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes, rolls)
+
+
+    def predict_on_points(self, image, const double[:, ::1] points, const double[:, ::1] mean_points,
+                          double[:, ::1] out, bint zero_outside=False):
+        """Fill ``out`` (L, 2) with the shape, in pixels, of one face started from its five (K)
+        ``points`` (K, 2), pixels, on which ``mean_points`` (K, 2), the mean shape's in its unit
+        frame, are placed (:func:`frames_from_points`): the path of a face a call, checks
+        included, without NumPy's per-call costs. ValueError for points that are not finite or
+        that place no frame on the image (collapsed, or off it)."""
+        cdef ImageView view
+        fill_view(&view, image)
+        if points.shape[0] != mean_points.shape[0] or points.shape[1] != 2 or mean_points.shape[1] != 2:
+            raise ValueError("points and mean_points must both be (K, 2)")
+        cdef Py_ssize_t j
+        for j in range(points.shape[0]):
+            if not (isfinite(points[j, 0]) and isfinite(points[j, 1])):
+                raise ValueError("points contains NaN or infinite coordinates")
+        cdef double[:, ::1] box = np.empty((1, 4))
+        cdef double[::1] roll = np.empty(1)
+        place_on_points(mean_points, &points[0, 0], &box[0, 0], &roll[0])
+        if not (box[0, 2] > box[0, 0]):
+            raise ValueError(f"the boxes of the points[0] = {list(box[0])} has zero or negative size "
+                             "(need right > left and bottom > top): the points are collapsed")
+        if not (box[0, 0] < view.width and box[0, 1] < view.height and box[0, 2] > 0 and box[0, 3] > 0):
+            raise ValueError(f"the boxes of the points[0] = {list(box[0])} lies outside its "
+                             f"{view.height}x{view.width} image")
+        self.predict([image], box, <double[:1, :out.shape[0], :out.shape[1]]> &out[0, 0], zero_outside,
+                     None, None, roll)
 
 
 cdef _run(list images,
@@ -342,39 +370,49 @@ def frames_from_points(const double[:, ::1] mean_points, const double[:, :, ::1]
     """``(boxes (n, 4), rolls (n,))``: the frames placing ``mean_points`` (K, 2), unit frame, on
     each face's ``points`` (n, K, 2), pixels, by least squares; see
     :func:`cascade.shapes.frames_from_points`, which documents the convention."""
-    cdef Py_ssize_t n = points.shape[0], n_points = mean_points.shape[0], i, j
-    if mean_points.shape[1] != 2 or points.shape[1] != n_points or points.shape[2] != 2 or n_points < 2:
-        raise ValueError("need mean_points (K, 2) and points (n, K, 2), K >= 2")
+    cdef Py_ssize_t n = points.shape[0], i
+    if mean_points.shape[1] != 2 or points.shape[1] != mean_points.shape[0] or points.shape[2] != 2:
+        raise ValueError("need mean_points (K, 2) and points (n, K, 2)")
+    if mean_points.shape[0] < 2:
+        raise ValueError("need at least 2 points to place a frame")
     boxes_array, rolls_array = np.empty((n, 4)), np.empty(n)
     cdef double[:, ::1] boxes = boxes_array
     cdef double[::1] rolls = rolls_array
-    cdef double mx = 0, my = 0, norm = 0, px, py, dot, cross, a, b, half, cx, cy
-    for j in range(n_points):
-        mx += mean_points[j, 0] / n_points
-        my += mean_points[j, 1] / n_points
-    for j in range(n_points):
-        norm += (mean_points[j, 0] - mx) ** 2 + (mean_points[j, 1] - my) ** 2
     with nogil:
         for i in range(n):
-            px = py = dot = cross = 0
-            for j in range(n_points):
-                px += points[i, j, 0] / n_points
-                py += points[i, j, 1] / n_points
-            for j in range(n_points):
-                dot += (mean_points[j, 0] - mx) * (points[i, j, 0] - px) + (mean_points[j, 1] - my) * (points[i, j, 1] - py)
-                cross += (mean_points[j, 0] - mx) * (points[i, j, 1] - py) - (mean_points[j, 1] - my) * (points[i, j, 0] - px)
-            a = dot / norm if norm > 0 else 0.0
-            b = cross / norm if norm > 0 else 0.0
-            # The box's centre is where x -> A x + t takes (0.5, 0.5); t = p - A m.
-            cx = a * (0.5 - mx) - b * (0.5 - my) + px
-            cy = b * (0.5 - mx) + a * (0.5 - my) + py
-            half = sqrt(a * a + b * b) / 2
-            boxes[i, 0] = cx - half
-            boxes[i, 1] = cy - half
-            boxes[i, 2] = cx + half
-            boxes[i, 3] = cy + half
-            rolls[i] = atan2(b, a)
+            place_on_points(mean_points, &points[i, 0, 0], &boxes[i, 0], &rolls[i])
     return boxes_array, rolls_array
+
+
+cdef void place_on_points(const double[:, ::1] mean_points, const double* points, double* box,
+                          double* roll) noexcept nogil:
+    """The least-squares similarity ``x -> A x + t`` (``A`` a scaled rotation [[a, -b], [b, a]])
+    taking ``mean_points`` (K, 2) onto ``points`` (K x 2, row-major), as a square box (centre
+    ``A (0.5, 0.5) + t``, side ``sqrt(a^2 + b^2)``) and a roll ``atan2(b, a)``."""
+    cdef Py_ssize_t k = mean_points.shape[0], j
+    cdef double mx = 0, my = 0, px = 0, py = 0, norm = 0, dot = 0, cross = 0, ux, uy, vx, vy, a, b, half
+    for j in range(k):
+        mx += mean_points[j, 0] / k
+        my += mean_points[j, 1] / k
+        px += points[2 * j] / k
+        py += points[2 * j + 1] / k
+    for j in range(k):
+        ux = mean_points[j, 0] - mx
+        uy = mean_points[j, 1] - my
+        vx = points[2 * j] - px
+        vy = points[2 * j + 1] - py
+        norm += ux * ux + uy * uy
+        dot += ux * vx + uy * vy
+        cross += ux * vy - uy * vx
+    a = dot / norm if norm > 0 else 0.0
+    b = cross / norm if norm > 0 else 0.0
+    half = sqrt(a * a + b * b) / 2
+    # t = p - A m, so the centre A (0.5, 0.5) + t is A ((0.5, 0.5) - m) + p.
+    box[0] = a * (0.5 - mx) - b * (0.5 - my) + px - half
+    box[1] = b * (0.5 - mx) + a * (0.5 - my) + py - half
+    box[2] = box[0] + 2 * half
+    box[3] = box[1] + 2 * half
+    roll[0] = atan2(b, a)
 
 
 cdef inline void prefetch_row(const void* row, Py_ssize_t n_bytes) noexcept nogil:

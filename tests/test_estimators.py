@@ -336,6 +336,19 @@ def test_five_point_starts_are_checked(model, drawn_held_out):
         model.predict(images[:3], points=points + 1e5)
     with pytest.raises(ValueError, match=r"\(3, 5, 2\)"):
         model.fit(images[:3], truth[:3], points=points[:2])
+    # One face a call takes a shorter path (compiled for the tree cascades): same answer, same checks.
+    np.testing.assert_array_equal(model.predict(images[1], points=points[1].tolist()),
+                                  model.predict(images[:3], points=points)[1])
+    for bad, error, message in ((np.where(np.arange(5)[:, None] == 2, np.nan, points[0]), ValueError, "NaN"),
+                                (np.where(np.arange(5)[:, None] == 2, np.inf, points[0]), ValueError, "infinite"),
+                                (np.broadcast_to(points[0, :1], (5, 2)), ValueError, "zero or negative size"),
+                                (points[0] + 1e5, ValueError, "outside"),
+                                (points[0].astype(complex), TypeError, "real numbers"),
+                                (points[0] > 0, TypeError, "real numbers")):
+        with pytest.raises(error, match=message):
+            model.predict(images[0], points=bad)
+    with pytest.raises(TypeError, match="uint8"):
+        model.predict(images[0].astype(np.float32), points=points[0])
 
 
 def test_rolled_starts_equal_the_reference(model, drawn_held_out):
