@@ -10,6 +10,8 @@ from .shapes import from_unit, rotate_about_centre, sample_initial_indices, simi
 from .threads import effective_jobs
 from .validation import check_integer
 
+#: Shape-indexed points a stage may have: the compiled loop packs a split's two in 16 bits each.
+MAX_STAGE_POINTS = 65536
 #: The per-stage arrays a stage's training returns, in this order.
 STAGE_ARRAYS = ("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold_", "leaf_values_")
 
@@ -135,6 +137,8 @@ def check_tree_params(values, integers, pool_name, depth_name, outside):
         check_integer(values[name], name)
     if values[pool_name] < 2:
         raise ValueError(f"{pool_name} must be at least 2 (splits compare two points)")
+    if values[pool_name] > MAX_STAGE_POINTS:
+        raise ValueError(f"{pool_name} must be at most {MAX_STAGE_POINTS:,} (the compiled loop's split nodes)")
     if values[depth_name] > 12:
         raise ValueError(f"{depth_name} {values[depth_name]} is too deep (at most 12)")
     if outside not in OUTSIDE:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .forest import ForestCascade
-from .forest_training import check_tree_params
+from .forest_training import MAX_STAGE_POINTS, check_tree_params
 from .trees import TreeGrower, leaves_of, sample_thresholds
 from .validation import check_real
 
@@ -118,6 +118,9 @@ class LBF(ForestCascade):
         """Forests, binary features and global regression of one stage; moves the samples on."""
         n_landmarks = samples.mean.shape[0]
         n_points = config["points_per_landmark"]
+        if n_landmarks * n_points > MAX_STAGE_POINTS:
+            raise ValueError(f"{n_landmarks} landmarks x points_per_landmark={n_points} exceed the "
+                             f"{MAX_STAGE_POINTS:,} points a stage may have")
         radius = np.geomspace(config["radius_start"], config["radius_end"], config["n_stages"])[stage]
         anchors = np.repeat(np.arange(n_landmarks, dtype=np.int32), n_points)
         offsets = _disc_points(rng, radius, n_landmarks * n_points)

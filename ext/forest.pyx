@@ -7,11 +7,14 @@ the similarity from the mean shape to the current shape, read the stage's
 shape-indexed pixels, walk every tree and add the leaf it reaches to the shape.
 The model is the flat arrays below; this loop reads nothing else.
 
-The model's leaves (tens of MB) do not fit in cache, so the loop is built
+The model's leaves (MBs) do not fit in a core's cache, so the loop is built
 around reading them: faces go through in blocks of ``BLOCK``, sharing each
 tree's leaf rows; per stage every tree is walked first, then the reached rows
 are added with the rows of the trees ahead already being fetched (about
 ``PREFETCH_ROWS`` rows in flight), so memory latency overlaps with the adding.
+A walk is a chain of dependent reads, so about ``WALKS_TOGETHER`` walks (trees x
+faces) go down level by level at once, over split nodes packed 8 bytes each
+(:func:`pack_splits`), the next trees' nodes fetched meanwhile.
 
 A stage's leaves may be stored compressed: ``leaf_basis`` ``(T, R, 2L)`` holds each
 stage's R basis vectors of shape space, and a leaf row then holds R coefficients; the
@@ -29,7 +32,7 @@ pixels in double, and leaves are added to the float32 shape one tree at a time
 """
 cimport numpy as cnp
 import numpy as np
-from libc.stdint cimport int16_t, int32_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, uint8_t, uint16_t
 from libc.math cimport atan2, cos, isfinite, sin, sqrt
 from libc.stdlib cimport free, malloc
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -75,9 +78,13 @@ cdef class CheckedModel:
     mean_frame_updates: a stage's summed leaves are a shape update in the mean shape's
                      frame, turned by the stage's similarity before being added (LBF);
                      otherwise they are added as they are (ERT, dlib)
+
+    The loop walks the splits packed 8 bytes a node (:func:`pack_splits`), which needs at
+    most 65,536 feature points a stage.
     """
 
     cdef readonly tuple arrays
+    cdef readonly object split_nodes
     cdef bint int16_leaves, mean_frame_updates
 
     def __init__(self, mean_shape, anchors, offsets, split_u, split_v, split_threshold, leaf_values,
@@ -89,6 +96,7 @@ cdef class CheckedModel:
                 array.flags.writeable = False
         _check_model(*arrays)
         self.arrays = arrays
+        self.split_nodes = pack_splits(split_u, split_v, split_threshold, anchors.shape[1])
         self.int16_leaves = leaf_values.dtype == np.int16
         self.mean_frame_updates = mean_frame_updates
 
@@ -114,20 +122,18 @@ cdef class CheckedModel:
         cdef const float[:, ::1] mean_shape = self.arrays[0]
         cdef const int32_t[:, ::1] anchors = self.arrays[1]
         cdef const float[:, :, ::1] offsets = self.arrays[2]
-        cdef const int32_t[:, :, ::1] split_u = self.arrays[3]
-        cdef const int32_t[:, :, ::1] split_v = self.arrays[4]
-        cdef const float[:, :, ::1] split_threshold = self.arrays[5]
+        cdef const uint16_t[:, :, :, ::1] split_nodes = self.split_nodes
         cdef const float[:, :, :, ::1] float_leaves
         cdef const int16_t[:, :, :, ::1] int16_leaves
         cdef const double[::1] scale = self.arrays[7]
         cdef const float[:, :, ::1] basis = self.arrays[8]
         if self.int16_leaves:
             int16_leaves = self.arrays[6]
-            _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, int16_leaves,
+            _run(images, boxes, mean_shape, anchors, offsets, split_nodes, int16_leaves,
                  scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes, rolls)
         else:
             float_leaves = self.arrays[6]
-            _run(images, boxes, mean_shape, anchors, offsets, split_u, split_v, split_threshold, float_leaves,
+            _run(images, boxes, mean_shape, anchors, offsets, split_nodes, float_leaves,
                  scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes, rolls)
 
 
@@ -164,9 +170,7 @@ cdef _run(list images,
           const float[:, ::1] mean_shape,
           const int32_t[:, ::1] anchors,
           const float[:, :, ::1] offsets,
-          const int32_t[:, :, ::1] split_u,
-          const int32_t[:, :, ::1] split_v,
-          const float[:, :, ::1] split_threshold,
+          const uint16_t[:, :, :, ::1] split_nodes,
           const leaf_t[:, :, :, ::1] leaf_values,
           const double[::1] leaf_scale,
           const float[:, :, ::1] leaf_basis,
@@ -179,7 +183,7 @@ cdef _run(list images,
     """The loop, on arrays :func:`_check_model` has passed (the per-call inputs are checked here)."""
     cdef Py_ssize_t n_faces = boxes.shape[0], n_landmarks = mean_shape.shape[0]
     cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
-    cdef Py_ssize_t n_trees = split_u.shape[1], n_splits = split_u.shape[2]
+    cdef Py_ssize_t n_trees = split_nodes.shape[1], n_splits = split_nodes.shape[2]
     cdef Py_ssize_t dim = 2 * n_landmarks
     cdef bint compressed = leaf_basis is not None
     cdef Py_ssize_t width = leaf_values.shape[3]
@@ -212,6 +216,7 @@ cdef _run(list images,
     cdef Py_ssize_t block, first, size, g, t, k, d, j, ahead, trees_ahead, trees_together
     cdef const leaf_t* leaf
     cdef Py_ssize_t row_bytes = width * sizeof(leaf_t)
+    cdef Py_ssize_t node_bytes = n_splits * 4 * sizeof(uint16_t)
     cdef float coefficient
     cdef double clock = 0.0
     cdef double seconds[3]
@@ -250,9 +255,11 @@ cdef _run(list images,
                     # level by level together and their reads overlap.
                     for j in range((n_trees + trees_together - 1) // trees_together):
                         k = j * trees_together
-                        walk_together(&split_u[t, k, 0], &split_v[t, k, 0], &split_threshold[t, k, 0],
-                                      min(trees_together, n_trees - k), n_splits, pixels, n_points, size,
-                                      &reached[k * BLOCK])
+                        if k + trees_together < n_trees:      # the next trees' nodes, while these are walked
+                            prefetch_row(&split_nodes[t, k + trees_together, 0, 0],
+                                         min(trees_together, n_trees - k - trees_together) * node_bytes)
+                        walk_together(&split_nodes[t, k, 0, 0], min(trees_together, n_trees - k), n_splits,
+                                      pixels, n_points, size, &reached[k * BLOCK])
                     if timed:
                         clock = lap(clock, &seconds[1])
                     if leaf_t is int16_t:
@@ -328,31 +335,52 @@ cdef inline double lap(double since, double* total) noexcept nogil:
     return t
 
 
-cdef inline void walk_together(const int32_t* split_u, const int32_t* split_v, const float* threshold,
-                               Py_ssize_t n_trees, Py_ssize_t n_splits, const uint8_t* pixels,
-                               Py_ssize_t n_points, Py_ssize_t n_faces, int32_t* reached) noexcept nogil:
-    """The leaf (0 .. n_splits) each of ``n_trees`` consecutive trees sends each of ``n_faces``
-    faces to, into ``reached[k * BLOCK + g]``; left when u - v > threshold, as dlib."""
-    cdef Py_ssize_t k, g, node, offset
+cdef inline void walk_together(const uint16_t* split_nodes, Py_ssize_t n_trees, Py_ssize_t n_splits,
+                               const uint8_t* pixels, Py_ssize_t n_points, Py_ssize_t n_faces,
+                               int32_t* reached) noexcept nogil:
+    """The leaf (0 .. n_splits) each of ``n_trees`` consecutive trees (their packed nodes from
+    ``split_nodes``) sends each of ``n_faces`` faces to, into ``reached[k * BLOCK + g]``; left
+    when u - v > threshold, as dlib."""
+    cdef Py_ssize_t k, g, node
+    cdef const uint16_t* packed
+    cdef const uint16_t* tree
     cdef int32_t* nodes
     for k in range(n_trees):
         for g in range(n_faces):
             reached[k * BLOCK + g] = 0
     while True:
         for k in range(n_trees):
-            offset = k * n_splits
+            tree = &split_nodes[4 * k * n_splits]
             nodes = &reached[k * BLOCK]
             for g in range(n_faces):
                 node = nodes[g]
+                packed = &tree[4 * node]
                 # Branch-free: which way a face goes is unpredictable, so a branch would mispredict.
                 nodes[g] = <int32_t>(2 * node + 2 - (
-                    <float>pixels[g * n_points + split_u[offset + node]]
-                    - <float>pixels[g * n_points + split_v[offset + node]] > threshold[offset + node]))
+                    <int>pixels[g * n_points + packed[0]] - <int>pixels[g * n_points + packed[1]]
+                    > <int>(<int16_t>packed[2])))
         if reached[0] >= n_splits:      # every walk has the same depth: all are at their leaves
             break
     for k in range(n_trees):
         for g in range(n_faces):
             reached[k * BLOCK + g] -= <int32_t>n_splits
+
+
+def pack_splits(split_u, split_v, split_threshold, n_points):
+    """The split nodes as the loop walks them, ``(T, K, S, 4)`` uint16: feature ``u``, feature
+    ``v``, the threshold as int16 bits, and a pad to 8 bytes (a tree's nodes in two cache lines
+    instead of three arrays). A pixel difference is a whole number in [-255, 255], so
+    ``u - v > threshold`` is ``u - v > floor(threshold)``, with floor clipped to [-256, 255]:
+    every split goes the same way (NaN compares false, as 255 does)."""
+    if n_points > 65536:
+        raise ValueError(f"at most 65,536 feature points a stage, got {n_points}")
+    nodes = np.zeros((*split_u.shape, 4), dtype=np.uint16)
+    nodes[..., 0] = split_u
+    nodes[..., 1] = split_v
+    threshold = np.floor(np.nan_to_num(split_threshold, nan=255.0, posinf=255.0, neginf=-256.0))
+    nodes[..., 2] = np.clip(threshold, -256, 255).astype(np.int16).view(np.uint16)
+    nodes.flags.writeable = False
+    return nodes
 
 
 cdef inline void turn_about_centre(float* shape, Py_ssize_t n_landmarks, double angle) noexcept nogil:

@@ -33,3 +33,5 @@ def test_bad_parameters(train_faces):
         ERT(**{**SMALL, "shrinkage": 0}).fit(images, shapes)
     with pytest.raises(ValueError, match="split_thresholds"):
         ERT(**{**SMALL, "split_thresholds": "median"}).fit(images, shapes)
+    with pytest.raises(ValueError, match="at most 65,536"):
+        ERT(**{**SMALL, "feature_pool_size": 70000}).fit(images, shapes)

@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from synthetic import synthetic_faces
 
 from cascade import ASM, ERT, ESR, LBF, load_faces, nme
+from cascade._ext import forest as compiled_forest
 from cascade.forest import ForestCascade, every_start, median_over_starts
 from cascade.forest_training import TrainingSamples
 from cascade.schemes import IBUG68
@@ -433,3 +434,19 @@ def test_the_compiled_model_is_checked_once_and_again_when_replaced(model, drawn
         copy.predict(images[:2], boxes[:2])
     copy.split_u_ = checked.arrays[3]
     np.testing.assert_array_equal(copy.predict(images[:2], boxes[:2]), expected)
+
+
+def test_packed_splits_send_every_face_the_same_way(rng):
+    """The loop's 8-byte split nodes hold the threshold as a whole number: for every pixel
+    difference, and thresholds fractional, whole, out of range, infinite or NaN, the packed
+    test ``d > floor(t)`` goes the way the model's ``d > t`` does."""
+    thresholds = np.concatenate([rng.uniform(-300, 300, 500), np.arange(-258, 258), [np.nan, np.inf, -np.inf]])
+    thresholds = thresholds.astype(np.float32).reshape(1, 1, -1)
+    u = np.zeros(thresholds.shape, np.int32)
+    nodes = compiled_forest.pack_splits(u, u + 1, thresholds, 2)
+    assert nodes.shape == (*thresholds.shape, 4) and nodes.dtype == np.uint16 and nodes.itemsize * 4 == 8
+    packed = nodes[..., 2].view(np.int16).astype(int).ravel()
+    differences = np.arange(-255, 256)[:, None]
+    np.testing.assert_array_equal(differences > packed, differences > thresholds.ravel())
+    with pytest.raises(ValueError, match="at most 65,536 feature points"):
+        compiled_forest.pack_splits(u, u, thresholds, 65537)

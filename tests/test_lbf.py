@@ -62,7 +62,8 @@ def test_bad_parameters(train_faces):
                                  ("sample_fraction", 1.5, "sample_fraction"),
                                  ("radius_end", -0.1, "radius"),
                                  ("points_per_landmark", 1, "at least 2"),
-                                 ("tree_depth", 13, "too deep")]:
+                                 ("tree_depth", 13, "too deep"),
+                                 ("points_per_landmark", 1000, "exceed the 65,536 points")]:
         with pytest.raises(ValueError, match=message):
             LBF(**{**SMALL, name: value}).fit(images, shapes)
 
