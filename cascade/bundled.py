@@ -7,7 +7,7 @@ started from five points that err as YuNet's do on those faces: the start the
 pipeline gives it. Each file also holds the box calibrations of the detectors
 in :mod:`cascade.detect` and YuNet's point calibration
 (:mod:`cascade.calibration`); their leaves are stored in a per-stage basis
-(:meth:`cascade.forest.ForestCascade.compress`, at the default ranks). The
+(:meth:`cascade.forest.ForestCascade.compress`, at the default ranks and bits). The
 refiner's networks (:mod:`cascade.refiner`)
 ship in the same folder. The 300-W annotations are for research use only, and
 those terms carry over to these models (``models/MODELS-LICENSE.md``).

@@ -45,6 +45,14 @@ ctypedef fused leaf_t:
     float
     int16_t
 
+ctypedef fused real_t:
+    float
+    double
+
+ctypedef fused other_t:
+    float
+    double
+
 cdef enum:
     BLOCK = 32            # faces walked together
     PREFETCH_ROWS = 64    # leaf rows in flight: a small block (one face a call) looks further ahead
@@ -417,27 +425,13 @@ cdef void place_on_points(const double[:, ::1] mean_points, const double* points
     """The least-squares similarity ``x -> A x + t`` (``A`` a scaled rotation [[a, -b], [b, a]])
     taking ``mean_points`` (K, 2) onto ``points`` (K x 2, row-major), as a square box (centre
     ``A (0.5, 0.5) + t``, side ``sqrt(a^2 + b^2)``) and a roll ``atan2(b, a)``."""
-    cdef Py_ssize_t k = mean_points.shape[0], j
-    cdef double mx = 0, my = 0, px = 0, py = 0, norm = 0, dot = 0, cross = 0, ux, uy, vx, vy, a, b, half
-    for j in range(k):
-        mx += mean_points[j, 0] / k
-        my += mean_points[j, 1] / k
-        px += points[2 * j] / k
-        py += points[2 * j + 1] / k
-    for j in range(k):
-        ux = mean_points[j, 0] - mx
-        uy = mean_points[j, 1] - my
-        vx = points[2 * j] - px
-        vy = points[2 * j + 1] - py
-        norm += ux * ux + uy * uy
-        dot += ux * vx + uy * vy
-        cross += ux * vy - uy * vx
-    a = dot / norm if norm > 0 else 0.0
-    b = cross / norm if norm > 0 else 0.0
-    half = sqrt(a * a + b * b) / 2
+    cdef double ab[2]
+    cdef double c[4]
+    scaled_rotation(&mean_points[0, 0], points, mean_points.shape[0], ab, c)
+    cdef double a = ab[0], b = ab[1], half = sqrt(a * a + b * b) / 2
     # t = p - A m, so the centre A (0.5, 0.5) + t is A ((0.5, 0.5) - m) + p.
-    box[0] = a * (0.5 - mx) - b * (0.5 - my) + px - half
-    box[1] = b * (0.5 - mx) + a * (0.5 - my) + py - half
+    box[0] = a * (0.5 - c[0]) - b * (0.5 - c[1]) + c[2] - half
+    box[1] = b * (0.5 - c[0]) + a * (0.5 - c[1]) + c[3] - half
     box[2] = box[0] + 2 * half
     box[3] = box[1] + 2 * half
     roll[0] = atan2(b, a)
@@ -502,32 +496,41 @@ cdef void read_features(const ImageView* view, const double* box, const double* 
 cdef void similarity_from_mean(const float[:, ::1] mean_shape, const float* shape,
                                double* similarity) noexcept nogil:
     """``(a, b)`` of the scaled rotation [[a, -b], [b, a]] fitting the mean shape onto ``shape``
-    (least squares)."""
-    cdef Py_ssize_t n = mean_shape.shape[0], j
+    (least squares); the identity for a collapsed mean."""
+    cdef double centres[4]
+    if not scaled_rotation(&mean_shape[0, 0], shape, mean_shape.shape[0], similarity, centres):
+        similarity[0] = 1.0
+        similarity[1] = 0.0
+
+
+cdef bint scaled_rotation(const real_t* source, const other_t* target, Py_ssize_t n, double* rotation,
+                          double* centres) noexcept nogil:
+    """Least squares ``target - t ~ [[a, -b], [b, a]] (source - s)`` over ``n`` points (x, y rows):
+    ``rotation`` gets ``(a, b)``, ``centres`` the centroids ``(s, t)``; False (and a = b = 0)
+    where the source's points all coincide."""
+    cdef Py_ssize_t j
     cdef double mx = 0, my = 0, sx = 0, sy = 0, dot = 0, cross = 0, norm = 0, ux, uy, vx, vy
     for j in range(n):
-        mx += mean_shape[j, 0]
-        my += mean_shape[j, 1]
-        sx += shape[2 * j]
-        sy += shape[2 * j + 1]
+        mx += source[2 * j]
+        my += source[2 * j + 1]
+        sx += target[2 * j]
+        sy += target[2 * j + 1]
     mx /= n
     my /= n
     sx /= n
     sy /= n
     for j in range(n):
-        ux = mean_shape[j, 0] - mx
-        uy = mean_shape[j, 1] - my
-        vx = shape[2 * j] - sx
-        vy = shape[2 * j + 1] - sy
+        ux = source[2 * j] - mx
+        uy = source[2 * j + 1] - my
+        vx = target[2 * j] - sx
+        vy = target[2 * j + 1] - sy
         dot += ux * vx + uy * vy
         cross += ux * vy - uy * vx
         norm += ux * ux + uy * uy
-    if norm > 0:
-        similarity[0] = dot / norm
-        similarity[1] = cross / norm
-    else:
-        similarity[0] = 1.0
-        similarity[1] = 0.0
+    centres[0], centres[1], centres[2], centres[3] = mx, my, sx, sy
+    rotation[0] = dot / norm if norm > 0 else 0.0
+    rotation[1] = cross / norm if norm > 0 else 0.0
+    return norm > 0
 
 
 def _check_model(const float[:, ::1] mean_shape, const int32_t[:, ::1] anchors,
