@@ -127,6 +127,12 @@ def test_threads_sharing_one_model_get_the_serial_answers(model, drawn_held_out)
         threaded = list(pool.map(lambda batch: model.predict(images[batch], boxes[batch]), batches * 3))
     for batch, got in zip(batches * 3, threaded):
         np.testing.assert_array_equal(got, serial[batch])
+    # One face a call from five points: the compiled single-face path, shared the same way.
+    points = IBUG68.five_points(serial)
+    serial = model.predict(images, points=points)
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(lambda i: model.predict(images[i], points=points[i]), list(range(len(images))) * 3))
+    np.testing.assert_array_equal(np.array(threaded), np.concatenate([serial] * 3))
 
 
 def test_save_load_and_quantized_round_trip(model, drawn_held_out, tmp_path):
