@@ -35,8 +35,7 @@ from .params import Parameters
 from .schemes import FIVE, Scheme, scheme_of
 from .shapes import flip_boxes, flip_image, flip_shapes, frames_from_points, mean_shape, tight_boxes
 from .threads import effective_jobs, map_chunks
-from .validation import (boxes_on_images, check_boxes, check_image, check_images, check_integer, check_shapes,
-                         check_start_points)
+from .validation import boxes_on_images, check_boxes, check_images, check_integer, check_shapes, check_start_points
 
 
 #: How ``fit`` treats missing (NaN) points.
@@ -157,7 +156,7 @@ class BaseCascade(Parameters):
                                  f"for several, a sequence of images and (n, {', '.join(map(str, single_shape))}) "
                                  f"{name} (got {name} of shape {np.shape(given)})")
             if points is not None and detector is None:
-                one = self._predict_one_on_points(check_image(images), given)
+                one = self._predict_one_on_points(images, given)
                 if one is not None:
                     return self._finite(one[None])[0]
             images, given = [images], [given]
@@ -189,8 +188,8 @@ class BaseCascade(Parameters):
         return shapes
 
     def _predict_one_on_points(self, image, points):
-        """One face's ``(L, 2)`` shape from its ``(5, 2)`` points by a path of few checks that give
-        :meth:`predict`'s answer and errors, or None where the model has no such path."""
+        """One face's ``(L, 2)`` shape from its (unchecked) image and ``(5, 2)`` points by a path of few
+        checks that give :meth:`predict`'s answer and errors, or None where the model has no such path."""
         return None
 
     def _calibration(self, detector, kind):

@@ -109,7 +109,7 @@ class ERT(ForestCascade):
                     candidate_threshold = rng.uniform(-THRESHOLD_RANGE, THRESHOLD_RANGE,
                                                       (n_splits, self.n_candidate_splits))
                 grown = grower.grow(candidate_u, candidate_v, candidate_threshold)
-                counts = residuals.counts(grown.leaf_of, n_splits + 1)
+                counts = grown.leaf_counts.reshape(n_splits + 1, -1)       # per coordinate if points are missing
                 leaf_values[tree] = self.shrinkage * grown.leaf_sums / np.maximum(counts, 1)
                 residuals.subtract(grown.leaf_of, leaf_values[tree])
                 split_u[tree], split_v[tree] = grown.split_u, grown.split_v

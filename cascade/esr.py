@@ -130,12 +130,12 @@ class ESR(ForestCascade):
         return anchors, offsets, split_u, split_v, split_threshold, leaf_values
 
     def _finish_fit(self, samples, config, rng):
+        shapes = samples.face_targets[samples.start_faces]      # as the training starts: no patchworks
         if self.test_starts == "spread":
-            self.initial_shapes_ = spread_starts(samples.face_targets, self.n_test_init).astype(np.float32)
+            self.initial_shapes_ = spread_starts(shapes, self.n_test_init).astype(np.float32)
             return
-        n_faces = len(samples.face_targets)
-        faces = rng.choice(n_faces, size=self.n_test_init, replace=self.n_test_init > n_faces)
-        self.initial_shapes_ = samples.face_targets[faces].astype(np.float32)
+        faces = rng.choice(len(shapes), size=self.n_test_init, replace=self.n_test_init > len(shapes))
+        self.initial_shapes_ = shapes[faces].astype(np.float32)
 
     def _check_params(self):
         """Check the parameters; returns them."""

@@ -30,7 +30,7 @@ import numpy as np
 from ._ext import forest as _forest
 from .base import BaseCascade
 from .forest_training import train_stages
-from .validation import as_real_array, check_boxes, check_images
+from .validation import as_real_array, check_boxes, check_image, check_images
 
 
 #: The rank :meth:`ForestCascade.compress` gives each estimator's leaves by default: the smallest
@@ -103,8 +103,8 @@ class ForestCascade(BaseCascade):
         if getattr(self, "initial_shapes_", None) is not None:         # several starts: the general path
             return None
         out = np.empty((len(self.mean_shape_), 2))
-        self._checked_model().predict_on_points(image, as_real_array(points, "points"), self._mean_points(), out,
-                                                self.outside == "zero")
+        self._checked_model().predict_on_points(check_image(image), as_real_array(points, "points"),
+                                                self._mean_points(), out, self.outside == "zero")
         return out
 
     def _checked_model(self):

@@ -5,13 +5,14 @@ import time
 
 import numpy as np
 
+from ._ext import forest as _forest
 from .features import OUTSIDE, frame_transforms, sample_pixels
 from .shapes import from_unit, rotate_about_centre, sample_initial_indices, similarity_fit, to_unit
 from .threads import effective_jobs
 from .validation import check_integer
 
 #: Shape-indexed points a stage may have: the compiled loop packs a split's two in 16 bits each.
-MAX_STAGE_POINTS = 65536
+MAX_STAGE_POINTS = _forest.MAX_STAGE_POINTS
 #: The per-stage arrays a stage's training returns, in this order.
 STAGE_ARRAYS = ("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold_", "leaf_values_")
 
@@ -56,6 +57,7 @@ class TrainingSamples:
 
     mean:     (L, 2) the mean shape
     face_targets: (n_faces, L, 2) each face's true shape, missing points set to the mean's
+    start_faces: the faces whose shapes starts are drawn from (the complete ones, when enough)
     face_of:  (n,) each sample's face (its image); ``boxes`` (n, 4) its face's box
     targets:  (n, L, 2) its face's true shape (``face_targets[face_of]``)
     current:  (n, L, 2) its current shape, which each stage moves on
@@ -72,12 +74,12 @@ class TrainingSamples:
         self.face_of = np.repeat(np.arange(n_faces), n_init)
         self.boxes = boxes[self.face_of]
         self.current = np.repeat(self.mean[None], len(self.face_of), axis=0)
+        # A gap filled with the mean's point makes a start no face has (a patchwork of two
+        # shapes), so starts come from the complete faces while there are enough.
+        complete = np.flatnonzero(~missing.any(axis=(1, 2)))
+        self.start_faces = complete if len(complete) >= max(2, n_init) else np.arange(n_faces)
         if n_init > 1:
-            # A gap filled with the mean's point makes a start no face has (a patchwork of
-            # two shapes), so starts come from the complete faces while there are enough.
-            complete = np.flatnonzero(~missing.any(axis=(1, 2)))
-            pool = complete if len(complete) >= max(2, n_init) else None
-            others = sample_initial_indices(n_faces, n_init - 1, rng, pool)
+            others = sample_initial_indices(n_faces, n_init - 1, rng, self.start_faces)
             self.current.reshape(n_faces, n_init, n_landmarks, 2)[:, 1:] = targets[others]
         if rolls is not None:
             self.current = rotate_about_centre(self.current, rolls[self.face_of])

@@ -205,7 +205,8 @@ def frames_from_points(mean_points, points):
     ``s R (0.5, 0.5) + t``, side ``s``), and the roll, the rotation's angle in radians.
     So the start is the mean shape turned by the roll about the box centre
     (:func:`rotate_about_centre`), and a face that is not rolled starts from the mean
-    shape in a box, exactly as from a face box. Returns ``(boxes (n, 4), rolls (n,))``.
+    shape in a box, exactly as from a face box. Returns ``(boxes (n, 4), rolls (n,))``; a face
+    with a NaN point gets a NaN frame (callers check their points first).
     """
     # Compiled: a face per call starts here, and NumPy's overhead would cost more than its cascade.
     return _forest.frames_from_points(np.ascontiguousarray(mean_points, dtype=np.float64),

@@ -70,6 +70,10 @@ cdef extern from *:
     void CASCADE_PREFETCH(const void* address) noexcept nogil
 
 
+#: Feature points a stage may have: a split node holds its two as uint16 (:func:`pack_splits`).
+MAX_STAGE_POINTS = 65536
+
+
 cdef class CheckedModel:
     """A fitted model's arrays, checked once (:func:`_check_model`) and made read-only, so that
     :meth:`predict` needs no check of them: what a tree cascade's prediction holds on to. The
@@ -380,8 +384,8 @@ def pack_splits(split_u, split_v, split_threshold, n_points):
     instead of three arrays). A pixel difference is a whole number in [-255, 255], so
     ``u - v > threshold`` is ``u - v > floor(threshold)``, with floor clipped to [-256, 255]:
     every split goes the same way (NaN compares false, as 255 does)."""
-    if n_points > 65536:
-        raise ValueError(f"at most 65,536 feature points a stage, got {n_points}")
+    if n_points > MAX_STAGE_POINTS:
+        raise ValueError(f"at most {MAX_STAGE_POINTS:,} feature points a stage, got {n_points}")
     nodes = np.zeros((*split_u.shape, 4), dtype=np.uint16)
     nodes[..., 0] = split_u
     nodes[..., 1] = split_v
