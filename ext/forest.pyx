@@ -49,10 +49,6 @@ ctypedef fused real_t:
     float
     double
 
-ctypedef fused other_t:
-    float
-    double
-
 cdef enum:
     BLOCK = 32            # faces walked together
     PREFETCH_ROWS = 64    # leaf rows in flight: a small block (one face a call) looks further ahead
@@ -507,7 +503,7 @@ cdef void similarity_from_mean(const float[:, ::1] mean_shape, const float* shap
         similarity[1] = 0.0
 
 
-cdef bint scaled_rotation(const real_t* source, const other_t* target, Py_ssize_t n, double* rotation,
+cdef bint scaled_rotation(const real_t* source, const real_t* target, Py_ssize_t n, double* rotation,
                           double* centres) noexcept nogil:
     """Least squares ``target - t ~ [[a, -b], [b, a]] (source - s)`` over ``n`` points (x, y rows):
     ``rotation`` gets ``(a, b)``, ``centres`` the centroids ``(s, t)``; False (and a = b = 0)
