@@ -158,7 +158,7 @@ class BaseCascade(Parameters):
             if points is not None and detector is None:
                 one = self._predict_one_on_points(images, given)
                 if one is not None:
-                    return self._finite(one[None])[0]
+                    return one
             images, given = [images], [given]
         images = check_images(images)
         calibration = None if detector is None else self._calibration(detector, name)
@@ -189,7 +189,8 @@ class BaseCascade(Parameters):
 
     def _predict_one_on_points(self, image, points):
         """One face's ``(L, 2)`` shape from its (unchecked) image and ``(5, 2)`` points by a path of few
-        checks that give :meth:`predict`'s answer and errors, or None where the model has no such path."""
+        checks that give :meth:`predict`'s answer and errors (a non-finite answer among them), or None
+        where the model has no such path."""
         return None
 
     def _calibration(self, detector, kind):

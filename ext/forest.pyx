@@ -94,6 +94,15 @@ cdef class CheckedModel:
     cdef readonly tuple arrays
     cdef readonly object split_nodes
     cdef bint int16_leaves, mean_frame_updates
+    # Typed views of the arrays, taken once: taking them costs about a microsecond a call.
+    cdef const float[:, ::1] mean_shape
+    cdef const int32_t[:, ::1] anchors
+    cdef const float[:, :, ::1] offsets
+    cdef const uint16_t[:, :, :, ::1] nodes
+    cdef const float[:, :, :, ::1] float_leaves
+    cdef const int16_t[:, :, :, ::1] int16_leaf_values
+    cdef const double[::1] scale
+    cdef const float[:, :, ::1] basis
 
     def __init__(self, mean_shape, anchors, offsets, split_u, split_v, split_threshold, leaf_values,
                  leaf_scale, leaf_basis=None, bint mean_frame_updates=False):
@@ -107,6 +116,12 @@ cdef class CheckedModel:
         self.split_nodes = pack_splits(split_u, split_v, split_threshold, anchors.shape[1])
         self.int16_leaves = leaf_values.dtype == np.int16
         self.mean_frame_updates = mean_frame_updates
+        self.mean_shape, self.anchors, self.offsets = mean_shape, anchors, offsets
+        self.nodes, self.scale, self.basis = self.split_nodes, leaf_scale, leaf_basis
+        if self.int16_leaves:
+            self.int16_leaf_values = leaf_values
+        else:
+            self.float_leaves = leaf_values
 
     def holds(self, *arrays):
         """Whether these are the very arrays checked (the model's attributes were not replaced)."""
@@ -127,31 +142,27 @@ cdef class CheckedModel:
                          turned by its roll, in radians, about the box's centre (a face placed
                          on five points, :func:`frames_from_points`)
         """
-        cdef const float[:, ::1] mean_shape = self.arrays[0]
-        cdef const int32_t[:, ::1] anchors = self.arrays[1]
-        cdef const float[:, :, ::1] offsets = self.arrays[2]
-        cdef const uint16_t[:, :, :, ::1] split_nodes = self.split_nodes
-        cdef const float[:, :, :, ::1] float_leaves
-        cdef const int16_t[:, :, :, ::1] int16_leaves
-        cdef const double[::1] scale = self.arrays[7]
-        cdef const float[:, :, ::1] basis = self.arrays[8]
-        if self.int16_leaves:
-            int16_leaves = self.arrays[6]
-            _run(images, boxes, mean_shape, anchors, offsets, split_nodes, int16_leaves,
-                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes, rolls)
-        else:
-            float_leaves = self.arrays[6]
-            _run(images, boxes, mean_shape, anchors, offsets, split_nodes, float_leaves,
-                 scale, basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes, rolls)
+        self._predict(images, boxes, out, zero_outside, phase_seconds, start_shapes, rolls)
 
+    cdef _predict(self, list images, const double[:, ::1] boxes, double[:, :, ::1] out, bint zero_outside,
+                  double[::1] phase_seconds, const float[:, :, ::1] start_shapes, const double[::1] rolls):
+        if self.int16_leaves:
+            _run(images, boxes, self.mean_shape, self.anchors, self.offsets, self.nodes, self.int16_leaf_values,
+                 self.scale, self.basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes,
+                 rolls)
+        else:
+            _run(images, boxes, self.mean_shape, self.anchors, self.offsets, self.nodes, self.float_leaves,
+                 self.scale, self.basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes,
+                 rolls)
 
     def predict_on_points(self, image, const double[:, ::1] points, const double[:, ::1] mean_points,
-                          double[:, ::1] out, bint zero_outside=False):
-        """Fill ``out`` (L, 2) with the shape, in pixels, of one face started from its five (K)
+                          double[:, :, ::1] out, bint zero_outside=False):
+        """Fill ``out`` (1, L, 2) with the shape, in pixels, of one face started from its five (K)
         ``points`` (K, 2), pixels, on which ``mean_points`` (K, 2), the mean shape's in its unit
         frame, are placed (:func:`frames_from_points`): the path of a face a call, checks
-        included, without NumPy's per-call costs. ValueError for points that are not finite or
-        that place no frame on the image (collapsed, or off it)."""
+        included, without NumPy's per-call costs. Returns whether every coordinate of ``out`` is
+        finite (from checked points, only a damaged model gives others). ValueError for points
+        that are not finite or that place no frame on the image (collapsed, or off it)."""
         cdef ImageView view
         fill_view(&view, image)
         if points.shape[0] != mean_points.shape[0] or points.shape[1] != 2 or mean_points.shape[1] != 2:
@@ -169,8 +180,11 @@ cdef class CheckedModel:
         if not (box[0, 0] < view.width and box[0, 1] < view.height and box[0, 2] > 0 and box[0, 3] > 0):
             raise ValueError(f"the boxes of the points[0] = {list(box[0])} lies outside its "
                              f"{view.height}x{view.width} image")
-        self.predict([image], box, <double[:1, :out.shape[0], :out.shape[1]]> &out[0, 0], zero_outside,
-                     None, None, roll)
+        self._predict([image], box, out, zero_outside, None, None, roll)
+        for j in range(out.shape[1]):
+            if not (isfinite(out[0, j, 0]) and isfinite(out[0, j, 1])):
+                return False
+        return True
 
 
 cdef _run(list images,
