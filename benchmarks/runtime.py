@@ -8,8 +8,8 @@
 - memory: the peak resident size of a fresh process that builds the default pipeline, reads a
   1920 x 1080 JPEG (the astronaut pasted on a coffee-cup background) and landmarks it;
 - per-call overhead: the bundled models on the first 64 ``lfpw/testset`` faces, from YuNet-like
-  five points (their true ones) and from tight boxes, one face a call against one call of 64
-  (one thread, median of 7);
+  five points (their true ones) and from tight boxes, one face a call against one call of 64,
+  timed in turn (one thread; medians of 15 pairs, the ratio the pairs' median);
 - compressed leaves: each bundled model against its uncompressed leaves (``--full-models``: the
   files of the previous release, int16 leaves without a basis) on ``lfpw/testset``: inter-ocular
   NME from YuNet's calibrated points (the pipeline's start, no refiner), faces/s on one thread
@@ -66,13 +66,23 @@ def fresh_seconds(code, repeats):
     return float(np.median(runs))
 
 
-def per_call(model, images, starts):
-    """Microseconds a face: all faces in one call, and one face a call."""
+def per_call(model, images, starts, pairs=15):
+    """Microseconds a face, all faces in one call and one face a call, timed in turn ``pairs`` times
+    (medians), and the median of the pairs' ratios: the host's load drifts between two blocks of
+    repeats, much less between two runs a few milliseconds apart."""
     kind = "points" if starts.ndim == 3 else "boxes"
-    batch = median_seconds(lambda: model.predict(images, **{kind: starts}), 7) / len(images)
-    single = median_seconds(lambda: [model.predict(image, **{kind: start})
-                                     for image, start in zip(images, starts)], 7) / len(images)
-    return {"batch_us": 1e6 * batch, "single_us": 1e6 * single, "ratio": single / batch}
+
+    def batch():
+        model.predict(images, **{kind: starts})
+
+    def single():
+        for image, start in zip(images, starts):
+            model.predict(image, **{kind: start})
+
+    times = np.array([[median_seconds(run, 1, warm_up=k == 0) for run in (batch, single)]
+                      for k in range(pairs)]) / len(images)
+    return {"batch_us": 1e6 * float(np.median(times[:, 0])), "single_us": 1e6 * float(np.median(times[:, 1])),
+            "ratio": float(np.median(times[:, 1] / times[:, 0]))}
 
 
 def main(argv=None):

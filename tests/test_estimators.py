@@ -408,6 +408,22 @@ def test_compressed_leaves(model, drawn_held_out, tmp_path):
             model.compress(8, bits=bits)
 
 
+def test_leaves_that_overflow_give_an_error_not_infinite_landmarks(model, drawn_held_out):
+    """Finite leaves whose sum overflows float32 pass the model checks; the answer would be
+    infinite, so every path (a batch, one face from five points) says the model is damaged."""
+    needs_trees(model)
+    images, shapes, boxes = drawn_held_out
+    arrays = {n: getattr(model, n).copy() for n in model._ARRAYS}
+    arrays["leaf_values_"] = np.full(arrays["leaf_values_"].shape, 3e38, np.float32)
+    huge = type(model)._from_arrays(model.get_params(), arrays, "huge")
+    huge.__dict__.update(model._fitted_extras())
+    points = IBUG68.five_points(shapes)
+    for call in (lambda: huge.predict(images[:2], boxes[:2]), lambda: huge.predict(images[:2], points=points[:2]),
+                 lambda: huge.predict(images[0], points=points[0])):
+        with pytest.raises(ValueError, match="non-finite landmarks"):
+            call()
+
+
 def test_a_damaged_basis_is_refused(model, tmp_path):
     needs_trees(model)
     model.compress(4).save(tmp_path / "small.npz")
