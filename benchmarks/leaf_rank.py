@@ -48,9 +48,15 @@ def validation_faces(folder):
     return [images[i] for i in found], truth[found], detected[found]
 
 
+def summary(increase):
+    """The mean paired increase and its standard error."""
+    return {"mean": float(increase.mean()), "se": float(increase.std(ddof=1) / np.sqrt(len(increase)))}
+
+
 def bound(increase):
     """The mean paired increase plus one standard error."""
-    return float(increase.mean() + increase.std(ddof=1) / np.sqrt(len(increase)))
+    row = summary(increase)
+    return row["mean"] + row["se"]
 
 
 def smallest_passing(options, increases, limit):
@@ -62,8 +68,12 @@ def smallest_passing(options, increases, limit):
     return options[-1], False
 
 
-def summary(increase):
-    return {"mean": float(increase.mean()), "se": float(increase.std(ddof=1) / np.sqrt(len(increase)))}
+def errors(models, rank=None, bits=16):
+    """Each validation face's NME, the folds' ``(model, faces)`` in turn, with the model's leaves
+    compressed to ``rank`` and ``bits`` (None: the full leaves)."""
+    return np.concatenate([
+        cascade.nme((model if rank is None else model.compress(rank, bits)).predict(
+            images, points=points, detector="yunet"), truth) for model, (images, truth, points) in models])
 
 
 def main(argv=None):
@@ -87,16 +97,10 @@ def main(argv=None):
                 train_landmarker(make(), list(train.images), train.shapes, point_share=1, detectors=["yunet"],
                                  int16=True, n_jobs=2).save(path)
             models.append((cascade.load_model(path), faces))
-
-        def errors(compressed):
-            """Each validation face's NME, both folds in turn, with ``compressed(model)``'s leaves."""
-            return np.concatenate([cascade.nme(compressed(model).predict(images, points=points, detector="yunet"),
-                                               truth) for model, (images, truth, points) in models])
-
-        full = errors(lambda model: model)
-        by_rank = {rank: errors(lambda model: model.compress(rank, 16)) - full for rank in RANKS}
+        full = errors(models)
+        by_rank = {rank: errors(models, rank, 16) - full for rank in RANKS}
         rank, rank_passed = smallest_passing(RANKS, by_rank, args.limit)
-        by_bits = {bits: errors(lambda model: model.compress(rank, bits)) - full for bits in BITS}
+        by_bits = {bits: errors(models, rank, bits) - full for bits in BITS}
         bits, bits_passed = smallest_passing(BITS, by_bits, args.limit)
         results["estimators"][name] = {
             "full": float(full.mean()), "by_rank": {r: summary(d) for r, d in by_rank.items()},
@@ -115,8 +119,8 @@ def table(results):
         return f"{100 * row['mean']:+.3f} ± {100 * row['se']:.3f}"
 
     faces = sum(results["validation_faces"].values())
-    lines = [f"Paired NME increase over the full leaves (points, mean ± standard error) on {faces} faces "
-             f"of two folds; limit {100 * results['limit']:.2f} points.", "",
+    lines = [(f"Paired NME increase over the full leaves (points, mean ± standard error) on {faces} faces "
+              f"of two folds; limit {100 * results['limit']:.2f} points."), "",
              "| estimator | full leaves | " + " | ".join(f"rank {r}" for r in RANKS) + " | chosen |",
              "|---" * (len(RANKS) + 3) + "|"]
     for name, row in results["estimators"].items():
