@@ -68,6 +68,21 @@ def smallest_passing(options, increases, limit):
     return options[-1], False
 
 
+def fold_models(tag, make, folds, data, work):
+    """Each fold's ``(model, validation faces)``: ``make()`` trained with the bundled recipe on the
+    fold's training folders, kept in ``work`` as ``{tag}-without-{scored folder}.npz`` and read
+    from there when present."""
+    models = []
+    for scored, trained, faces in folds:
+        path = work / f"{tag}-without-{scored.replace('/', '-')}.npz"
+        if not path.exists():
+            train = cascade.load_faces(*(data / folder for folder in trained))
+            train_landmarker(make(), list(train.images), train.shapes, point_share=1, detectors=["yunet"],
+                             int16=True, n_jobs=2).save(path)
+        models.append((cascade.load_model(path), faces))
+    return models
+
+
 def errors(models, rank=None, bits=16):
     """Each validation face's NME, the folds' ``(model, faces)`` in turn, with the model's leaves
     compressed to ``rank`` and ``bits`` (None: the full leaves)."""
@@ -89,14 +104,7 @@ def main(argv=None):
     results = {"validation_faces": {scored: len(faces[1]) for scored, _, faces in folds},
                "limit": args.limit, "estimators": {}}
     for name, make in ESTIMATORS.items():
-        models = []
-        for scored, trained, faces in folds:
-            path = work / f"{name.lower()}-without-{scored.replace('/', '-')}.npz"
-            if not path.exists():
-                train = cascade.load_faces(*(data / folder for folder in trained))
-                train_landmarker(make(), list(train.images), train.shapes, point_share=1, detectors=["yunet"],
-                                 int16=True, n_jobs=2).save(path)
-            models.append((cascade.load_model(path), faces))
+        models = fold_models(name.lower(), make, folds, data, work)
         full = errors(models)
         by_rank = {rank: errors(models, rank, 16) - full for rank in RANKS}
         rank, rank_passed = smallest_passing(RANKS, by_rank, args.limit)
