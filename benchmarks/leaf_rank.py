@@ -25,6 +25,7 @@ import numpy as np
 
 import cascade
 from cascade.detect import YuNetDetector, detect_faces
+from cascade.shapes import tight_boxes
 from cascade.training import train_landmarker
 
 from . import SCRATCH
@@ -39,13 +40,16 @@ FOLDS = (("helen/trainset", ("lfpw/trainset", "afw")),
          ("lfpw/trainset", ("helen/trainset", "afw")))
 
 
-def validation_faces(folder):
-    """A folder's images, true shapes and YuNet's points, for the faces YuNet finds."""
+def validation_faces(folder, starts="points"):
+    """A folder's images, true shapes and ``predict``'s start arguments, for the faces YuNet finds:
+    YuNet's points (``starts="points"``) or the tight boxes of the true shapes (``"boxes"``)."""
     faces = cascade.load_faces(folder, lazy=True)
     images, truth = list(faces.images), faces.shapes
     _, detected = detect_faces(YuNetDetector(), images, truth, n_jobs=2)
     found = np.flatnonzero(~np.isnan(detected).any(axis=(1, 2)))
-    return [images[i] for i in found], truth[found], detected[found]
+    start = ({"points": detected[found], "detector": "yunet"} if starts == "points"
+             else {"boxes": tight_boxes(truth[found])})
+    return [images[i] for i in found], truth[found], start
 
 
 def summary(increase):
@@ -68,17 +72,22 @@ def smallest_passing(options, increases, limit):
     return options[-1], False
 
 
-def fold_models(tag, make, folds, data, work):
-    """Each fold's ``(model, validation faces)``: ``make()`` trained with the bundled recipe on the
-    fold's training folders, kept in ``work`` as ``{tag}-without-{scored folder}.npz`` and read
-    from there when present."""
+def fold_models(tag, make, folds, data, work, starts="points"):
+    """Each fold's ``(model, validation faces)``: ``make()`` trained on the fold's training folders,
+    kept in ``work`` as ``{tag}-without-{scored folder}.npz`` (``{tag}-boxes-...`` for box starts)
+    and read from there when present. ``starts="points"``: the bundled recipe (int16 leaves);
+    ``"boxes"``: the estimator's own ``fit`` from tight boxes (float leaves), as the suite trains it."""
     models = []
     for scored, trained, faces in folds:
-        path = work / f"{tag}-without-{scored.replace('/', '-')}.npz"
+        path = work / f"{tag}{'' if starts == 'points' else '-boxes'}-without-{scored.replace('/', '-')}.npz"
         if not path.exists():
             train = cascade.load_faces(*(data / folder for folder in trained))
-            train_landmarker(make(), list(train.images), train.shapes, point_share=1, detectors=["yunet"],
-                             int16=True, n_jobs=2).save(path)
+            if starts == "points":
+                model = train_landmarker(make(), list(train.images), train.shapes, point_share=1,
+                                         detectors=["yunet"], int16=True, n_jobs=2)
+            else:
+                model = make().fit(list(train.images), train.shapes)
+            model.save(path)
         models.append((cascade.load_model(path), faces))
     return models
 
@@ -87,8 +96,8 @@ def errors(models, rank=None, bits=16):
     """Each validation face's NME, the folds' ``(model, faces)`` in turn, with the model's leaves
     compressed to ``rank`` and ``bits`` (None: the full leaves)."""
     return np.concatenate([
-        cascade.nme((model if rank is None else model.compress(rank, bits)).predict(
-            images, points=points, detector="yunet"), truth) for model, (images, truth, points) in models])
+        cascade.nme((model if rank is None else model.compress(rank, bits)).predict(images, **start), truth)
+        for model, (images, truth, start) in models])
 
 
 def main(argv=None):
@@ -97,14 +106,17 @@ def main(argv=None):
     parser.add_argument("--work", default=str(SCRATCH / "leaf-rank"), help="where the trained models are kept")
     parser.add_argument("--limit", type=float, default=0.0002, help="NME increase (a fraction, not points)")
     parser.add_argument("--out", default=str(SCRATCH / "leaf-rank"), help="benchmarks/results to publish")
+    parser.add_argument("--starts", choices=("points", "boxes"), default="points",
+                        help="the bundled recipe from YuNet's points, or the estimators' own fit from tight boxes")
+    parser.add_argument("--estimators", nargs="+", choices=tuple(ESTIMATORS), default=tuple(ESTIMATORS))
     args = parser.parse_args(argv)
     data, work, out = Path(args.data), Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
-    folds = [(scored, trained, validation_faces(data / scored)) for scored, trained in FOLDS]
+    folds = [(scored, trained, validation_faces(data / scored, args.starts)) for scored, trained in FOLDS]
     results = {"validation_faces": {scored: len(faces[1]) for scored, _, faces in folds},
-               "limit": args.limit, "estimators": {}}
-    for name, make in ESTIMATORS.items():
-        models = fold_models(name.lower(), make, folds, data, work)
+               "limit": args.limit, "starts": args.starts, "estimators": {}}
+    for name in args.estimators:
+        models = fold_models(name.lower(), ESTIMATORS[name], folds, data, work, args.starts)
         full = errors(models)
         by_rank = {rank: errors(models, rank, 16) - full for rank in RANKS}
         rank, rank_passed = smallest_passing(RANKS, by_rank, args.limit)
@@ -116,8 +128,9 @@ def main(argv=None):
             "by_bits": {b: summary(d) for b, d in by_bits.items()}, "chosen_bits": bits, "bits_passed": bits_passed}
         print(name, json.dumps(results["estimators"][name]), flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "leaf_rank.json").write_text(json.dumps(results, indent=1))
-    (out / "leaf_rank.md").write_text(table(results))
+    stem = "leaf_rank" if args.starts == "points" else "leaf_rank-boxes"
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{stem}.md").write_text(table(results))
     print(table(results))
 
 
