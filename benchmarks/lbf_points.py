@@ -13,7 +13,6 @@ every larger one passes, the rule of :mod:`benchmarks.leaf_rank`. Speed: faces/s
 from YuNet's points over both folds' validation faces, the candidates timed in turn (medians of
 7 rounds). ``lfpw/testset`` is never read.
 """
-import argparse
 import json
 import time
 from functools import partial
@@ -24,9 +23,7 @@ from threadpoolctl import threadpool_limits
 
 import cascade
 
-from . import SCRATCH
-from .leaf_rank import FOLDS, errors, fold_models, smallest_passing, summary, validation_faces
-from .run import DEFAULT_DATA
+from .leaf_rank import FOLDS, errors, fold_models, fold_parser, smallest_passing, summary, validation_faces
 
 POINTS = (16, 20, 24, 28, 32)
 
@@ -45,12 +42,7 @@ def faces_per_second(candidates, rounds=7):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--work", default=str(SCRATCH / "leaf-rank"), help="where the trained models are kept")
-    parser.add_argument("--limit", type=float, default=0.0002, help="NME increase (a fraction, not points)")
-    parser.add_argument("--out", default=str(SCRATCH / "leaf-rank"), help="benchmarks/results to publish")
-    args = parser.parse_args(argv)
+    args = fold_parser(__doc__.splitlines()[0]).parse_args(argv)
     data, work, out = Path(args.data), Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     folds = [(scored, trained, validation_faces(data / scored)) for scored, trained in FOLDS]

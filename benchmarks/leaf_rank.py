@@ -100,12 +100,18 @@ def errors(models, rank=None, bits=16):
         for model, (images, truth, start) in models])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def fold_parser(description):
+    """The arguments of a choice made on these folds: data, kept models, the limit and the output."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--work", default=str(SCRATCH / "leaf-rank"), help="where the trained models are kept")
     parser.add_argument("--limit", type=float, default=0.0002, help="NME increase (a fraction, not points)")
     parser.add_argument("--out", default=str(SCRATCH / "leaf-rank"), help="benchmarks/results to publish")
+    return parser
+
+
+def main(argv=None):
+    parser = fold_parser(__doc__.splitlines()[0])
     parser.add_argument("--starts", choices=("points", "boxes"), default="points",
                         help="the bundled recipe from YuNet's points, or the estimators' own fit from tight boxes")
     parser.add_argument("--estimators", nargs="+", choices=tuple(ESTIMATORS), default=tuple(ESTIMATORS))
