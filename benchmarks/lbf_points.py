@@ -7,7 +7,7 @@ time (BENCHMARKS.md, "The embedded runtime"). Each candidate trains a model on e
 :mod:`benchmarks.leaf_rank` (the bundled recipe; the preset's 32 points are that script's LBF
 models, shared through ``--work``), compressed at the default rank and bits as the bundled file
 is. A candidate's cost is each validation face's NME minus its NME with 32 points and full
-leaves (the bundled model before compression); it passes when the mean cost plus one standard
+leaves (the fold's 32-point model, uncompressed); it passes when the mean cost plus one standard
 error is at most ``--limit`` (0.02 points), and the chosen number is the smallest from which
 every larger one passes, the rule of :mod:`benchmarks.leaf_rank`. Speed: faces/s on one thread
 from YuNet's points over both folds' validation faces, the candidates timed in turn (medians of
