@@ -155,12 +155,13 @@ class BaseCascade(Parameters):
                 raise ValueError(f"for one face pass one image and {name} of shape {single_shape}; "
                                  f"for several, a sequence of images and (n, {', '.join(map(str, single_shape))}) "
                                  f"{name} (got {name} of shape {np.shape(given)})")
-            if points is not None and detector is None:
-                one = self._predict_one_on_points(images, given)
-                if one is not None:
-                    return one
             images, given = [images], [given]
         images = check_images(images)
+        if points is not None and detector is None and len(images) == 1 and np.shape(given) == (1, 5, 2):
+            # One face a call (the pipeline's, a tracker's): the compiled path of few checks.
+            one = self._predict_one_on_points(images[0], given[0])
+            if one is not None:
+                return one if single else one[None]
         calibration = None if detector is None else self._calibration(detector, name)
         rolls = None
         if points is None:
@@ -317,7 +318,7 @@ class BaseCascade(Parameters):
         raise NotImplementedError
 
     def _check_fitted(self):
-        if not all(hasattr(self, name) for name in self._ARRAYS):
+        if not self.__dict__.keys() >= self._ARRAYS.keys():      # fitted arrays are the instance's own
             from sklearn.exceptions import NotFittedError      # scikit-learn's, so its callers catch it
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit or load")
 

@@ -115,9 +115,10 @@ class ForestCascade(BaseCascade):
     def _checked_model(self):
         """The compiled loop's :class:`~cascade._ext.forest.CheckedModel` of the fitted arrays: checked
         once, then reused while the model holds the same (now read-only) arrays."""
-        arrays = tuple(getattr(self, name, None) for name in self._COMPILED)
-        checked = self.__dict__.get("_checked")
-        if checked is None or not checked.holds(*arrays):
+        attributes = self.__dict__
+        arrays = [attributes.get(name) for name in self._COMPILED]
+        checked = attributes.get("_checked")
+        if checked is None or not checked.holds(arrays):
             checked = _forest.CheckedModel(*arrays, mean_frame_updates=self._MEAN_FRAME_UPDATES)
             self._checked = checked            # threads racing here build equal ones: harmless
         return checked
@@ -189,13 +190,13 @@ class ForestCascade(BaseCascade):
         return leaves
 
     def _with_leaves(self, leaves, basis, source, bits=16):
-        """A copy of this model with ``leaves`` (float64) stored as int16 with ``bits`` bits of
-        precision (the low ``16 - bits`` bits zero), one scale per stage, and ``basis`` (None:
-        uncompressed)."""
+        """A copy of this model with ``leaves`` (float64) stored as int16 integers of ``bits`` bits
+        (-2^(bits - 1) to 2^(bits - 1) - 1), one scale per stage, and ``basis`` (None:
+        uncompressed). Fewer bits, smaller numbers: the loop sums more trees' rows in int16."""
         peak = np.abs(leaves).reshape(len(leaves), -1).max(axis=1)
-        scale = np.where(peak > 0, peak / 32767.0, 1.0)
-        step = 2 ** (16 - bits)
-        levels = np.clip(np.round(leaves / (step * scale[:, None, None, None])), -32768 // step, 32767 // step) * step
+        scale = np.where(peak > 0, peak / 32767.0, 1.0) * 2 ** (16 - bits)
+        limit = 2 ** (bits - 1)
+        levels = np.clip(np.round(leaves / scale[:, None, None, None]), -limit, limit - 1)
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
         arrays.update(leaf_values_=levels.astype(np.int16), leaf_scale_=scale)
         if basis is not None:

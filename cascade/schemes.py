@@ -21,6 +21,7 @@ order is the image's: the eye on the image's left, the other eye, the nose
 tip, the mouth corner on the image's left, the other one.
 """
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -129,7 +130,15 @@ class Scheme:
         if shapes.shape[-2:] != (self.n_points, 2):
             raise ValueError(f"shapes of the {self.name!r} scheme have {self.n_points} points; "
                              f"got shape {shapes.shape}")
-        return np.stack([shapes[..., list(group), :].mean(axis=-2) for group in self.five], axis=-2)
+        order, starts, sizes = self._five_groups
+        return np.add.reduceat(shapes[..., order, :], starts, axis=-2) / sizes[:, None]
+
+    @cached_property
+    def _five_groups(self):
+        """The five points' landmark indices end to end, where each group starts, and its size: one
+        gather and one sum for all five (a face a call spends microseconds here)."""
+        sizes = np.array([len(group) for group in self.five])
+        return np.concatenate(self.five), np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes
 
     def default_normalization(self):
         """The NME normalisation this scheme supports best: inter-ocular, inter-pupil, or box-size."""

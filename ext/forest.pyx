@@ -14,7 +14,9 @@ are added with the rows of the trees ahead already being fetched (about
 ``PREFETCH_ROWS`` rows in flight), so memory latency overlaps with the adding.
 A walk is a chain of dependent reads, so about ``WALKS_TOGETHER`` walks (trees x
 faces) go down level by level at once, over split nodes packed 8 bytes each
-(:func:`pack_splits`), the next trees' nodes fetched meanwhile.
+(:func:`pack_splits`), the next trees' nodes fetched meanwhile; a call of one face
+walks them with its nodes in registers (:func:`walk_one`). int16 rows are added in int16,
+as many trees at a time as cannot overflow (:func:`int16_chunks`), then widened.
 
 A stage's leaves may be stored compressed: ``leaf_basis`` ``(T, R, 2L)`` holds each
 stage's R basis vectors of shape space, and a leaf row then holds R coefficients; the
@@ -103,6 +105,7 @@ cdef class CheckedModel:
     cdef const int16_t[:, :, :, ::1] int16_leaf_values
     cdef const double[::1] scale
     cdef const float[:, :, ::1] basis
+    cdef int32_t[::1] int16_chunks
 
     def __init__(self, mean_shape, anchors, offsets, split_u, split_v, split_threshold, leaf_values,
                  leaf_scale, leaf_basis=None, bint mean_frame_updates=False):
@@ -118,14 +121,22 @@ cdef class CheckedModel:
         self.mean_frame_updates = mean_frame_updates
         self.mean_shape, self.anchors, self.offsets = mean_shape, anchors, offsets
         self.nodes, self.scale, self.basis = self.split_nodes, leaf_scale, leaf_basis
+        self.int16_chunks = np.ones(anchors.shape[0], dtype=np.int32)
         if self.int16_leaves:
             self.int16_leaf_values = leaf_values
+            int16_chunks(self.int16_leaf_values, self.int16_chunks)
         else:
             self.float_leaves = leaf_values
 
-    def holds(self, *arrays):
-        """Whether these are the very arrays checked (the model's attributes were not replaced)."""
-        return len(arrays) == len(self.arrays) and all(a is b for a, b in zip(arrays, self.arrays))
+    def holds(self, list arrays):
+        """Whether ``arrays`` are the very arrays checked (the model's attributes were not replaced)."""
+        cdef Py_ssize_t i
+        if len(arrays) != len(self.arrays):
+            return False
+        for i in range(len(arrays)):
+            if arrays[i] is not self.arrays[i]:
+                return False
+        return True
 
     def predict(self, list images, const double[:, ::1] boxes, double[:, :, ::1] out, bint zero_outside=False,
                 double[::1] phase_seconds=None, const float[:, :, ::1] start_shapes=None,
@@ -149,11 +160,11 @@ cdef class CheckedModel:
         if self.int16_leaves:
             _run(images, boxes, self.mean_shape, self.anchors, self.offsets, self.nodes, self.int16_leaf_values,
                  self.scale, self.basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes,
-                 rolls)
+                 rolls, self.int16_chunks)
         else:
             _run(images, boxes, self.mean_shape, self.anchors, self.offsets, self.nodes, self.float_leaves,
                  self.scale, self.basis, out, zero_outside, self.mean_frame_updates, phase_seconds, start_shapes,
-                 rolls)
+                 rolls, self.int16_chunks)
 
     def predict_on_points(self, image, const double[:, ::1] points, const double[:, ::1] mean_points,
                           double[:, :, ::1] out, bint zero_outside=False):
@@ -201,7 +212,8 @@ cdef _run(list images,
           bint mean_frame_updates,
           double[::1] phase_seconds,
           const float[:, :, ::1] start_shapes,
-          const double[::1] rolls):
+          const double[::1] rolls,
+          const int32_t[::1] int16_chunks):
     """The loop, on arrays :func:`_check_model` has passed (the per-call inputs are checked here)."""
     cdef Py_ssize_t n_faces = boxes.shape[0], n_landmarks = mean_shape.shape[0]
     cdef Py_ssize_t n_stages = anchors.shape[0], n_points = anchors.shape[1]
@@ -229,6 +241,7 @@ cdef _run(list images,
     cdef ImageView* views = image_views(images)
     cdef float* shapes = <float*>malloc(BLOCK * dim * sizeof(float))
     cdef int32_t* sums = <int32_t*>malloc(BLOCK * width * sizeof(int32_t))
+    cdef int16_t* partial_sums = <int16_t*>malloc(BLOCK * width * sizeof(int16_t))
     cdef float* coefficients = <float*>malloc(BLOCK * width * sizeof(float))
     cdef uint8_t* pixels = <uint8_t*>malloc(BLOCK * n_points * sizeof(uint8_t))
     cdef int32_t* reached = <int32_t*>malloc(BLOCK * n_trees * sizeof(int32_t))
@@ -236,6 +249,7 @@ cdef _run(list images,
     cdef double similarity[2 * BLOCK]
     cdef float* adding_to = update if mean_frame_updates else shapes
     cdef Py_ssize_t block, first, size, g, t, k, d, j, ahead, trees_ahead, trees_together
+    cdef int chunk = 1, in_partial = 0
     cdef const leaf_t* leaf
     cdef Py_ssize_t row_bytes = width * sizeof(leaf_t)
     cdef Py_ssize_t node_bytes = n_splits * 4 * sizeof(uint16_t)
@@ -244,8 +258,8 @@ cdef _run(list images,
     cdef double seconds[3]
     seconds[0] = seconds[1] = seconds[2] = 0.0
     try:
-        if (shapes == NULL or sums == NULL or coefficients == NULL or pixels == NULL or reached == NULL
-                or update == NULL):
+        if (shapes == NULL or sums == NULL or partial_sums == NULL or coefficients == NULL or pixels == NULL
+                or reached == NULL or update == NULL):
             raise MemoryError()
         with nogil:
             for block in range((n_faces + BLOCK - 1) // BLOCK):
@@ -280,13 +294,18 @@ cdef _run(list images,
                         if k + trees_together < n_trees:      # the next trees' nodes, while these are walked
                             prefetch_row(&split_nodes[t, k + trees_together, 0, 0],
                                          min(trees_together, n_trees - k - trees_together) * node_bytes)
-                        walk_together(&split_nodes[t, k, 0, 0], min(trees_together, n_trees - k), n_splits,
-                                      pixels, n_points, size, &reached[k * BLOCK])
+                        if size == 1 and k + WALKS_TOGETHER <= n_trees:
+                            walk_one(&split_nodes[t, k, 0, 0], n_splits, pixels, &reached[k * BLOCK])
+                        else:
+                            walk_together(&split_nodes[t, k, 0, 0], min(trees_together, n_trees - k), n_splits,
+                                          pixels, n_points, size, &reached[k * BLOCK])
                     if timed:
                         clock = lap(clock, &seconds[1])
                     if leaf_t is int16_t:
                         for d in range(size * width):
                             sums[d] = 0
+                            partial_sums[d] = 0
+                        chunk, in_partial = int16_chunks[t], 0
                     if compressed:
                         for d in range(size * width):
                             coefficients[d] = 0
@@ -307,9 +326,19 @@ cdef _run(list images,
                                 else:
                                     for d in range(dim):
                                         adding_to[g * dim + d] += leaf[d]
-                            else:
+                            elif chunk == 1:
                                 for d in range(width):
                                     sums[g * width + d] += leaf[d]
+                            else:
+                                for d in range(width):
+                                    partial_sums[g * width + d] += leaf[d]
+                        if leaf_t is int16_t and chunk > 1:
+                            in_partial += 1
+                            if in_partial == chunk or k == n_trees - 1:
+                                for d in range(size * width):
+                                    sums[d] += partial_sums[d]
+                                    partial_sums[d] = 0
+                                in_partial = 0
                     if leaf_t is int16_t:
                         if compressed:
                             for d in range(size * width):
@@ -338,6 +367,7 @@ cdef _run(list images,
         free(views)
         free(shapes)
         free(sums)
+        free(partial_sums)
         free(coefficients)
         free(pixels)
         free(reached)
@@ -386,6 +416,41 @@ cdef inline void walk_together(const uint16_t* split_nodes, Py_ssize_t n_trees, 
     for k in range(n_trees):
         for g in range(n_faces):
             reached[k * BLOCK + g] -= <int32_t>n_splits
+
+
+cdef inline void walk_one(const uint16_t* split_nodes, Py_ssize_t n_splits, const uint8_t* pixels,
+                          int32_t* reached) noexcept nogil:
+    """:func:`walk_together` of ``WALKS_TOGETHER`` trees for one face (a call of one face), the
+    walks' nodes in a small local array the compiler keeps in registers, not in ``reached``."""
+    cdef int32_t node[WALKS_TOGETHER]
+    cdef Py_ssize_t k, level = n_splits
+    cdef const uint16_t* packed
+    for k in range(WALKS_TOGETHER):
+        node[k] = 0
+    while level > 0:            # log2(n_splits + 1) levels
+        level >>= 1
+        for k in range(WALKS_TOGETHER):
+            packed = &split_nodes[4 * (k * n_splits + node[k])]
+            node[k] = 2 * node[k] + 2 - (<int>pixels[packed[0]] - <int>pixels[packed[1]] > <int>(<int16_t>packed[2]))
+    for k in range(WALKS_TOGETHER):
+        reached[k * BLOCK] = node[k] - <int32_t>n_splits
+
+
+cdef void int16_chunks(const int16_t[:, :, :, ::1] leaf_values, int32_t[::1] chunks) noexcept nogil:
+    """Per stage, how many trees' int16 leaf values always sum within int16: the loop sums that
+    many trees' rows in int16 (eight values an SSE2 instruction, against four in int32) before
+    widening them, exactly. Leaves kept at ``bits`` bits (:meth:`cascade.forest.ForestCascade.compress`)
+    lie within 2^(bits - 1), so 10 bits sum 63 trees at a time; 1: each row goes to the int32
+    sums as it is."""
+    cdef Py_ssize_t t, i, n = leaf_values.shape[1] * leaf_values.shape[2] * leaf_values.shape[3]
+    cdef const int16_t* values
+    cdef int largest
+    for t in range(leaf_values.shape[0]):
+        values = &leaf_values[t, 0, 0, 0]
+        largest = 1
+        for i in range(n):
+            largest = max(largest, -<int>values[i] if values[i] < 0 else <int>values[i])
+        chunks[t] = max(1, 32767 // largest)
 
 
 def pack_splits(split_u, split_v, split_threshold, n_points):

@@ -396,8 +396,9 @@ def test_compressed_leaves(model, drawn_held_out, tmp_path):
     for rank in (0, 2 * shapes.shape[1] + 1, 2.5, True):
         with pytest.raises(ValueError, match="rank must be an integer"):
             model.compress(rank)
-    coarse = model.compress(8, bits=10)                      # 10 bits: multiples of 64 in the int16
-    assert (coarse.leaf_values_ % 64 == 0).all() and np.abs(coarse.leaf_values_).max() >= 32767 - 64
+    coarse = model.compress(8, bits=10)                      # 10 bits: whole numbers from -512 to 511
+    assert coarse.leaf_values_.min() >= -512 and coarse.leaf_values_.max() <= 511
+    assert np.abs(coarse.leaf_values_).max() >= 511
     np.testing.assert_allclose(coarse.predict(images[:6], boxes[:6]),
                                predict_reference(coarse, images[:6], boxes[:6]), atol=1e-9)
     assert np.abs(coarse.predict(images, boxes) - small.predict(images, boxes)).mean() < 0.5      # pixels
@@ -406,6 +407,34 @@ def test_compressed_leaves(model, drawn_held_out, tmp_path):
     for bits in (7, 17, 12.0, True):
         with pytest.raises(ValueError, match="bits must be an integer"):
             model.compress(8, bits=bits)
+
+
+def test_int16_leaves_summed_in_chunks_equal_the_reference(model, drawn_held_out):
+    """The loop adds a stage's int16 rows in int16, as many trees at a time as cannot overflow
+    there (more, the fewer bits the leaves keep), then widens the partial sums. Leaves at the
+    extremes of their range make every partial sum reach int16's limit. At every bits the answer
+    is the NumPy twin's (int64 sums), and one face a call (its trees walked another way) answers
+    as a batch."""
+    needs_trees(model)
+    images, shapes, boxes = drawn_held_out
+    images, boxes, points = images[:4], boxes[:4], IBUG68.five_points(shapes[:4])
+    models = [model.compress(8, bits=bits) for bits in (8, 11, 13, 16)]
+    # trees summed in int16 at a time: 1, 2, 64, 63, 63, 1
+    for low, high in ((32767, 32767), (16383, 16383), (511, 511), (-512, -512), (511, -512), (1, -32768)):
+        leaves = np.empty_like(models[0].leaf_values_)
+        leaves[..., 0::2], leaves[..., 1::2] = low, high
+        arrays = {name: getattr(models[0], name) for name in (*model._ARRAYS, "leaf_basis_")}
+        arrays |= {"leaf_values_": leaves, "leaf_scale_": np.full(len(leaves), 1e-7)}
+        at_extremes = type(model)._from_arrays(model.get_params(), arrays, "leaves at the extremes")
+        at_extremes.__dict__.update(model._fitted_extras())
+        models.append(at_extremes)
+    for fitted in models:
+        batch = fitted.predict(images, boxes)
+        np.testing.assert_allclose(batch, predict_reference(fitted, images, boxes), atol=1e-9)
+        np.testing.assert_array_equal(np.array([fitted.predict(images[i], boxes[i]) for i in range(4)]), batch)
+        from_points = fitted.predict(images, points=points)
+        np.testing.assert_array_equal(np.array([fitted.predict(images[i], points=points[i]) for i in range(4)]),
+                                      from_points)
 
 
 def test_leaves_that_overflow_give_an_error_not_infinite_landmarks(model, drawn_held_out):
