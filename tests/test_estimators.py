@@ -341,6 +341,14 @@ def test_five_point_starts_are_checked(model, drawn_held_out):
         model.predict(images[:3], points=np.broadcast_to(points[:, :1], points.shape))     # collapsed
     with pytest.raises(ValueError, match="outside"):
         model.predict(images[:3], points=points + 1e5)
+    # A list of one image (the pipeline's and a tracker's call) takes the one-face path: the same
+    # answer as the faces of a batch, and the same errors.
+    np.testing.assert_allclose(model.predict(images[:1], points=points[:1].tolist()),
+                               model.predict(images[:2], points=points[:2])[:1], atol=1e-9)
+    for bad, message in ((np.full((1, 5, 2), np.nan), "NaN"), (points[:1] + 1e5, "outside"),
+                         (np.broadcast_to(points[:1, :1], (1, 5, 2)), "zero or negative size")):
+        with pytest.raises(ValueError, match=message):
+            model.predict(images[:1], points=bad)
     with pytest.raises(ValueError, match=r"\(3, 5, 2\)"):
         model.fit(images[:3], truth[:3], points=points[:2])
     # One face a call takes a shorter path (compiled for the tree cascades): same answer, same checks.
