@@ -641,8 +641,8 @@ def _check_model(const float[:, ::1] mean_shape, const int32_t[:, ::1] anchors,
         raise ValueError("leaf_values must be (T, K, n_splits + 1, W): W = 2L, or R with leaf_basis (T, R, 2L)")
     if leaf_scale.shape[0] != n_stages:
         raise ValueError("leaf_scale must be (T,)")
-    if n_splits & (n_splits + 1):
-        raise ValueError(f"{n_splits} split nodes do not make a complete binary tree")
+    if n_splits < 1 or n_splits & (n_splits + 1):
+        raise ValueError(f"{n_splits} split nodes do not make a complete binary tree of depth 1 or more")
     for t in range(n_stages):
         for s in range(n_points):
             if anchors[t, s] < 0 or anchors[t, s] >= mean_shape.shape[0]:

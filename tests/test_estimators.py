@@ -509,3 +509,14 @@ def test_packed_splits_send_every_face_the_same_way(rng):
     np.testing.assert_array_equal(differences > packed, differences > thresholds.ravel())
     with pytest.raises(ValueError, match="at most 65,536 feature points"):
         compiled_forest.pack_splits(u, u, thresholds, 65537)
+
+
+def test_the_compiled_model_refuses_trees_without_splits():
+    """A walk reads a tree's root before it knows the depth: a model of trees with no split node
+    (which the estimators' checks refuse first) is refused by the compiled model too."""
+    f32, i32 = np.float32, np.int32
+    arrays = (np.array([[0.3, 0.4], [0.7, 0.6]], f32), np.zeros((1, 2), i32), np.zeros((1, 2, 2), f32),
+              np.zeros((1, 3, 0), i32), np.zeros((1, 3, 0), i32), np.zeros((1, 3, 0), f32),
+              np.zeros((1, 3, 1, 4), f32), np.ones(1))
+    with pytest.raises(ValueError, match="complete binary tree"):
+        compiled_forest.CheckedModel(*arrays)
