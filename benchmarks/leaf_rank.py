@@ -19,8 +19,8 @@ smallest from which every larger rank passes, at 16 bits; then, at that rank, th
 fewest from which every larger number passes. When even the largest fails, it is chosen and the
 output says so. The defaults (:data:`cascade.forest.LEAF_RANKS`, :data:`cascade.forest.LEAF_BITS`)
 serve both recipes: each is the larger of the two runs' choices. A run sweeps the bits at its own
-chosen rank, or with ``--bits-rank default`` at the default rank, the one the defaults' bits serve. ``lfpw/testset`` is never read. Trained models are kept in ``--work``, so a second run
-only scores.
+chosen rank, or with ``--bits-rank default`` at the default rank, the one the defaults' bits serve.
+``lfpw/testset`` is never read. Trained models are kept in ``--work``, so a second run only scores.
 """
 import argparse
 import json
