@@ -167,7 +167,7 @@ def table(results):
               "|---" * (len(BITS) + 2) + "|"]
     for name, row in results["estimators"].items():
         flag = "" if row["bits_passed"] else " (none passed)"
-        lines.append(f"| {name} (rank {row.get('bits_rank', row['chosen'])}) | "
+        lines.append(f"| {name} (rank {row['bits_rank']}) | "
                      + " | ".join(cell(row["by_bits"][b]) for b in BITS) + f" | {row['chosen_bits']}{flag} |")
     return "\n".join(lines) + "\n"
 

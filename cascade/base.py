@@ -157,7 +157,7 @@ class BaseCascade(Parameters):
                                  f"{name} (got {name} of shape {np.shape(given)})")
             images, given = [images], [given]
         images = check_images(images)
-        if points is not None and detector is None and len(images) == 1 and np.shape(given) == (1, 5, 2):
+        if points is not None and detector is None and len(images) == 1 and (single or np.shape(given) == (1, 5, 2)):
             # One face a call (the pipeline's, a tracker's): the compiled path of few checks.
             one = self._predict_one_on_points(images[0], given[0])
             if one is not None:

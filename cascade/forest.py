@@ -43,9 +43,9 @@ from .validation import as_real_array, check_boxes, check_image, check_images
 #: ``python -m benchmarks.leaf_rank [--starts boxes]`` makes the choice again.
 LEAF_RANKS = {"LBF": 32, "ERT": 48}
 #: The bits of precision :meth:`ForestCascade.compress` keeps of each coefficient by default, chosen
-#: by the same rule, each run at its own chosen rank, the larger of the two. The coefficients stay
-#: int16 for the compiled loop; the low bits dropped are zeros, which the model file's deflate packs
-#: away.
+#: by the same rule at the default rank in both runs (``--bits-rank default``), the larger of the
+#: two. A coefficient is stored as an int16 holding a whole number of that many bits: small numbers
+#: the model file's deflate packs, and the compiled loop sums in int16 many trees at a time.
 LEAF_BITS = {"LBF": 8, "ERT": 10}
 
 

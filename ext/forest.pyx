@@ -387,32 +387,33 @@ cdef inline double lap(double since, double* total) noexcept nogil:
     return t
 
 
+cdef inline int goes_left(const uint16_t* packed, const uint8_t* pixels) noexcept nogil:
+    """Whether a face whose ``pixels`` are these goes left at the split node ``packed``
+    (:func:`pack_splits`): u - v > threshold, as dlib. A node's children are 2 node + 1 (left) and
+    2 node + 2, and a walk steps to ``2 * node + 2 - goes_left(...)``: branch-free, since which way
+    a face goes is unpredictable and a branch would mispredict."""
+    return <int>pixels[packed[0]] - <int>pixels[packed[1]] > <int>(<int16_t>packed[2])
+
+
 cdef inline void walk_together(const uint16_t* split_nodes, Py_ssize_t n_trees, Py_ssize_t n_splits,
                                const uint8_t* pixels, Py_ssize_t n_points, Py_ssize_t n_faces,
                                int32_t* reached) noexcept nogil:
     """The leaf (0 .. n_splits) each of ``n_trees`` consecutive trees (their packed nodes from
-    ``split_nodes``) sends each of ``n_faces`` faces to, into ``reached[k * BLOCK + g]``; left
-    when u - v > threshold, as dlib."""
-    cdef Py_ssize_t k, g, node
-    cdef const uint16_t* packed
+    ``split_nodes``) sends each of ``n_faces`` faces to, into ``reached[k * BLOCK + g]``; every
+    walk goes down the trees' log2(n_splits + 1) levels (n_splits >= 1, :func:`_check_model`)."""
+    cdef Py_ssize_t k, g, level = n_splits
     cdef const uint16_t* tree
     cdef int32_t* nodes
     for k in range(n_trees):
         for g in range(n_faces):
             reached[k * BLOCK + g] = 0
-    while True:
+    while level > 0:
+        level >>= 1
         for k in range(n_trees):
             tree = &split_nodes[4 * k * n_splits]
             nodes = &reached[k * BLOCK]
             for g in range(n_faces):
-                node = nodes[g]
-                packed = &tree[4 * node]
-                # Branch-free: which way a face goes is unpredictable, so a branch would mispredict.
-                nodes[g] = <int32_t>(2 * node + 2 - (
-                    <int>pixels[g * n_points + packed[0]] - <int>pixels[g * n_points + packed[1]]
-                    > <int>(<int16_t>packed[2])))
-        if reached[0] >= n_splits:      # every walk has the same depth: all are at their leaves
-            break
+                nodes[g] = 2 * nodes[g] + 2 - goes_left(&tree[4 * nodes[g]], &pixels[g * n_points])
     for k in range(n_trees):
         for g in range(n_faces):
             reached[k * BLOCK + g] -= <int32_t>n_splits
@@ -424,14 +425,12 @@ cdef inline void walk_one(const uint16_t* split_nodes, Py_ssize_t n_splits, cons
     walks' nodes in a small local array the compiler keeps in registers, not in ``reached``."""
     cdef int32_t node[WALKS_TOGETHER]
     cdef Py_ssize_t k, level = n_splits
-    cdef const uint16_t* packed
     for k in range(WALKS_TOGETHER):
         node[k] = 0
-    while level > 0:            # log2(n_splits + 1) levels
+    while level > 0:
         level >>= 1
         for k in range(WALKS_TOGETHER):
-            packed = &split_nodes[4 * (k * n_splits + node[k])]
-            node[k] = 2 * node[k] + 2 - (<int>pixels[packed[0]] - <int>pixels[packed[1]] > <int>(<int16_t>packed[2]))
+            node[k] = 2 * node[k] + 2 - goes_left(&split_nodes[4 * (k * n_splits + node[k])], pixels)
     for k in range(WALKS_TOGETHER):
         reached[k * BLOCK] = node[k] - <int32_t>n_splits
 
