@@ -298,7 +298,7 @@ class BaseCascade(Parameters):
         except TypeError as error:
             raise ValueError(f"{source}: parameters do not fit {cls.__name__} ({error})") from None
         for name, array in arrays.items():
-            setattr(model, name, np.ascontiguousarray(array))
+            setattr(model, name, io.cache_aligned(array))
         try:
             model._check_arrays()
             effective_jobs(getattr(model, "n_jobs", None))

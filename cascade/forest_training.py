@@ -7,6 +7,7 @@ import numpy as np
 
 from ._ext import forest as _forest
 from .features import OUTSIDE, frame_transforms, sample_pixels
+from .io import cache_aligned
 from .shapes import from_unit, rotate_about_centre, sample_initial_indices, similarity_fit, to_unit
 from .threads import effective_jobs
 from .validation import check_integer
@@ -40,7 +41,7 @@ def train_stages(estimator, images, shapes, boxes, rolls, mean):
         estimator._log(f"stage {stage + 1}/{config['n_stages']}: mean point residual "
                        f"{samples.residual():.4f} ({time.perf_counter() - started:.1f} s)")
     for name, values in zip(STAGE_ARRAYS, zip(*stages)):
-        setattr(estimator, name, np.ascontiguousarray(np.stack(values)))
+        setattr(estimator, name, cache_aligned(np.stack(values)))
     estimator.offsets_ = estimator.offsets_.astype(np.float32)
     estimator.leaf_scale_ = np.ones(len(stages))
     if hasattr(estimator, "_finish_fit"):

@@ -144,3 +144,23 @@ def test_numpy_parameters_are_saved_as_json(test_faces, tmp_path):
     assert loaded.shrinkage == 0.125 and type(loaded.shrinkage) is float and loaded.scheme_ == IBUG68
     np.testing.assert_array_equal(loaded.predict(images, test_faces.face_boxes()),
                                   model.predict(images, test_faces.face_boxes()))
+
+
+def test_fitted_loaded_and_compressed_leaf_tables_start_on_a_cache_line(saved):
+    model, path = saved
+    for fitted in (model, type(model).load(path), model.compress(rank=2)):
+        for name in ("leaf_values_", "leaf_basis_"):
+            array = getattr(fitted, name, None)
+            if array is not None:
+                assert array.ctypes.data % io.CACHE_LINE == 0, name
+
+
+def test_cache_aligned_copies_only_what_is_off_a_line():
+    lines = io.cache_aligned(np.arange(4 * 48, dtype=np.int16).reshape(4, 48))
+    assert io.cache_aligned(lines) is lines
+    shifted = lines.ravel()[8:].reshape(23, 8)                 # 16 bytes past a line
+    aligned = io.cache_aligned(shifted)
+    assert aligned.ctypes.data % io.CACHE_LINE == 0 and aligned.flags.c_contiguous
+    assert aligned.dtype == shifted.dtype and aligned.shape == shifted.shape
+    np.testing.assert_array_equal(aligned, shifted)
+    assert io.cache_aligned(np.ones((3, 0), np.float32)).shape == (3, 0)
