@@ -516,6 +516,10 @@ cdef void place_on_points(const double[:, ::1] mean_points, const double* points
 
 
 cdef inline void prefetch_row(const void* row, Py_ssize_t n_bytes) noexcept nogil:
+    """Prefetch the ceil(n_bytes / 64) lines from ``row``'s on: every line of the row when its offset
+    in its line plus its length fit in as many, as a bundled leaf row's do in a table that starts on
+    a line (:func:`cascade.io.cache_aligned`; from NumPy's 16-byte start, every other 96-byte row
+    spanned a third line, left unfetched)."""
     cdef Py_ssize_t offset
     for offset in range(0, n_bytes, 64):
         CASCADE_PREFETCH(<const char*>row + offset)
