@@ -30,6 +30,7 @@ import numpy as np
 from ._ext import forest as _forest
 from .base import BaseCascade
 from .forest_training import train_stages
+from .io import cache_aligned
 from .validation import as_real_array, check_boxes, check_image, check_images
 
 
@@ -127,6 +128,12 @@ class ForestCascade(BaseCascade):
         state = dict(self.__dict__)
         state.pop("_checked", None)           # compiled, and rebuilt on the next prediction
         return state
+
+    def __setstate__(self, state):
+        # Unpickled (or deep-copied) arrays start where NumPy puts them: back on a cache line, as a
+        # loaded or fitted model's are, so that the loop's row prefetch covers each row.
+        self.__dict__.update({name: cache_aligned(value) if name in self._COMPILED and value is not None else value
+                              for name, value in state.items()})
 
     def profile(self, images, boxes):
         """Seconds spent per phase predicting these faces on one thread.

@@ -38,9 +38,10 @@ CACHE_LINE = 64
 
 def cache_aligned(array):
     """``array`` C-contiguous and starting on a cache line, copied only where it is not. NumPy
-    starts an array 16 bytes past a line, so that a 96-byte leaf row (48 int16 coefficients) would
-    span three lines every other row, and the loop's prefetch of a row's two lines would miss the
-    third: a lone face, which reads its rows from the outer caches, pays for it (BENCHMARKS.md)."""
+    may start an array 16 bytes past a line (it did every bundled leaf table), so that a 96-byte
+    leaf row (48 int16 coefficients) would span three lines every other row, and the loop's
+    prefetch of a row's two lines would miss the third: a lone face, which reads its rows from the
+    outer caches, pays for it (BENCHMARKS.md)."""
     array = np.ascontiguousarray(array)
     if array.ctypes.data % CACHE_LINE == 0:
         return array

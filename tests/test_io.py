@@ -146,9 +146,10 @@ def test_numpy_parameters_are_saved_as_json(test_faces, tmp_path):
                                   model.predict(images, test_faces.face_boxes()))
 
 
-def test_fitted_loaded_and_compressed_leaf_tables_start_on_a_cache_line(saved):
+def test_fitted_loaded_compressed_and_unpickled_leaf_tables_start_on_a_cache_line(saved):
     model, path = saved
-    for fitted in (model, type(model).load(path), model.compress(rank=2)):
+    for fitted in (model, type(model).load(path), model.compress(rank=2),
+                   pickle.loads(pickle.dumps(model.compress(rank=2)))):
         for name in ("leaf_values_", "leaf_basis_"):
             array = getattr(fitted, name, None)
             if array is not None:
