@@ -50,44 +50,73 @@ def _faces(image, shapes, scheme=IBUG68, five=False):
 def face_outline_mask(image_shape, shape, brow_lift=0.25):
     """A uint8 mask (255 inside) of the face: the hull of the jaw and the brows, the brows
     raised by ``brow_lift`` of the brow-to-chin height so that the forehead is covered."""
+    mask = np.zeros(image_shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, _outline(shape, brow_lift).round().astype(np.int32), 255, lineType=cv2.LINE_AA)
+    return mask
+
+
+def _outline(shape, brow_lift=0.25):
+    """The hull of :func:`face_outline_mask`, ``(k, 2)`` float pixels."""
     shape = np.asarray(shape, dtype=np.float64)
     up = shape[CHIN] - shape[BROWS].mean(axis=0)
     brows = shape[BROWS] - brow_lift * up
-    hull = cv2.convexHull(np.concatenate([shape[JAW], brows]).astype(np.float32)).round().astype(np.int32)
-    mask = np.zeros(image_shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA)
-    return mask
+    return cv2.convexHull(np.concatenate([shape[JAW], brows]).astype(np.float32))[:, 0].astype(np.float64)
+
+
+#: Faces are blurred and feathered on a copy at most this many pixels across, then scaled back:
+#: a blur whose width follows the face's size would otherwise cost the cube of that size.
+BLUR_WORK_SIDE = 256
 
 
 def blur_faces(image, shapes, method="gaussian", strength=1.0):
     """Anonymise each face inside its outline: "gaussian" blur or "pixelate" (blocks about a
-    tenth of the face wide), feathered at the edge."""
+    tenth of the face wide), feathered at the edge. The cost is linear in the faces' pixels: a
+    face larger than :data:`BLUR_WORK_SIDE` is blurred at that size and scaled back."""
     image, shapes, _ = _faces(image, shapes)
     if method not in ("gaussian", "pixelate"):
         raise ValueError(f"method must be 'gaussian' or 'pixelate', got {method!r}")
     if not (np.isfinite(strength) and strength > 0):
         raise ValueError(f"strength must be a positive number, got {strength!r}")
     result = image.copy()
+    height, width = image.shape[:2]
     for shape in shapes:
-        mask = face_outline_mask(image.shape, shape)
-        x, y, w, h = cv2.boundingRect(mask)
-        if w == 0 or h == 0:
+        hull = _outline(shape)
+        left, top = np.maximum(np.floor(hull.min(axis=0)).astype(int) - 1, 0)
+        right, bottom = np.minimum(np.ceil(hull.max(axis=0)).astype(int) + 2, [width, height])
+        w, h = right - left, bottom - top
+        if w <= 0 or h <= 0:
             continue                    # the face lies outside the image
+        inside = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(inside, (hull - [left, top]).round().astype(np.int32), 255, lineType=cv2.LINE_AA)
+        if not inside.any():
+            continue
+        x, y, w, h = cv2.boundingRect(inside)
+        left, top, inside = left + x, top + y, inside[y:y + h, x:x + w]
+        region = image[top:top + h, left:left + w]
         face_size = max(w, h)
-        region = image[y:y + h, x:x + w]
+        scale = min(1.0, BLUR_WORK_SIDE / face_size)
+        small_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = region if scale == 1 else cv2.resize(region, small_size, interpolation=cv2.INTER_AREA)
+        small_inside = inside if scale == 1 else cv2.resize(inside, small_size, interpolation=cv2.INTER_AREA)
+        side = face_size * scale
         if method == "gaussian":
-            hidden = cv2.GaussianBlur(region, (0, 0), max(1.0, strength * face_size / 8))
+            hidden = cv2.GaussianBlur(small, (0, 0), max(1.0, strength * side / 8))
         else:
-            block = max(1, int(round(strength * face_size / 10)))
-            small = cv2.resize(region, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
-            hidden = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+            block = max(1, int(round(strength * side / 10)))
+            blocks = cv2.resize(small, (max(1, small_size[0] // block), max(1, small_size[1] // block)),
+                                interpolation=cv2.INTER_AREA)
+            hidden = cv2.resize(blocks, small_size, interpolation=cv2.INTER_NEAREST)
         # Feathered inwards, so that nothing outside the outline changes.
-        sigma = max(1.0, face_size / 60)
-        inside = mask[y:y + h, x:x + w]
-        eroded = cv2.erode(inside, np.ones((2 * int(sigma) + 1,) * 2, np.uint8))
-        alpha = cv2.GaussianBlur(eroded, (0, 0), sigma) * (inside > 0) / 255.0
+        sigma = max(1.0, side / 60)
+        eroded = cv2.erode(small_inside, np.ones((2 * int(sigma) + 1,) * 2, np.uint8))
+        alpha = cv2.GaussianBlur(eroded, (0, 0), sigma).astype(np.float32) / 255.0
+        if scale != 1:
+            hidden = cv2.resize(hidden, (w, h), interpolation=cv2.INTER_NEAREST if method == "pixelate"
+                                else cv2.INTER_LINEAR)
+            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        alpha = alpha * (inside > 0)
         alpha = alpha[..., None] if image.ndim == 3 else alpha
-        result[y:y + h, x:x + w] = (alpha * hidden + (1 - alpha) * region).round().astype(np.uint8)
+        result[top:top + h, left:left + w] = (alpha * hidden + (1 - alpha) * region).round().astype(np.uint8)
     return result
 
 

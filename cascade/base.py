@@ -357,10 +357,25 @@ def _stored_scheme(params, attributes, arrays, source):
         else:
             base = scheme_of(None, n_points)
             curves = base.curves if legacy["contours"] is None else tuple(
-                (tuple(range(first, last + 1)), closed) for first, last, closed in legacy["contours"])
+                (tuple(range(first, last + 1)), closed) for first, last, closed in _contours(legacy["contours"],
+                                                                                             n_points))
             scheme = Scheme(f"{n_points} points", n_points, legacy["flip_permutation"] or base.flip, curves=curves)
         if scheme.n_points != n_points:
             raise ValueError(f"its scheme has {scheme.n_points} points, its mean shape {n_points}")
     except (ValueError, TypeError) as error:
         raise ValueError(f"{source}: {error}") from None
     return scheme
+
+
+def _contours(contours, n_points):
+    """A version 1 file's ``[first, last, closed]`` curves, checked against the point count before a
+    range is made of them (a damaged file could otherwise ask for billions of indices)."""
+    if not isinstance(contours, list):
+        raise ValueError(f"contours must be a list of [first, last, closed], got {type(contours).__name__}")
+    for contour in contours:
+        if (not isinstance(contour, list) or len(contour) != 3
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in contour[:2])
+                or not 0 <= contour[0] <= contour[1] < n_points):
+            raise ValueError(f"a contour must be [first, last, closed] with 0 <= first <= last < {n_points}, "
+                             f"got {contour!r}")
+    return contours

@@ -56,6 +56,6 @@ def load_model(name="default"):
     """
     path = model_path(name)
     estimator = io.estimator_of(path)
-    if estimator not in ESTIMATORS:
+    if not isinstance(estimator, str) or estimator not in ESTIMATORS:
         raise ValueError(f"{path} holds a {estimator!r} model, which this package does not know")
     return ESTIMATORS[estimator].load(path)

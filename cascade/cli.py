@@ -23,14 +23,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__, apps, outputs
 from .bundled import BUNDLED, ESTIMATORS, resolved_name
 from .corpus import DEFAULT_PARTITION_SIZE, ENGINES, landmark_corpus
-from .data import IMAGE_SUFFIXES, load_faces, read_image, write_pts
+from .data import IMAGE_SUFFIXES, display_name, load_faces, read_image, write_pts
 from .detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
+from .files import check_outputs, check_writable_folder, write_atomically, write_image
+from .image_header import DEFAULT_MAX_PIXELS
 from .outputs import face_records, predictions_document, write_predictions_csv
 from .pipeline import Pipeline
 from .refiner import Refiner
@@ -52,16 +55,44 @@ def main(argv=None):
         return 2
     try:
         with logging_redirect_tqdm():       # log lines above a progress bar, not glued to it
-            return args.run(args) or 0
+            status = args.run(args) or 0
+        if sys.stdout is not None:
+            sys.stdout.flush()              # a full disk is an error here, not a lost result at exit
+        return status
     except BrokenPipeError:
         # The reader left (`cascade predict photo.jpg | head`): nothing more to say, and Python must
         # not fail again flushing stdout at exit.
+        _drop_stdout()
+        return 1
+    except (OSError, ValueError, TypeError, ImportError) as error:
+        print(f"cascade {args.command}: error: {_error_message(error)}", file=sys.stderr)
+        if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):
+            _drop_stdout()          # what could not be written must not be tried again, failing, at exit
+        return 1
+
+
+def _drop_stdout():
+    """Point standard output at the null device (where it has a file descriptor to point)."""
+    try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except (FileNotFoundError, ValueError, TypeError, ImportError) as error:
-        message = " ".join(str(error).split())
-        print(f"cascade {args.command}: error: {message}", file=sys.stderr)
-        return 1
+    except (AttributeError, OSError, ValueError):       # closed, or a stream without a descriptor
+        pass
+
+
+def _error_message(error):
+    """One line: the error's message, an OSError's with the file it concerns."""
+    if isinstance(error, OSError) and error.strerror and not isinstance(error, FileNotFoundError):
+        where = f": {display_name(error.filename)}" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return " ".join(str(error).split())
+
+
+def _print_result(text):
+    """Write a command's result to standard output, which must be open (``cascade ... >&-`` would
+    otherwise lose it with exit status 0)."""
+    if sys.stdout is None:
+        raise OSError("standard output is closed: nowhere to write the result (redirect it, or give -o)")
+    print(text)
 
 
 # -- shared options and helpers -------------------------------------------------------------------
@@ -76,6 +107,8 @@ def _pipeline_options(parser):
                         help=f"detect on a copy this many pixels on its longer side (default {DEFAULT_MAX_SIDE})")
     parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                         help="refine the landmarks with the bundled CNN (default: on; --no-refine: the cascade alone)")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist already "
+                        "(an input is never written over)")
 
 
 def _pipeline(args):
@@ -93,13 +126,18 @@ def _image_options(parser, many=False):
     else:
         parser.add_argument("inputs", nargs="?", metavar="IMAGE", help="an image file")
     parser.add_argument("--sample", action="store_true", help="use the astronaut photo from scikit-image")
+    parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
+                        help="refuse an image whose file declares more pixels than this, before decoding it "
+                        f"(default {DEFAULT_MAX_PIXELS / 1e6:g}: a decompression bomb costs nothing)")
 
 
 def _input_images(args):
     """``[(name, path or None, relative path)]`` of the images to process, folders expanded, in order.
 
-    The relative path names an image's outputs in an output folder: its path inside the folder
-    given (so the input tree is mirrored), or its file name for an image given by itself.
+    The name is the path as given (a folder's images: the folder joined with the path inside it),
+    printable (:func:`cascade.data.display_name`). The relative path names an image's outputs in
+    an output folder: its path inside the folder given (so the input tree is mirrored), or its
+    file name for an image given by itself. An image named twice is refused.
     """
     inputs = args.inputs if isinstance(args.inputs, list) else [args.inputs] if args.inputs else []
     found = [("astronaut", None, Path("astronaut.png"))] if args.sample else []
@@ -108,37 +146,47 @@ def _input_images(args):
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
-                raise ValueError(f"no images in {path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, "
-                                 "in its subfolders too)")
-            found += [(str(p), p, p.relative_to(path)) for p in files]
+                raise ValueError(f"no images in {display_name(path)} (looked for "
+                                 f"{', '.join(sorted(IMAGE_SUFFIXES))}, in its subfolders too)")
+            found += [(display_name(os.path.join(item, p.relative_to(path))), p, p.relative_to(path))
+                      for p in files]
         elif path.is_file():
-            found.append((str(path), path, Path(path.name)))
+            found.append((display_name(item), path, Path(path.name)))
         else:
-            raise FileNotFoundError(f"no image or folder at {path}")
+            raise FileNotFoundError(f"no image or folder at {display_name(path)}")
     if not found:
         raise ValueError("no images given: name image files or folders, or pass --sample")
+    names = set()
+    for name, _, _ in found:
+        if name in names:
+            raise ValueError(f"{name} is given twice: each image once, so that each has one entry")
+        names.add(name)
     return found
 
 
-def _read(path):
+def _read(path, max_pixels):
     if path is None:
         from skimage import data
         return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    return read_image(path)
+    return read_image(path, max_pixels=max_pixels)
 
 
-def _write_image(path, image):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
-        raise ValueError(f"cannot write an image to {path}")
+def _max_pixels(args):
+    if not args.max_megapixels > 0:
+        raise ValueError(f"--max-megapixels must be positive, got {args.max_megapixels}")
+    return round(args.max_megapixels * 1e6)
+
+
+def _input_paths(items):
+    return [path for _, path, _ in items if path is not None]
 
 
 def _image_output(output, default, option="-o"):
-    """The image file an option names, checked before any work: a suffix OpenCV writes."""
+    """The image file an option names: a suffix OpenCV writes (the overwrite rule is the caller's)."""
     output = Path(output or default)
     if output.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"{option} {output}: give an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ValueError(f"{option} {display_name(output)}: give an image file "
+                         f"({', '.join(sorted(IMAGE_SUFFIXES))})")
     return output
 
 
@@ -147,10 +195,11 @@ def _folder_output(output):
     file name, ``-o faces.txt``, is not taken for a folder)."""
     output = Path(output)
     if output.exists() and not output.is_dir():
-        raise ValueError(f"-o {output} is a file, not a folder")
+        raise ValueError(f"-o {display_name(output)} is a file, not a folder")
     if not output.exists() and output.suffix:
-        raise ValueError(f"-o {output}: a new output folder's name has no suffix (create the folder "
-                         "first to use this name)")
+        raise ValueError(f"-o {display_name(output)}: a new output folder's name has no suffix (create the "
+                         "folder first to use this name)")
+    check_writable_folder(output)
     return output
 
 
@@ -167,29 +216,31 @@ def command_predict(args):
     to_json = output is not None and output.suffix.lower() == ".json"
     folder = _folder_output(output) if output is not None and not annotate_one and not to_json else None
     if annotate_one and len(items) != 1:
-        raise ValueError(f"-o {output} is an image file, but {len(items)} images were given: pass a folder")
+        raise ValueError(f"-o {display_name(output)} is an image file, but {len(items)} images were given: "
+                         "pass a folder")
     if (args.annotate or args.pts or args.csv) and folder is None:
         raise ValueError("--annotate, --pts and --csv need -o FOLDER")
+    max_pixels = _max_pixels(args)
     if folder is not None:
         _check_folder_outputs(folder, items, args)
-    elif output is not None and output.exists() and not args.overwrite:
-        raise ValueError(f"{output} exists: pass --overwrite to replace it")
+    elif output is not None:
+        check_outputs([output], _input_paths(items), args.overwrite)
     pipeline = _pipeline(args)
 
     def work(item):
         name, path, relative = item
         try:
-            image = _read(path)
+            image = _read(path, max_pixels)
             faces = pipeline(image)
-        except (ValueError, OSError) as error:      # unreadable or corrupt: recorded, the batch goes on
-            return name, None, str(error)
-        if annotate_one or args.annotate:
-            drawn = apps.draw_landmarks(image, [f.landmarks for f in faces], [f.box for f in faces])
-            _write_image(output if annotate_one else folder / relative.with_suffix(".png"), drawn)
-        if args.pts and faces:
-            (folder / relative.parent).mkdir(parents=True, exist_ok=True)     # the input's folders, mirrored
-            for k, face in enumerate(faces):
-                write_pts(folder / relative.parent / f"{relative.stem}_{k}.pts", face.landmarks)
+            if annotate_one or args.annotate:
+                drawn = apps.draw_landmarks(image, [f.landmarks for f in faces], [f.box for f in faces])
+                write_image(output if annotate_one else folder / relative.with_suffix(".png"), drawn)
+            if args.pts and faces:
+                (folder / relative.parent).mkdir(parents=True, exist_ok=True)     # the input's folders, mirrored
+                for k, face in enumerate(faces):
+                    write_pts(folder / relative.parent / f"{relative.stem}_{k}.pts", face.landmarks)
+        except (ValueError, OSError, cv2.error) as error:   # unreadable, corrupt or unwritable: recorded,
+            return name, None, _error_message(error)         # the batch goes on
         return name, faces, None
 
     if folder is not None:
@@ -207,17 +258,17 @@ def command_predict(args):
             bar.update()
     document = predictions_document(resolved_name(args.model), args.detector, args.refine, results, errors)
     if output is None:
-        print(document)
+        _print_result(document)
     elif annotate_one:
         if not errors:
-            print(f"wrote {output} ({len(results[items[0][0]])} faces)", file=sys.stderr)
+            print(f"wrote {display_name(output)} ({len(results[items[0][0]])} faces)", file=sys.stderr)
     else:
         json_path = folder / "landmarks.json" if folder is not None else output
-        json_path.write_text(document)
+        write_atomically(json_path, document.encode())
         if args.csv:
             write_predictions_csv(folder / "landmarks.csv", results)
         n_faces = sum(len(faces) for faces in results.values())
-        print(f"wrote {json_path} ({n_faces} faces in {len(results)} images"
+        print(f"wrote {display_name(json_path)} ({n_faces} faces in {len(results)} images"
               f"{f', {len(errors)} unreadable' if errors else ''})", file=sys.stderr)
     return 1 if errors else 0
 
@@ -266,22 +317,35 @@ def _check_folder_outputs(folder, items, args):
         if key in stems:
             raise ValueError(f"{stems[key]} and {name} would write the same outputs ({key}.*) in {folder}")
         stems[key] = name
-    if args.overwrite:
-        return
     planned = [folder / "landmarks.json"] + [folder / "landmarks.csv"] * args.csv
     planned += [folder / relative.with_suffix(".png") for _, _, relative in items] * args.annotate
+    inputs = {os.path.realpath(path) for path in _input_paths(items)}
+    written_over = [path for path in planned if os.path.realpath(path) in inputs]
+    if written_over:
+        raise ValueError(f"{display_name(written_over[0])} is an input: an input is never written over "
+                         "(give another output folder)")
+    if args.overwrite:
+        return
     existing = [path for path in planned if path.exists()]
     if args.pts:
         existing += [path for _, _, relative in items
                      for path in (folder / relative.parent).glob(f"{relative.stem}_[0-9]*.pts")]
     if existing:
-        raise ValueError(f"{existing[0]} exists ({len(existing)} outputs in all): pass --overwrite to replace them")
+        raise ValueError(f"{display_name(existing[0])} exists ({len(existing)} outputs in all): pass "
+                         "--overwrite to replace them")
 
 
 # -- video ----------------------------------------------------------------------------------------
 
 def command_video(args):
     from .video import process_video
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"no video file at {display_name(args.input)}")
+    if Path(args.output).suffix.lower() not in (".mp4", ".avi"):
+        raise ValueError(f"-o {display_name(args.output)}: give an .mp4 or .avi file")
+    if args.landmarks is not None and Path(args.landmarks).suffix.lower() != ".json":
+        raise ValueError(f"--landmarks {display_name(args.landmarks)}: give a .json file")
+    check_outputs([args.output, args.landmarks], [args.input], args.overwrite)
     summary = process_video(args.input, args.output, _pipeline(args), smooth=not args.no_smooth,
                             landmarks_path=args.landmarks, redetect_every=args.redetect_every,
                             progress=False if args.quiet else None)
@@ -291,9 +355,27 @@ def command_video(args):
 # -- fit ------------------------------------------------------------------------------------------
 
 def command_fit(args):
+    if Path(args.output).suffix.lower() != ".npz":
+        raise ValueError(f"-o {display_name(args.output)}: a model file is a .npz")
+    check_outputs([args.output], overwrite=args.overwrite)
+    estimator = _estimator(args)
     faces = load_faces(*args.folders)
     if len(faces) < 2:
         raise ValueError(f"found {len(faces)} faces in {args.folders}: fit needs image + .pts pairs")
+    started = time.time()
+    model = train_landmarker(estimator, list(faces.images), faces.shapes, box_jitter=args.box_jitter,
+                             point_share=args.point_share, points_detector=args.point_detector,
+                             detectors=args.calibrate, int16=args.int16, compress=args.compress, seed=args.seed,
+                             n_jobs=args.jobs)
+    for name, calibration in model.box_calibrations_.items():
+        print(f"{name}: {calibration}", file=sys.stderr)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.output)
+    print(f"wrote {display_name(args.output)} in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
+
+
+def _estimator(args):
+    """The estimator ``fit`` trains, its parameters checked before any work."""
     estimator = ESTIMATORS[args.method.upper()]
     params = {"random_state": args.seed, "n_jobs": args.jobs, "verbose": 1}
     params = {k: v for k, v in params.items() if k in estimator().get_params()}
@@ -303,15 +385,13 @@ def command_fit(args):
             params[key] = json.loads(value)
         except json.JSONDecodeError:
             params[key] = value
-    started = time.time()
-    model = train_landmarker(estimator(**params), list(faces.images), faces.shapes, box_jitter=args.box_jitter,
-                             point_share=args.point_share, points_detector=args.point_detector,
-                             detectors=args.calibrate, int16=args.int16, compress=args.compress, seed=args.seed,
-                             n_jobs=args.jobs)
-    for name, calibration in model.box_calibrations_.items():
-        print(f"{name}: {calibration}", file=sys.stderr)
-    model.save(args.output)
-    print(f"wrote {args.output} in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
+    unknown = sorted(set(params) - set(estimator().get_params()))
+    if unknown:
+        raise ValueError(f"--param {unknown[0]}: {estimator.__name__} has no such parameter "
+                         f"(it has {', '.join(sorted(estimator().get_params()))})")
+    model = estimator(**params)
+    model._check_params()           # a bad value is refused now, not after the detector's pass
+    return model
 
 
 # -- evaluate -------------------------------------------------------------------------------------
@@ -319,7 +399,7 @@ def command_fit(args):
 def command_evaluate(args):
     from .evaluate import plot_ced, report
     if args.ced:
-        _image_output(args.ced, "ced.png", "--ced")
+        check_outputs([_image_output(args.ced, "ced.png", "--ced")], overwrite=args.overwrite)
         try:
             import matplotlib  # noqa: F401 - checked before the work, not after it
         except ImportError:
@@ -347,8 +427,9 @@ def command_evaluate(args):
     speeds = ", ".join(f"{name} {speed:.0f}" for name, speed in speeds.items())
     print(f"\nfaces/s (all faces in one call{', detection included' if args.detector else ''}): {speeds}")
     if args.ced:
+        Path(args.ced).parent.mkdir(parents=True, exist_ok=True)
         plot_ced(result.errors(), args.ced)
-        print(f"wrote {args.ced}", file=sys.stderr)
+        print(f"wrote {display_name(args.ced)}", file=sys.stderr)
 
 
 # -- bench ----------------------------------------------------------------------------------------
@@ -362,62 +443,68 @@ def command_bench(args):
 
 # -- applications ---------------------------------------------------------------------------------
 
-def _one_image_faces(args):
-    """The one input image and its faces (the output, checked by the caller, comes after)."""
+def _one_image_faces(args, outputs=(), other_inputs=()):
+    """The one input image and its faces, once ``outputs`` (image files) pass the overwrite rule."""
     items = _input_images(args)
     if len(items) != 1:
         raise ValueError("give one image (or --sample)")
     (name, path, _), = items
-    image = _read(path)
+    check_outputs(outputs, [path, *other_inputs], args.overwrite)
+    image = _read(path, _max_pixels(args))
     faces = _pipeline(args)(image)
     print(f"{name}: {len(faces)} faces", file=sys.stderr)
     return image, faces
 
 
 def _write_result(output, result):
-    _write_image(output, result)
-    print(f"wrote {output}", file=sys.stderr)
+    write_image(output, result)
+    print(f"wrote {display_name(output)}", file=sys.stderr)
 
 
 def command_blur(args):
     output = _image_output(args.output, "blur.png")
-    image, faces = _one_image_faces(args)
+    image, faces = _one_image_faces(args, [output])
     _write_result(output, apps.blur_faces(image, [f.landmarks for f in faces], args.method))
 
 
 def command_align(args):
     output = _folder_output(args.output or "align")
+    existing = sorted(output.glob("face_*.png"))
+    if existing and not args.overwrite:
+        raise ValueError(f"{display_name(existing[0])} exists ({len(existing)} aligned faces in all): pass "
+                         "--overwrite to replace them")
     image, faces = _one_image_faces(args)
     crops = apps.align_faces(image, [f.landmarks for f in faces], size=args.size)
     for k, crop in enumerate(crops):
-        _write_image(output / f"face_{k}.png", crop)
-    print(f"wrote {len(crops)} aligned faces to {output}", file=sys.stderr)
+        write_image(output / f"face_{k}.png", crop)
+    print(f"wrote {len(crops)} aligned faces to {display_name(output)}", file=sys.stderr)
 
 
 def command_overlay(args):
     output = _image_output(args.output, "overlay.png")
     overlay = _overlay_picture(args.png) if args.png else apps.sunglasses()
-    image, faces = _one_image_faces(args)
+    image, faces = _one_image_faces(args, [output], [args.png] if args.png else [])
     _write_result(output, apps.overlay_on_faces(image, [f.landmarks for f in faces], overlay))
 
 
 def _overlay_picture(path):
     if not Path(path).is_file():
-        raise FileNotFoundError(f"no picture at {path}")
-    overlay = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        raise FileNotFoundError(f"no picture at {display_name(path)}")
+    overlay = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if overlay is None:
-        raise ValueError(f"{path} is not an image OpenCV can read")
+        raise ValueError(f"{display_name(path)} is not an image OpenCV can read")
     if overlay.ndim != 3 or overlay.shape[2] != 4:
-        raise ValueError(f"{path} has no alpha channel: the overlay must be a transparent PNG (4 channels)")
+        raise ValueError(f"{display_name(path)} has no alpha channel: the overlay must be a transparent PNG "
+                         "(4 channels)")
     return overlay
 
 
 def command_pose(args):
     output = _image_output(args.output, None) if args.output else None
-    image, faces = _one_image_faces(args)
+    image, faces = _one_image_faces(args, [output])
     poses = [apps.head_pose(face.landmarks, image.shape) for face in faces]
-    print(json.dumps([{"face": k, "box": face.box.round(2).tolist(), **pose.as_dict()}
-                      for k, (face, pose) in enumerate(zip(faces, poses))], indent=1))
+    _print_result(json.dumps([{"face": k, "box": face.box.round(2).tolist(), **pose.as_dict()}
+                              for k, (face, pose) in enumerate(zip(faces, poses))], indent=1))
     if output is not None:
         _write_result(output, apps.draw_pose(image, [f.landmarks for f in faces], poses))
 
@@ -469,7 +556,6 @@ def build_parser():
     predict.add_argument("--annotate", action="store_true", help="also draw the landmarks (-o FOLDER)")
     predict.add_argument("--pts", action="store_true", help="also write IMAGE_k.pts per face (-o FOLDER)")
     predict.add_argument("--csv", action="store_true", help="also write landmarks.csv (-o FOLDER)")
-    predict.add_argument("--overwrite", action="store_true", help="replace outputs that exist already")
     predict.add_argument("--jobs", type=int, default=-1, help="threads, as n_jobs: -1 all cores (the default), "
                          "-2 all but one")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -524,6 +610,7 @@ def build_parser():
                      "faster; as the bundled models)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--jobs", type=int, default=1, help="training threads")
+    fit.add_argument("--overwrite", action="store_true", help="replace the model file if it exists")
     fit.set_defaults(run=command_fit)
 
     evaluate = commands.add_parser(
@@ -544,6 +631,7 @@ def build_parser():
                           help="refine with the bundled CNN (default: on)")
     evaluate.add_argument("--jobs", type=int, default=1, help="detector threads")
     evaluate.add_argument("--ced", help="write the CED curves to this image file (needs the plot extra)")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace the --ced file if it exists")
     evaluate.set_defaults(run=command_evaluate)
 
     bench = commands.add_parser("bench", help="the benchmark suite (python -m benchmarks.run)", add_help=False,

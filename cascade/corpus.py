@@ -9,7 +9,8 @@ beside a ``manifest.json``. Inputs and output may be local paths or any fsspec U
 The shard's rows (one per face; an image with no face, or that could not be read,
 has one row with ``face`` null)::
 
-    image      string         the image's path (local: absolute; else its URL)
+    image      string         the image's path (local: absolute; else its URL; bytes of a file name
+                              that are not UTF-8 as \\xNN escapes)
     face       int32          the face's index in its image, surest first; null: no face or an error
     width      int32          the image's size in pixels (null: an error)
     height     int32
@@ -20,8 +21,10 @@ has one row with ``face`` null)::
     model      string         the landmark model
     error      string         why the image could not be read or landmarked (null: none)
 
-Each shard is written under a temporary name, then renamed: a shard that exists is
-complete. A rerun with the same inputs and settings skips the shards already
+The output folder is claimed before any work by creating ``.claim`` in it exclusively
+(it holds the run's key): a second run with other settings started at the same time
+is refused, never interleaved. Each shard is written under a temporary name (flushed
+to disk on a local file system), then renamed: a shard that exists is complete. A rerun with the same inputs and settings skips the shards already
 there, so an interrupted run resumes, and a worker that dies mid-task loses
 nothing (Dask retries its tasks elsewhere; a shard written twice is written
 whole, with the same rows, under the same name). The manifest names the models
@@ -43,8 +46,9 @@ from typing import NamedTuple
 
 from . import __version__
 from .bundled import model_path, resolved_name
-from .data import IMAGE_SUFFIXES, decode_image
+from .data import IMAGE_SUFFIXES, decode_image, display_name
 from .detect import DEFAULT_DETECTOR
+from .image_header import DEFAULT_MAX_PIXELS
 from .validation import check_integer
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,7 @@ ENGINES = ("local", "dask")
 #: The layout of a corpus output (this module's docstring); a manifest of another is refused.
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+CLAIM = ".claim"
 SHARD_NAME = "part-{:06d}.parquet"
 DEFAULT_PARTITION_SIZE = 256
 _GLOB_CHARACTERS = set("*?[")
@@ -60,7 +65,7 @@ _GLOB_CHARACTERS = set("*?[")
 
 def landmark_corpus(inputs, output, *, model="default", detector=DEFAULT_DETECTOR, detector_options=None,
                     refiner=True, engine="local", client=None, workers=None,
-                    partition_size=DEFAULT_PARTITION_SIZE, progress=None):
+                    partition_size=DEFAULT_PARTITION_SIZE, max_pixels=DEFAULT_MAX_PIXELS, progress=None):
     """Landmark every face of a corpus of images into Parquet shards (the module's docstring).
 
     Parameters
@@ -77,6 +82,9 @@ def landmark_corpus(inputs, output, *, model="default", detector=DEFAULT_DETECTO
     client : the ``distributed.Client`` of the cluster to run on; by default a ``LocalCluster`` of
         ``workers`` processes (default: one per core), one thread each, started and closed here
     partition_size : images a shard (and a Dask task) holds
+    max_pixels : an image whose file declares more pixels is an error row, refused before it is
+        decoded (:func:`cascade.data.decode_image`), so that a decompression bomb cannot exhaust a
+        worker's memory; None for no limit of the package's
     progress : a tqdm bar of images: True, False, or None (on a terminal only)
 
     Returns the manifest (a dict, also written as ``manifest.json``), with what this run did
@@ -101,7 +109,9 @@ def landmark_corpus(inputs, output, *, model="default", detector=DEFAULT_DETECTO
     partition_size = check_integer(partition_size, "partition_size")
     if not isinstance(refiner, bool):
         raise TypeError(f"refiner must be True or False here (workers load the bundled one), got {refiner!r}")
-    settings = _Settings.of(model, detector, detector_options, refiner)
+    if max_pixels is not None:
+        max_pixels = check_integer(max_pixels, "max_pixels")
+    settings = _Settings.of(model, detector, detector_options, refiner, max_pixels)
     pipeline = _pipeline(settings)              # unknown models and detectors fail here, before any work
     images = corpus_images(inputs)
     out_fs, root = fsspec.core.url_to_fs(str(output))
@@ -162,10 +172,30 @@ def read_corpus(output, columns=None):
         raise ValueError(f"{output} holds no complete corpus output (its run has not finished: rerun it)")
     import pyarrow as pa
     tables = []
-    for shard in manifest["shards"]:
-        with out_fs.open(posixpath.join(root, shard["file"]), "rb") as file:
-            tables.append(pq.read_table(file, columns=columns))
+    for path in _shard_paths(manifest, root, output):
+        try:
+            with out_fs.open(path, "rb") as file:
+                tables.append(pq.read_table(file, columns=columns))
+        except (OSError, pa.ArrowException) as error:
+            raise ValueError(f"the shard {path} cannot be read ({' '.join(str(error).split())}): delete it and "
+                             "rerun the corpus to recompute it") from None
     return pa.concat_tables(tables)
+
+
+def _shard_paths(manifest, root, output):
+    """The shards a complete manifest lists, checked: ``part-000000.parquet``, ``part-000001.parquet``...
+    in order, as many as it says, so that a damaged or edited manifest can name no file outside the
+    output folder and none twice."""
+    shards, n_shards = manifest.get("shards"), manifest.get("n_shards")
+    if not isinstance(shards, list) or not isinstance(n_shards, int) or len(shards) != n_shards:
+        raise ValueError(f"{posixpath.join(root, MANIFEST)} is damaged: its shard list does not hold its "
+                         f"{n_shards!r} shards")
+    for index, shard in enumerate(shards):
+        if not isinstance(shard, dict) or shard.get("file") != SHARD_NAME.format(index):
+            named = shard.get("file") if isinstance(shard, dict) else shard
+            raise ValueError(f"{posixpath.join(root, MANIFEST)} is damaged: shard {index} must be "
+                             f"{SHARD_NAME.format(index)} in {output}, not {named!r}")
+    return [posixpath.join(root, SHARD_NAME.format(index)) for index in range(n_shards)]
 
 
 # -- the settings a run is made of -------------------------------------------------------------
@@ -177,9 +207,10 @@ class _Settings(NamedTuple):
     detector: str
     detector_options: tuple         # sorted (name, value) pairs
     refine: bool
+    max_pixels: object              # an int, or None
 
     @classmethod
-    def of(cls, model, detector, detector_options, refine):
+    def of(cls, model, detector, detector_options, refine, max_pixels):
         if not isinstance(detector, str):
             raise TypeError(f"detector must be a detector's name here (workers build it), got {detector!r}")
         options = tuple(sorted((detector_options or {}).items()))
@@ -187,7 +218,7 @@ class _Settings(NamedTuple):
             if not isinstance(value, (str, int, float, bool, type(None))):
                 raise TypeError(f"detector_options[{name!r}] must be a number, a string or None (workers "
                                 f"rebuild the detector from it), got {type(value).__name__}")
-        return cls(str(resolved_name(model)), detector, options, refine)
+        return cls(str(resolved_name(model)), detector, options, refine, max_pixels)
 
     def as_dict(self):
         return {**self._asdict(), "detector_options": dict(self.detector_options)}
@@ -208,7 +239,7 @@ def _planned_manifest(settings, pipeline, images, partition_size):
         models["detector"] = _file_record(pipeline.detector.model_path)
     if pipeline.refiner is not None:
         models["refiner"] = [_file_record(stage.path) for stage in pipeline.refiner.stages]
-    inputs_digest = hashlib.sha256("\n".join(images).encode()).hexdigest()
+    inputs_digest = hashlib.sha256("\n".join(images).encode("utf-8", "surrogateescape")).hexdigest()
     identity = {"format": FORMAT_VERSION, "inputs": {"images": len(images), "sha256": inputs_digest},
                 "partition_size": partition_size, "parameters": settings.as_dict(), "models": models}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -226,19 +257,50 @@ def _file_record(path):
 
 
 def _claim_output(out_fs, root, manifest):
-    """Make ``root`` this run's output: new or empty, or holding this same run (then resumed)."""
+    """Make ``root`` this run's output: new or empty, or holding this same run (then resumed).
+
+    The claim is the exclusive creation of ``.claim`` holding the run's key: of two runs started
+    together on one folder, one creates it and the other reads it, so that runs with other
+    settings are refused rather than interleaved.
+    """
     if out_fs.exists(root) and not out_fs.isdir(root):
         raise ValueError(f"the output {root} is a file, not a folder")
-    previous = _read_manifest(out_fs, root)
-    if previous is None and out_fs.exists(root) and out_fs.ls(root, detail=False):
-        raise ValueError(f"the output folder {root} holds other files and no {MANIFEST}: give a new or "
-                         "empty folder")
-    if previous is not None and previous.get("key") != manifest["key"]:
-        raise ValueError(f"the output folder {root} holds the output of another run (other inputs, models or "
+    another = ValueError(f"the output folder {root} holds the output of another run (other inputs, models or "
                          "settings): give another folder, or delete it")
+    previous = _read_manifest(out_fs, root)
+    if previous is not None and previous.get("key") != manifest["key"]:
+        raise another
+    claim = posixpath.join(root, CLAIM)
+    out_fs.makedirs(root, exist_ok=True)
+    try:
+        with out_fs.open(claim, "xb") as file:
+            file.write(manifest["key"].encode())
+    except FileExistsError:
+        if _claimant(out_fs, claim) != manifest["key"]:
+            raise another from None
+    else:
+        if previous is None and any(_foreign(name) for name in out_fs.ls(root, detail=False)):
+            out_fs.rm(claim)
+            raise ValueError(f"the output folder {root} holds other files and no {MANIFEST}: give a new or "
+                             "empty folder")
     if previous is None:
-        out_fs.makedirs(root, exist_ok=True)
         _write_atomically(out_fs, posixpath.join(root, MANIFEST), json.dumps(manifest, indent=1).encode())
+
+
+def _foreign(path):
+    """Whether a file in an output folder is none of a run's own (its claim, its manifest being written)."""
+    name = posixpath.basename(path.rstrip("/"))
+    return name not in (CLAIM, MANIFEST) and ".tmp-" not in name
+
+
+def _claimant(out_fs, claim):
+    """The key in a claim file, waiting a little for a run that has created it to have written it."""
+    for _ in range(100):
+        key = out_fs.cat_file(claim).decode(errors="replace")
+        if key:
+            return key
+        time.sleep(0.05)
+    return key
 
 
 def _read_manifest(out_fs, root):
@@ -318,7 +380,7 @@ def _landmark_shard(index, paths, output, settings):
     import pyarrow as pa
     import pyarrow.parquet as pq
     pipeline = _pipeline(settings)
-    rows = [row for path in paths for row in _image_rows(pipeline, path)]
+    rows = [row for path in paths for row in _image_rows(pipeline, path, settings.max_pixels)]
     # An image without a face, or with an error, has one row whose face is null.
     counts = {"images": len(paths), "faces": sum(row["face"] is not None for row in rows),
               "no_face": sum(row["face"] is None and row["error"] is None for row in rows),
@@ -331,20 +393,21 @@ def _landmark_shard(index, paths, output, settings):
     return counts
 
 
-def _image_rows(pipeline, path):
+def _image_rows(pipeline, path, max_pixels):
     """The rows of one image: a face's each, or one row without a face (and why, for an error)."""
     import cv2
     import fsspec
+    name = display_name(path)
     try:
         with fsspec.open(path, "rb") as file:
-            image = decode_image(file.read(), path)
+            image = decode_image(file.read(), name, max_pixels=max_pixels)
         faces = pipeline(image)
     except (OSError, ValueError, TypeError, MemoryError, cv2.error) as error:
-        return [_row(path, error=" ".join(f"{type(error).__name__}: {error}".split()))]
+        return [_row(name, error=" ".join(f"{type(error).__name__}: {error}".split()))]
     size = {"width": image.shape[1], "height": image.shape[0]}
     if not faces:
-        return [_row(path, **size)]
-    return [_row(path, face=k, score=face.score, box=face.box.tolist(), landmarks=face.landmarks.tolist(), **size)
+        return [_row(name, **size)]
+    return [_row(name, face=k, score=face.score, box=face.box.tolist(), landmarks=face.landmarks.tolist(), **size)
             for k, face in enumerate(faces)]
 
 
@@ -396,6 +459,9 @@ def _write_atomically(out_fs, path, data):
     try:
         with out_fs.open(temporary, "wb") as file:
             file.write(data)
+            if _is_local(out_fs):       # on disk before it has its final name, so a crash leaves no torn shard
+                file.flush()
+                os.fsync(file.fileno())
         out_fs.mv(temporary, path)
     except BaseException:
         if out_fs.exists(temporary):

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .image_header import DEFAULT_MAX_PIXELS, declared_size
 from .shapes import tight_boxes
 from .validation import check_boxes, check_image, check_shapes
 
@@ -28,28 +29,60 @@ MAX_LANDMARKS = 10_000
 SHARED_300W_TRAIN = ("lfpw/trainset", "helen/trainset", "afw")
 
 
-def read_image(path, grayscale=False):
+def read_image(path, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS):
     """Read an image file as uint8 BGR (or grey); clear errors for missing or corrupt files.
 
     As OpenCV decodes it: an alpha channel is dropped, 16-bit samples keep their high
     byte, and a JPEG's EXIF orientation is applied (the pixels come upright, as a
-    photo viewer shows them, and the landmarks are in those pixels).
+    photo viewer shows them, and the landmarks are in those pixels). The file's bytes are
+    read by NumPy, never by OpenCV from a path (OpenCV crashes on a file name that is not
+    valid UTF-8). An image whose header declares more than ``max_pixels`` pixels is refused
+    before it is decoded (:func:`decode_image`).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no image file at {path}")
-    return decode_image(np.fromfile(path, dtype=np.uint8), path, grayscale)
+        raise FileNotFoundError(f"no image file at {display_name(path)}")
+    return decode_image(np.fromfile(path, dtype=np.uint8), display_name(path), grayscale, max_pixels)
 
 
-def decode_image(encoded, name, grayscale=False):
+def decode_image(encoded, name, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS):
     """Decode an image file's bytes (``bytes`` or a uint8 array) as :func:`read_image` reads a file;
-    ``name`` names it in the error for bytes that are empty or not an image."""
+    ``name`` names it in errors.
+
+    ``ValueError`` for bytes that are empty or not an image, and, before any decoding, for an
+    image whose header (:mod:`cascade.image_header`) declares more than ``max_pixels`` pixels
+    (None: no limit of this package's; formats whose header it does not read, such as JPEG 2000,
+    are decoded under OpenCV's own limit of 2^30 pixels).
+    """
     buffer = np.frombuffer(encoded, dtype=np.uint8)
+    if max_pixels is not None:
+        size = declared_size(buffer)
+        if size is not None and size[0] * size[1] > max_pixels:
+            raise ValueError(f"{name} declares {size[0]} x {size[1]} pixels, above the limit of {max_pixels:,} "
+                             "(max_pixels): refused before decoding")
     flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
-    image = cv2.imdecode(buffer, flag) if buffer.size else None
+    try:
+        image = cv2.imdecode(buffer, flag) if buffer.size else None
+    except cv2.error:           # OpenCV's own size limit, or a decoder that gave up
+        image = None
     if image is None:
         raise ValueError(f"cannot decode {name}: empty, corrupt or not an image")
     return image
+
+
+def display_name(path):
+    """``path`` as text that can be printed and written as UTF-8: bytes of a file name that are not
+    valid UTF-8 (which Python keeps as lone surrogates) shown as ``\\xNN`` escapes."""
+    text = os.fspath(path)
+    return os.fsencode(text).decode("utf-8", "backslashreplace") if _has_surrogates(text) else text
+
+
+def _has_surrogates(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def as_photo(image):

@@ -45,6 +45,11 @@ YUNET_MODEL = Path(__file__).parent / "models" / "yunet" / "face_detection_yunet
 DEFAULT_DETECTOR = "yunet"
 #: The longer side, in pixels, of the copy a detector runs on by default.
 DEFAULT_MAX_SIDE = 640
+#: The largest ``max_side`` taken: the detectors' memory grows with the copy's pixels (YuNet needs
+#: about 300 bytes a pixel), and faces large enough to need more are found at 640.
+MAX_MAX_SIDE = 4096
+#: A copy narrower than this many pixels holds no detectable face (YuNet's smallest is about 10 px).
+MIN_DETECTED_SIDE = 8
 
 
 class Detections(NamedTuple):
@@ -84,8 +89,9 @@ def downscaled(image, max_side):
     if factor <= 1:
         return image, np.ones(2), np.zeros(2)
     step = max(1, int(factor // 2))
-    start = step // 2
-    thinned = image[start::step, start::step]
+    # The first row and column read, (x, y): never past a very thin image's last one.
+    start = np.minimum(step // 2, [width - 1, height - 1])
+    thinned = image[start[1]::step, start[0]::step]
     size = (max(1, round(thinned.shape[1] * step / factor)), max(1, round(thinned.shape[0] * step / factor)))
     small = cv2.resize(np.ascontiguousarray(thinned), size, interpolation=cv2.INTER_AREA)
     # A small pixel x spans thinned pixels [x, x + 1) * ratio, whose centres map back by the thinning.
@@ -96,20 +102,27 @@ def downscaled(image, max_side):
 class Detector:
     """What the detectors share: input checks, the downscaled copy, mapping back, order.
 
-    A subclass sets ``colour`` (whether it reads BGR rather than grey) and provides
+    A subclass sets ``colour`` (whether it reads BGR rather than grey) and ``gives_points``
+    (whether it finds five points), and provides
     ``_detect(image) -> (boxes, scores, points or None)`` on a checked uint8 image.
     Calling a detector is thread-safe: each thread gets its own underlying detector
     (``_local``), as OpenCV's and dlib's are not safe to share.
     """
 
     colour = False
+    gives_points = False
 
     def __init__(self, max_side=DEFAULT_MAX_SIDE):
         self.max_side = None if max_side is None else check_integer(max_side, "max_side", low=16)
+        if self.max_side is not None and self.max_side > MAX_MAX_SIDE:
+            raise ValueError(f"max_side must be at most {MAX_MAX_SIDE} (a detector's copy of more than "
+                             f"{MAX_MAX_SIDE ** 2 / 1e6:.0f} MP costs gigabytes), got {self.max_side}")
         self._local = threading.local()
 
     def __call__(self, image):
         small, scale, offset = downscaled(check_image(image), self.max_side)
+        if min(small.shape[:2]) < MIN_DETECTED_SIDE:      # no face fits; detectors fail on slivers
+            return Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)) if self.gives_points else None)
         if self.colour and small.ndim == 2:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         elif not self.colour and small.ndim == 3:
@@ -139,6 +152,7 @@ class YuNetDetector(Detector):
     """
 
     colour = True
+    gives_points = True
 
     def __init__(self, model_path=None, score_threshold=0.6, nms_threshold=0.3, max_side=DEFAULT_MAX_SIDE):
         super().__init__(max_side)
@@ -147,23 +161,30 @@ class YuNetDetector(Detector):
             raise FileNotFoundError(f"no YuNet model file at {self.model_path}")
         self.score_threshold = check_real(score_threshold, "score_threshold", high=1, include_low=True)
         self.nms_threshold = check_real(nms_threshold, "nms_threshold", high=1, include_low=True)
+        # A file that is no YuNet network is refused here, once, not at every image.
+        self._detect(np.zeros((MIN_DETECTED_SIDE * 4,) * 2 + (3,), np.uint8))
 
     def _detect(self, image):
         if not hasattr(self._local, "detector"):
-            try:
-                self._local.detector = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320),
-                                                                 self.score_threshold, self.nms_threshold)
-            except cv2.error as error:
-                raise ValueError(f"cannot read a YuNet model from {self.model_path}: {error}") from None
+            self._local.detector = self._run_checked(cv2.FaceDetectorYN.create, self.model_path, "", (320, 320),
+                                                     self.score_threshold, self.nms_threshold)
         detector = self._local.detector
         detector.setInputSize((image.shape[1], image.shape[0]))
-        _, faces = detector.detect(image)
+        _, faces = self._run_checked(detector.detect, image)
         if faces is None or len(faces) == 0:
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
         faces = np.asarray(faces, dtype=np.float64)
         with np.errstate(invalid="ignore", over="ignore"):      # garbage answers are dropped by _sound
             boxes = np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], axis=1)
         return boxes, faces[:, -1], faces[:, 4:14].reshape(-1, 5, 2)
+
+    def _run_checked(self, function, *args):
+        """OpenCV's errors on a model file that is no YuNet network, as a ValueError naming the file."""
+        try:
+            return function(*args)
+        except cv2.error as error:
+            reason = " ".join(str(error).split())
+            raise ValueError(f"{self.model_path} is not a YuNet face detector OpenCV can run ({reason})") from None
 
 
 class HaarDetector(Detector):

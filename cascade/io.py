@@ -10,17 +10,24 @@ Version 2 stores the landmark scheme whole in the attributes
 (:class:`cascade.schemes.Scheme`); a version 1 file (no scheme; a mirror map or
 curves, if any, among its parameters) is read as the scheme of its point count.
 
-It is read with ``allow_pickle=False``, so it can hold nothing executable.
-Every array is checked against the estimator's schema (name, dtype, number of
-dimensions) and its floats for NaN, infinity and absurd magnitudes here, and every
-index against the shapes it points into by the estimator, before any compiled
-code reads it. Saving writes a temporary file
+It is read with ``allow_pickle=False``, so it can hold nothing executable, and
+without trusting its sizes: the archive's member list and each array's ``.npy``
+header are read first, and a member the estimator's schema does not declare, an
+array of another dtype or number of dimensions, a header that disagrees with the
+member's size, a large member compressed beyond :data:`MAX_COMPRESSION_RATIO`
+(a zip bomb) or metadata beyond :data:`MAX_METADATA_BYTES` are refused before
+anything is decompressed; a file's arrays then cost at most about that ratio times
+its size in memory. Every array's floats are checked for NaN, infinity and absurd
+magnitudes here, and every index against the shapes it points into by the
+estimator, before any compiled code reads it. Saving writes a temporary file
 beside the target and renames it into place, so an interrupted save never
 leaves a truncated model behind.
 """
 import json
+import math
 import os
 import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +39,12 @@ FORMAT_VERSION = 2
 #: values would overflow to infinity in the arithmetic of a prediction.
 MAX_MAGNITUDE = 1e6
 _METADATA = "__metadata__"
+#: The most a member of more than :data:`RATIO_CHECKED_BYTES` may shrink in the archive: real
+#: fitted arrays shrink 1-4 times (LBF's landmark indices 52 times); an array of zeros, 1000 times.
+MAX_COMPRESSION_RATIO = 200
+RATIO_CHECKED_BYTES = 64 << 20
+#: The JSON metadata of a model is a few kilobytes (a scheme of 10,000 points would be 1 MB).
+MAX_METADATA_BYTES = 16 << 20
 #: Bytes of a cache line: fitted arrays start on one (:func:`cache_aligned`).
 CACHE_LINE = 64
 
@@ -87,22 +100,20 @@ def load_model(path, estimator, schema, optional=None):
     for a file that is not such a model, is damaged, or does not fit the schema.
     """
     path = Path(path)
-    metadata, contents = _read(path, arrays=True)
+    schema = {**schema, **(optional or {})} if optional else schema
+    metadata, contents = _read(path, schema)
     if metadata.get("estimator") != estimator:
         raise ValueError(f"{path} holds a {metadata.get('estimator')!r} model, not {estimator!r}")
     params, attributes = metadata.get("params"), metadata.get("attributes", {})
     if not isinstance(params, dict) or not isinstance(attributes, dict):
         raise ValueError(f"{path}: damaged metadata (params and attributes must be objects)")
     arrays = {}
-    for name, (dtypes, ndim) in {**schema, **(optional or {})}.items():
+    for name in schema:
         if name not in contents:
-            if name in schema:
+            if optional is None or name not in optional:
                 raise ValueError(f"{path}: array {name!r} is missing")
             continue
         array = contents.pop(name)
-        if array.dtype not in [np.dtype(d) for d in dtypes] or array.ndim != ndim:
-            raise ValueError(f"{path}: array {name!r} is {array.dtype} with {array.ndim} dimensions, "
-                             f"expected {'/'.join(map(str, dtypes))} with {ndim}")
         if array.dtype.kind == "f":
             if not np.isfinite(array).all():
                 raise ValueError(f"{path}: array {name!r} has NaN or infinite values")
@@ -110,44 +121,46 @@ def load_model(path, estimator, schema, optional=None):
                 raise ValueError(f"{path}: array {name!r} has values beyond {MAX_MAGNITUDE:g}, "
                                  "which no landmark model holds")
         arrays[name] = np.ascontiguousarray(array)
-    if contents:
-        raise ValueError(f"{path}: unexpected arrays {sorted(contents)}")
     return params, attributes, arrays
 
 
 def estimator_of(path):
     """The name of the estimator a model file holds (only its metadata is read)."""
-    metadata, _ = _read(Path(path), arrays=False)
+    metadata, _ = _read(Path(path), {})
     return metadata.get("estimator")
 
 
-def _read(path, arrays):
-    """``(metadata, arrays by name)`` of a model file, its format and version checked."""
+def _read(path, schema):
+    """``(metadata, arrays by name)`` of a model file, its format and version checked; the arrays
+    are those ``schema`` (name -> (allowed dtypes, ndim)) declares, each checked against it from its
+    header before it is decompressed. An empty schema reads the metadata alone."""
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not a model archive")
-        with archive:
-            names = archive.files if arrays else [name for name in archive.files if name == _METADATA]
-            contents = {name: archive[name] for name in names}
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+            strangers = sorted(name for name, info in members.items() if not info.filename.endswith(".npy"))
+            if strangers:       # NumPy would hand such a member over as raw bytes, not an array
+                raise _Refused(f"entries {strangers} are not arrays")
+            if _METADATA not in members:
+                raise _Refused("no metadata: not a cascade model file")
+            if members[_METADATA].file_size > MAX_METADATA_BYTES:
+                raise _Refused(f"its metadata declares {members[_METADATA].file_size:,} bytes")
+            metadata = _member(archive, members[_METADATA], (np.uint8,), 1)
+            names = [name for name in members if name != _METADATA]
+            unexpected = sorted(set(names) - set(schema)) if schema else []
+            if unexpected:
+                raise _Refused(f"unexpected arrays {unexpected}")
+            contents = {name: _member(archive, members[name], *schema[name]) for name in names if schema}
+    except _Refused as error:
+        raise ValueError(f"{path}: {error}") from None
     except Exception as error:   # noqa: BLE001 - zipfile, zlib and the .npy header parser (ast,
         # tokenize) each raise their own errors on damaged bytes: all mean "not readable"
-        # NumPy reads a file that is not an archive as a pickle, and its refusal advises loading
-        # it unsafely: advice a model loader must not pass on.
-        reason = "its bytes are no .npz of plain arrays" if "pickle" in str(error) else str(error)
-        raise ValueError(f"{path} is not a readable cascade model file ({reason})") from None
-    # NumPy hands a zip member not named ``*.npy`` over as raw bytes, not an array.
-    strangers = sorted(name for name, value in contents.items() if not isinstance(value, np.ndarray))
-    if strangers:
-        raise ValueError(f"{path}: entries {strangers} are not arrays")
-    if _METADATA not in contents:
-        raise ValueError(f"{path} is not a cascade model file (no metadata)")
+        raise ValueError(f"{path} is not a readable cascade model file ({error})") from None
     try:
-        metadata = json.loads(contents.pop(_METADATA).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: damaged metadata ({error})") from None
+        metadata = json.loads(metadata.tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}: damaged metadata ({type(error).__name__}: {error})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"{path} is not a cascade model file")
     version = metadata.get("format_version")
@@ -155,3 +168,41 @@ def _read(path, arrays):
         raise ValueError(f"{path} has format version {version!r}; this cascade reads up to "
                          f"{FORMAT_VERSION}: upgrade cascade to load it")
     return metadata, contents
+
+
+class _Refused(Exception):
+    """A model file refused for what its archive declares (the message says what)."""
+
+
+def _member(archive, info, dtypes, ndim):
+    """One ``.npy`` member as an array, its header checked against ``dtypes`` and ``ndim`` and against
+    the member's size (and that size against its compressed one) before the data is decompressed."""
+    name = info.filename.removesuffix(".npy")
+    with archive.open(info) as file:
+        try:
+            version = np.lib.format.read_magic(file)
+        except ValueError as error:
+            raise _Refused(f"entry {name!r} is not an array ({error})") from None
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise _Refused(f"array {name!r} has .npy version {version}")
+        shape, fortran_order, dtype = read_header(file, max_header_size=10_000)
+        if dtype not in [np.dtype(d) for d in dtypes] or len(shape) != ndim:
+            raise _Refused(f"array {name!r} is {dtype} with {len(shape)} dimensions, expected "
+                           f"{'/'.join(map(str, dtypes))} with {ndim}")
+        data_bytes = math.prod(shape) * dtype.itemsize
+        if data_bytes != info.file_size - file.tell():
+            raise _Refused(f"array {name!r} declares {shape} ({data_bytes:,} bytes) in a member of "
+                           f"{info.file_size - file.tell():,}")
+        if info.file_size > RATIO_CHECKED_BYTES and info.file_size > MAX_COMPRESSION_RATIO * info.compress_size:
+            raise _Refused(f"array {name!r} declares {info.file_size:,} bytes stored in {info.compress_size:,} "
+                           "(compressed beyond what any fitted array is: a zip bomb or damage)")
+        array = np.empty(math.prod(shape), dtype=dtype)
+        buffer, filled = array.view(np.uint8), 0
+        while filled < data_bytes:
+            read = file.readinto(buffer[filled:])
+            if not read:
+                raise _Refused(f"array {name!r} is truncated")
+            filled += read
+    return array.reshape(shape, order="F" if fortran_order else "C")

@@ -179,8 +179,10 @@ class Stage(NamedTuple):
 
     def refine(self, images, shapes):
         inputs = network_inputs(images, shapes, self.template, self.crop_size, self.patch_size)
-        return inputs.corrected(self.session.run(None, network_feed(self.patch_size, inputs.pixels,
-                                                                    inputs.offsets))[0])
+        corrections = self.session.run(None, network_feed(self.patch_size, inputs.pixels, inputs.offsets))[0]
+        if not np.isfinite(corrections).all():
+            raise ValueError(f"{self.path}: the network gave NaN or infinite corrections (a damaged model)")
+        return inputs.corrected(corrections)
 
 
 def _open_session(path, intra_op_threads, inter_op_threads):
@@ -229,7 +231,7 @@ def _read_metadata(session, path):
     for key in ("template", "mean_shape"):
         try:
             value = np.asarray(meta[key], dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             value = None
         if value is None or value.shape != (n_landmarks, 2) or not np.isfinite(value).all():
             raise ValueError(f"{path}: {key} must be {n_landmarks} finite (x, y) points")
@@ -247,4 +249,13 @@ def _read_metadata(session, path):
             raise ValueError(f"{path}: {tensor.name!r} is {tensor.type} {tensor.shape}, but the metadata "
                              f"(crop_size {size}, patch_size {patch_size}, {n_landmarks} landmarks) needs float "
                              f"(faces, {', '.join(map(str, expected[tensor.name]))})")
+    # Where each shape must lie: the template inside the crop, the mean shape in the unit frame of
+    # its box (with room for points outside it); and spread out, or no similarity maps a face onto it.
+    for key, (low, high) in (("template", (0, size)), ("mean_shape", (-1, 2))):
+        value = meta[key]
+        if value.min() < low or value.max() > high:
+            raise ValueError(f"{path}: {key} must lie within [{low}, {high}], it spans [{value.min():g}, "
+                             f"{value.max():g}]")
+        if np.sqrt(((value - value.mean(axis=0)) ** 2).sum(axis=1).mean()) < (high - low) / 100:
+            raise ValueError(f"{path}: {key}'s points (nearly) coincide: no face can be placed on them")
     return meta

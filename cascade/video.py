@@ -18,13 +18,16 @@ one setting suits faces near and far.
 """
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .apps import draw_landmarks
+from .data import display_name
 from .detect import box_iou, detections_of
 from .evaluate import normalizing_distance
+from .files import opencv_input, opencv_output, write_atomically
 from .schemes import scheme_of
 from .shapes import tight_boxes
 from .validation import check_integer
@@ -200,9 +203,21 @@ def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path
     [{"track": id, "score", "box", "landmarks"}]}]}`` (:class:`TrackedFace`; pixels). ``progress``:
     a progress bar on stderr (None: on a terminal only).
     """
-    capture = cv2.VideoCapture(str(input_path))
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    with opencv_input(input_path) as readable, opencv_output(output_path) as writable:
+        frames, rate = _track_and_draw(readable, writable, pipeline, smooth, redetect_every, progress,
+                                       display_name(input_path))
+    if landmarks_path:
+        write_atomically(landmarks_path, json.dumps({"fps": rate, "smoothed": smooth, "frames": frames}).encode())
+    return {"frames": len(frames), "fps": rate,
+            "faces_per_frame": float(np.mean([len(f["faces"]) for f in frames])), "output": display_name(output_path)}
+
+
+def _track_and_draw(input_path, output_path, pipeline, smooth, redetect_every, progress, name):
+    """``(per-frame records, frame rate)`` of :func:`process_video`, on paths OpenCV can take."""
+    capture = cv2.VideoCapture(input_path)
     if not capture.isOpened():
-        raise ValueError(f"cannot open the video {input_path}")
+        raise ValueError(f"cannot open the video {name}")
     rate = capture.get(cv2.CAP_PROP_FPS)
     rate = rate if np.isfinite(rate) and rate > 0 else 30.0        # containers that do not say
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
@@ -220,7 +235,7 @@ def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path
                 fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(output_path).lower().endswith(".avi") else "mp4v"))
                 writer = cv2.VideoWriter(str(output_path), fourcc, rate, (frame.shape[1], frame.shape[0]))
                 if not writer.isOpened():
-                    raise ValueError(f"cannot write a video to {output_path}")
+                    raise ValueError("cannot write a video (OpenCV has no encoder for it)")
             writer.write(draw_landmarks(frame, [face.landmarks for face in faces], [face.box for face in faces]))
             frames.append({"frame": index, "faces": [{"track": face.track_id, "score": round(face.score, 4),
                                                       "box": face.box.round(2).tolist(),
@@ -234,9 +249,5 @@ def process_video(input_path, output_path, pipeline, smooth=True, landmarks_path
         if writer is not None:
             writer.release()
     if index == 0:
-        raise ValueError(f"{input_path} has no frames OpenCV can decode")
-    if landmarks_path:
-        with open(landmarks_path, "w") as file:
-            json.dump({"fps": rate, "smoothed": smooth, "frames": frames}, file)
-    return {"frames": index, "fps": rate, "faces_per_frame": float(np.mean([len(f["faces"]) for f in frames])),
-            "output": str(output_path)}
+        raise ValueError(f"{name} has no frames OpenCV can decode")
+    return frames, rate

@@ -296,4 +296,4 @@ def test_video_command(small_folder, tmp_path, capsys):
     assert all(0 < face["score"] <= 1 for frame in frames for face in frame["faces"])
     assert out.stat().st_size > 1000
     assert main(["video", str(tmp_path / "missing.mp4"), "-o", str(out)]) == 1
-    assert "cannot open the video" in capsys.readouterr().err
+    assert "no video file at" in capsys.readouterr().err

@@ -117,11 +117,11 @@ def test_an_interrupted_run_resumes_with_the_missing_shards_only(photos, local_o
     output = tmp_path / "out"
     real_rows, calls = corpus._image_rows, []
 
-    def interrupted(pipeline, path):
+    def interrupted(pipeline, path, max_pixels):
         calls.append(path)
         if len(calls) > 13:
             raise KeyboardInterrupt
-        return real_rows(pipeline, path)
+        return real_rows(pipeline, path, max_pixels)
     monkeypatch.setattr(corpus, "_image_rows", interrupted)
     with pytest.raises(KeyboardInterrupt):
         corpus.landmark_corpus(photos, output, partition_size=4)
@@ -171,7 +171,7 @@ def test_fsspec_urls_in_and_out(photos):
         memory.pipe(f"/corpus-in/{path.name}", path.read_bytes())
     manifest = corpus.landmark_corpus("memory://corpus-in", "memory://corpus-out", partition_size=2)
     assert manifest["counts"]["images"] == 3 and sorted(memory.ls("/corpus-out", detail=False)) == [
-        "/corpus-out/manifest.json", "/corpus-out/part-000000.parquet", "/corpus-out/part-000001.parquet"]
+        "/corpus-out/.claim", "/corpus-out/manifest.json", "/corpus-out/part-000000.parquet", "/corpus-out/part-000001.parquet"]
     assert cascade.read_corpus("memory://corpus-out").column("image").to_pylist()[0].startswith("memory://")
     memory.rm("/corpus-in", recursive=True)
     memory.rm("/corpus-out", recursive=True)

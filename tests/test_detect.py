@@ -180,7 +180,7 @@ def test_yunet_needs_a_readable_model_file(tmp_path):
         YuNetDetector(tmp_path / "none.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a network")
-    with pytest.raises(ValueError, match="cannot read a YuNet model"):
+    with pytest.raises(ValueError, match="not a YuNet face detector"):
         YuNetDetector(bad)(np.zeros((50, 50), np.uint8))
     with pytest.raises(ValueError, match="threshold"):
         YuNetDetector(bad, score_threshold=2)

@@ -40,5 +40,5 @@ def test_an_archive_member_that_is_not_an_array_is_refused(tmp_path, train_faces
         for item in source.infolist():
             damaged = item.filename == "split_u_.npy"
             target.writestr(item.filename, b"not an array" if damaged else source.read(item.filename))
-    with pytest.raises(ValueError, match=r"entries \['split_u_'\] are not arrays"):
+    with pytest.raises(ValueError, match=r"entry 'split_u_' is not an array"):
         ERT.load(tmp_path / "damaged.npz")
