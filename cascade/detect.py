@@ -6,10 +6,10 @@
 :data:`cascade.schemes.FIVE` (eyes, nose tip, mouth corners), or None for
 a detector that gives none. Three ship here, each with its own scale of score:
 
-- :class:`YuNetDetector` (the default): OpenCV's ``FaceDetectorYN`` running the
-  YuNet CNN (Shiqi Yu et al., MIT licence), whose model file ships inside the
-  package (``cascade/models/yunet/``); boxes, five points, and a confidence in
-  [0, 1] (faces below ``score_threshold``, 0.6, are dropped);
+- :class:`YuNetDetector` (the default): the YuNet CNN (Shiqi Yu et al., MIT
+  licence) run by ONNX Runtime (:mod:`cascade.yunet`), whose model file ships
+  inside the package (``cascade/models/yunet/``); boxes, five points, and a
+  confidence in [0, 1] (faces below ``score_threshold``, 0.6, are dropped);
 - :class:`HaarDetector`: OpenCV's Viola-Jones frontal-face cascade, from the
   model file inside opencv-python 4.x wheels (OpenCV 5 dropped it); the score is
   the cascade's level weight, unbounded (about 1 to 12 on the 300-W test faces);
@@ -38,9 +38,10 @@ import numpy as np
 from .shapes import tight_boxes
 from .threads import effective_jobs
 from .validation import boxes_on_images, check_image, check_integer, check_real, check_shapes
+from .yunet import YuNet
 
 #: The bundled YuNet model (see the README and LICENSE beside it).
-YUNET_MODEL = Path(__file__).parent / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+YUNET_MODEL = Path(__file__).parent / "models" / "yunet" / "face_detection_yunet_2023mar_dynamic.onnx"
 #: The detector used when none is named.
 DEFAULT_DETECTOR = "yunet"
 #: The longer side, in pixels, of the copy a detector runs on by default.
@@ -48,6 +49,16 @@ DEFAULT_MAX_SIDE = 640
 #: The largest ``max_side`` taken: the detectors' memory grows with the copy's pixels (YuNet needs
 #: about 300 bytes a pixel), and faces large enough to need more are found at 640.
 MAX_MAX_SIDE = 4096
+#: YuNet's copy: faces from about 1/30 of the photo's longer side are found on it (65 px in 1080p),
+#: and at 320 px it costs a quarter of 640's (BENCHMARKS.md); ``max_side=480`` finds faces down to
+#: 35 px in a 1080p photo (YuNet's box), at about twice the cost.
+YUNET_MAX_SIDE = 320
+#: Faces smaller than this on YuNet's copy are detected again, closer (:class:`YuNetDetector`); the
+#: copy is searched down to the proposal threshold, the closer look confirming the faces.
+DEFAULT_FINER_BELOW = 48
+DEFAULT_FINER_SIDE = 160
+PROPOSAL_THRESHOLD = 0.3
+FINER_REACH = 1.0
 #: A copy narrower than this many pixels holds no detectable face (YuNet's smallest is about 10 px).
 MIN_DETECTED_SIDE = 8
 
@@ -80,23 +91,35 @@ def downscaled(image, max_side):
     (the image itself when it fits or ``max_side`` is None), and the per-axis map back to the
     image's pixels, ``x_image = x_small * scale + offset`` (pixel centres).
 
-    A very large image is first thinned to every k-th row and column (k up to half the
-    shrink factor) and only that view is averaged down (``cv2.INTER_AREA``), so the cost
-    follows the rows read rather than the whole image, and no full-size copy is made.
+    In three steps, each at the speed OpenCV has for it: a very large image is first thinned to
+    every k-th row and column (k up to half the shrink factor; a nearest-neighbour resize at a
+    whole factor, five times faster than NumPy's strided copy, and no full-size copy), then
+    averaged down by the whole part of what is left (``cv2.INTER_AREA`` at a whole factor, its
+    fast case), then resized by the rest, less than two (``cv2.INTER_LINEAR``; ``INTER_AREA``
+    at a fractional factor costs up to ten times more).
     """
     height, width = image.shape[:2]
     factor = 1.0 if max_side is None else max(height, width) / max_side
     if factor <= 1:
         return image, np.ones(2), np.zeros(2)
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
     step = max(1, int(factor // 2))
-    # The first row and column read, (x, y): never past a very thin image's last one.
-    start = np.minimum(step // 2, [width - 1, height - 1])
-    thinned = image[start[1]::step, start[0]::step]
-    size = (max(1, round(thinned.shape[1] * step / factor)), max(1, round(thinned.shape[0] * step / factor)))
-    small = cv2.resize(np.ascontiguousarray(thinned), size, interpolation=cv2.INTER_AREA)
-    # A small pixel x spans thinned pixels [x, x + 1) * ratio, whose centres map back by the thinning.
-    ratio = np.array([thinned.shape[1] / size[0], thinned.shape[0] / size[1]])
-    return small, step * ratio, step * (ratio / 2 - 0.5) + start
+    average = max(1, int(factor / step))
+    # The part of the image that is whole blocks of step * average pixels (at least one block).
+    block = step * average
+    used = (max(1, width // block) * block, max(1, height // block) * block)
+    whole = image[:used[1], :used[0]]
+    if whole.shape[0] < used[1] or whole.shape[1] < used[0]:     # thinner than one block
+        whole, block, step, average = image, 1, 1, 1
+        used = (width, height)
+    thinned = whole if step == 1 else cv2.resize(whole, (used[0] // step, used[1] // step),
+                                                 interpolation=cv2.INTER_NEAREST)
+    averaged = thinned if average == 1 else cv2.resize(thinned, (used[0] // block, used[1] // block),
+                                                       interpolation=cv2.INTER_AREA)
+    small = averaged if averaged.shape[1::-1] == size else cv2.resize(averaged, size, interpolation=cv2.INTER_LINEAR)
+    # A small pixel x spans used pixels [x, x + 1) * ratio: each step's map of pixel centres, composed.
+    ratio = np.array(used, dtype=np.float64) / size
+    return small, ratio, ratio / 2 - 0.5 - (step - 1) / 2
 
 
 class Detector:
@@ -120,9 +143,32 @@ class Detector:
         self._local = threading.local()
 
     def __call__(self, image):
-        small, scale, offset = downscaled(check_image(image), self.max_side)
+        image = check_image(image)
+        boxes, scores, points = self._finer(image, *self._detect_at(image, self.max_side))
+        keep = _sound(boxes, scores, points, image.shape)
+        boxes, scores = boxes[keep], scores[keep]
+        points = None if points is None else points[keep]
+        order = np.lexsort((boxes[:, 1], boxes[:, 0], -scores))     # OpenCV's own order varies with its threads
+        return Detections(boxes[order], scores[order], None if points is None else points[order])
+
+    def detect_in(self, image, window, max_side):
+        """The faces in a ``window`` ``(left, top, right, bottom)`` of ``image``, detected on its copy of
+        at most ``max_side`` pixels (a tracker's search around a face), in ``image``'s pixels, surest
+        first. ``image`` is a checked uint8 image (:func:`cascade.validation.check_image`)."""
+        left, top, right, bottom = (int(v) for v in window)
+        boxes, scores, points = self._detect_at(image[top:bottom, left:right], max_side)
+        boxes = boxes + [left, top, left, top]
+        points = None if points is None else points + [left, top]
+        keep = (scores >= getattr(self, "score_threshold", -np.inf)) & _sound(boxes, scores, points, image.shape)
+        order = np.argsort(-scores[keep], kind="stable")
+        return Detections(boxes[keep][order], scores[keep][order], None if points is None else points[keep][order])
+
+    def _detect_at(self, image, max_side):
+        """``(boxes, scores, points or None)`` in ``image``'s pixels, detected on its copy of at most
+        ``max_side`` pixels."""
+        small, scale, offset = downscaled(image, max_side)
         if min(small.shape[:2]) < MIN_DETECTED_SIDE:      # no face fits; detectors fail on slivers
-            return Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)) if self.gives_points else None)
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)) if self.gives_points else None
         if self.colour and small.ndim == 2:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         elif not self.colour and small.ndim == 3:
@@ -133,58 +179,83 @@ class Detector:
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if points is not None:
             points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2) * scale + offset
-        keep = _sound(boxes, scores, points, image.shape)
-        boxes, scores = boxes[keep], scores[keep]
-        points = None if points is None else points[keep]
-        order = np.lexsort((boxes[:, 1], boxes[:, 0], -scores))     # OpenCV's own order varies with its threads
-        return Detections(boxes[order], scores[order], None if points is None else points[order])
+        return boxes, scores, points
+
+    def _finer(self, image, boxes, scores, points):
+        """The faces found on the copy, made more precise where it pays (a subclass's choice)."""
+        return boxes, scores, points
 
     def _detect(self, image):
         raise NotImplementedError
 
 
 class YuNetDetector(Detector):
-    """OpenCV's ``FaceDetectorYN`` running YuNet: boxes, confidences and five points.
+    """YuNet, run by ONNX Runtime (:mod:`cascade.yunet`): boxes, confidences and five points.
 
-    ``model_path`` defaults to the bundled model; ``score_threshold`` and
-    ``nms_threshold`` are FaceDetectorYN's (0.6 finds every face of the 300-W test
-    crops; OpenCV's sample uses 0.9, for fewer false faces in clutter).
+    ``model_path`` defaults to the bundled model; ``score_threshold`` and ``nms_threshold``
+    are OpenCV's ``FaceDetectorYN``'s (0.6 finds every face of the 300-W test crops; OpenCV's
+    sample uses 0.9, for fewer false faces in clutter); ``threads``: ONNX Runtime's threads a
+    call (1: callers such as ``cascade predict`` run images in parallel themselves).
+    ``finer_below`` and ``finer_side``: a face under ``finer_below`` pixels on the copy is
+    detected again on a window around it at ``finer_side`` pixels (0: never).
     """
 
     colour = True
     gives_points = True
 
-    def __init__(self, model_path=None, score_threshold=0.6, nms_threshold=0.3, max_side=DEFAULT_MAX_SIDE):
+    def __init__(self, model_path=None, score_threshold=0.6, nms_threshold=0.3, max_side=YUNET_MAX_SIDE,
+                 threads=1, finer_below=DEFAULT_FINER_BELOW, finer_side=DEFAULT_FINER_SIDE):
         super().__init__(max_side)
+        self.finer_below = check_integer(finer_below, "finer_below", low=0)
+        self.finer_side = check_integer(finer_side, "finer_side", low=16)
         self.model_path = str(YUNET_MODEL if model_path is None else model_path)
-        if not os.path.isfile(self.model_path):
-            raise FileNotFoundError(f"no YuNet model file at {self.model_path}")
         self.score_threshold = check_real(score_threshold, "score_threshold", high=1, include_low=True)
         self.nms_threshold = check_real(nms_threshold, "nms_threshold", high=1, include_low=True)
+        self.threads = check_integer(threads, "threads", low=0)
         # A file that is no YuNet network is refused here, once, not at every image.
+        self.network = YuNet(self.model_path, self.score_threshold, self.nms_threshold, self.threads)
         self._detect(np.zeros((MIN_DETECTED_SIDE * 4,) * 2 + (3,), np.uint8))
 
     def _detect(self, image):
-        if not hasattr(self._local, "detector"):
-            self._local.detector = self._run_checked(cv2.FaceDetectorYN.create, self.model_path, "", (320, 320),
-                                                     self.score_threshold, self.nms_threshold)
-        detector = self._local.detector
-        detector.setInputSize((image.shape[1], image.shape[0]))
-        _, faces = self._run_checked(detector.detect, image)
-        if faces is None or len(faces) == 0:
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        faces = np.asarray(faces, dtype=np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):      # garbage answers are dropped by _sound
-            boxes = np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], axis=1)
-        return boxes, faces[:, -1], faces[:, 4:14].reshape(-1, 5, 2)
+        faces = self.network(image, self._threshold)
+        return faces.boxes, faces.scores, faces.points
 
-    def _run_checked(self, function, *args):
-        """OpenCV's errors on a model file that is no YuNet network, as a ValueError naming the file."""
-        try:
-            return function(*args)
-        except cv2.error as error:
-            reason = " ".join(str(error).split())
-            raise ValueError(f"{self.model_path} is not a YuNet face detector OpenCV can run ({reason})") from None
+    def _finer(self, image, boxes, scores, points):
+        """A face that was small on the copy (under ``finer_below`` pixels across) is detected again on
+        a window of the image around it, three times its size, at ``finer_side`` pixels: its box and
+        five points then have the precision of a face that fills a detector's view, whatever the
+        photo's size. The window's detection overlapping the face most replaces it, score included.
+        The copy is searched down to :data:`PROPOSAL_THRESHOLD`, so that a small face scoring low on
+        it is proposed and then confirmed (or not) by its window; every face must reach
+        ``score_threshold`` in the end."""
+        factor = max(image.shape[:2]) / self.max_side if self.max_side else 1.0
+        if factor > 1 and self.finer_below:
+            boxes, scores, points = self._closer(image, boxes, scores, points, factor)
+        keep = scores >= self.score_threshold
+        return boxes[keep], scores[keep], points[keep]
+
+    @property
+    def _threshold(self):
+        """The threshold of the copy's search: lower, for proposals, where small faces are looked at again."""
+        return min(self.score_threshold, PROPOSAL_THRESHOLD) if self.finer_below else self.score_threshold
+
+    def _closer(self, image, boxes, scores, points, factor):
+        boxes, scores, points = boxes.copy(), scores.copy(), points.copy()
+        sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        for index in np.flatnonzero(sides / factor < self.finer_below):
+            centre, reach = (boxes[index, :2] + boxes[index, 2:]) / 2, FINER_REACH * sides[index]
+            left, top = np.maximum(np.floor(centre - reach).astype(int), 0)
+            right, bottom = np.minimum(np.ceil(centre + reach).astype(int), [image.shape[1], image.shape[0]])
+            found, found_scores, found_points = self._detect_at(image[top:bottom, left:right], self.finer_side)
+            if len(found) == 0:
+                continue
+            found += [left, top, left, top]
+            overlaps = box_iou(found, boxes[index])
+            best = int(np.argmax(overlaps))
+            if overlaps[best] > 0.3:
+                boxes[index], scores[index] = found[best], found_scores[best]
+                points[index] = found_points[best] + [left, top]
+        return boxes, scores, points
 
 
 class HaarDetector(Detector):

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .crops import CELL, grey_faces, network_inputs
+from .onnx_session import open_session
 from .shapes import from_unit
 from .validation import check_boxes, check_images, check_integer, check_shapes
 
@@ -172,7 +173,7 @@ class Stage(NamedTuple):
 
     @classmethod
     def open(cls, path, intra_op_threads, inter_op_threads):
-        session = _open_session(path, intra_op_threads, inter_op_threads)
+        session = open_session(path, intra_op_threads, inter_op_threads, "refiner model")
         meta = _read_metadata(session, path)
         return cls(path, session, meta["crop_size"], meta.get("patch_size"), meta["n_landmarks"], meta["template"],
                    meta["mean_shape"])
@@ -183,19 +184,6 @@ class Stage(NamedTuple):
         if not np.isfinite(corrections).all():
             raise ValueError(f"{self.path}: the network gave NaN or infinite corrections (a damaged model)")
         return inputs.corrected(corrections)
-
-
-def _open_session(path, intra_op_threads, inter_op_threads):
-    import onnxruntime
-    if not path.is_file():
-        raise FileNotFoundError(f"no refiner model at {path}")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = inter_op_threads
-    try:
-        return onnxruntime.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:      # onnxruntime raises its own exception types for a bad file
-        raise ValueError(f"{path} is not a readable ONNX model: {error}") from None
 
 
 def _read_metadata(session, path):

@@ -1,20 +1,25 @@
 """Landmarks on video: tracking from frame to frame, One-Euro smoothing, and a jitter measure.
 
-A :class:`FaceTracker` runs a :class:`cascade.Pipeline` on each frame: every
-tracked face starts from the five points of its previous shape (eye centres,
-nose tip, mouth corners: the start the bundled models are trained for, which
-follows the head's roll), or from its tight box for a landmarker of another
-scheme, with no detector call; the detector runs on the first frame, whenever
-no face is tracked, and every ``redetect_every`` frames to drop faces that left
-and pick up new ones.
-A tracked shape that shrinks, grows or jumps implausibly in one frame is
-dropped as lost.
+A :class:`FaceTracker` runs a :class:`cascade.Pipeline` on each frame. Each
+tracked face is looked for by the detector in a window around its last shape,
+three times its size, on a small copy (``window_side`` pixels: a fraction of a
+whole frame's cost): a face that is not found there has left, and its track ends
+in that frame; one found where it was starts from the five points of its
+previous shape (eye centres, nose tip, mouth corners: the start the bundled
+models are trained for, steadier than the detector's), and one that moved
+farther, from the detector's points there, so that fast motion is followed
+rather than left behind. The whole frame is searched on the first frame,
+whenever no face is tracked, and every ``redetect_every`` frames, to pick up new
+faces. A tracked shape that shrinks, grows or jumps implausibly is dropped as lost.
 
-Still faces should not tremble: each track's points pass through a One-Euro
-filter (Casiez, Roussel & Vogel, CHI 2012), a low-pass filter whose cut-off
-rises with the speed of the points, so slow drift is smoothed hard and fast
-motion follows with little lag. Its cut-offs are in face sizes per second, so
-one setting suits faces near and far.
+Still faces should not tremble, and moving ones should not lag: each shape is
+smoothed in two parts (:class:`ShapeSmoother`), where the face is (its centre,
+size and roll) and its shape in its own frame, each by a One-Euro filter
+(Casiez, Roussel & Vogel, CHI 2012), a low-pass filter whose cut-off rises with
+speed. The face's own shape barely moves when the head moves, so it is smoothed
+hard; the face's place follows motion at once (a large ``motion_beta``) and is
+smoothed only when still. Cut-offs are in face sizes per second, so one
+setting suits faces near and far.
 """
 import json
 from dataclasses import dataclass
@@ -24,7 +29,7 @@ import cv2
 import numpy as np
 
 from .apps import draw_landmarks
-from .data import display_name
+from .data import as_photo, display_name
 from .detect import box_iou, detections_of
 from .evaluate import normalizing_distance
 from .files import opencv_input, opencv_output, write_atomically
@@ -69,16 +74,47 @@ class OneEuroFilter:
         return self.value
 
 
+class ShapeSmoother:
+    """One-Euro smoothing of a face's shape ``(L, 2)`` in two parts: its pose (centre, log size and
+    roll, each speed in face sizes per second), filtered with ``motion_beta``, and its shape in its
+    own frame (centred, unit size, unrolled), filtered with ``beta``; both with ``min_cutoff``."""
+
+    def __init__(self, rate, min_cutoff=0.3, beta=2.0, motion_beta=40.0):
+        self.pose = OneEuroFilter(rate, min_cutoff, motion_beta)
+        self.local = OneEuroFilter(rate, min_cutoff, beta)
+        self.reference = None
+
+    def __call__(self, shape):
+        shape = np.asarray(shape, dtype=np.float64)
+        centre = shape.mean(axis=0)
+        offsets = shape - centre
+        size = max(float(np.sqrt((offsets ** 2).sum(axis=1).mean())), 1e-9)
+        if self.reference is None:
+            self.reference = offsets / size
+        # The roll that best turns the first shape of the track onto this one (Procrustes).
+        angle = np.arctan2((self.reference[:, 0] * offsets[:, 1] - self.reference[:, 1] * offsets[:, 0]).sum(),
+                           (self.reference * offsets).sum())
+        local = _rotated(offsets / size, -angle)
+        pose = self.pose(np.array([*centre, np.log(size), angle]), scale=np.array([size, size, 1.0, 1.0]))
+        local = self.local(local)
+        return _rotated(local, pose[3]) * np.exp(pose[2]) + pose[:2]
+
+
+def _rotated(points, angle):
+    cos, sin = np.cos(angle), np.sin(angle)
+    return points @ np.array([[cos, sin], [-sin, cos]])
+
+
 @dataclass
 class Track:
     """A face followed from frame to frame: its ``track_id`` (0, 1, ... in order of appearance), the
     detector ``score`` of the detection that last confirmed it, its last unsmoothed ``shape`` and
-    its One-Euro ``smoother``."""
+    its ``smoother``."""
 
     track_id: int
     score: float
     shape: np.ndarray
-    smoother: OneEuroFilter
+    smoother: ShapeSmoother
 
 
 @dataclass
@@ -96,16 +132,22 @@ class FaceTracker:
     """Follows the faces of a video frame by frame: ``tracker.track(frame) -> [TrackedFace, ...]``,
     or ``tracker(frame) -> (boxes (k, 4), shapes (k, L, 2))``.
 
-    ``rate`` is the video's frame rate (Hz); ``smooth`` turns the One-Euro filter on,
-    with ``min_cutoff`` (Hz) and ``beta`` (per face size per second). A tracker holds one
-    video's state: it is not thread-safe (one tracker per video; they may share a pipeline).
+    ``rate`` is the video's frame rate (Hz); ``smooth`` turns the smoothing on
+    (:class:`ShapeSmoother`: ``min_cutoff`` in Hz, ``beta`` and ``motion_beta`` per face size per
+    second); ``window_side``: the pixels of the copy on which each face is looked for around its
+    last place. Frames are any image the pipeline takes (grey, BGR or BGRA, 8 or 16 bits). A
+    tracker holds one video's state: it is not thread-safe (one tracker per video; they may share
+    a pipeline).
     """
 
-    def __init__(self, pipeline, rate=30.0, smooth=True, redetect_every=15, min_cutoff=1.0, beta=2.0):
+    def __init__(self, pipeline, rate=30.0, smooth=True, redetect_every=15, min_cutoff=0.3, beta=2.0,
+                 motion_beta=40.0, window_side=128):
         check_integer(redetect_every, "redetect_every")
-        OneEuroFilter(rate, min_cutoff, beta)           # checks the filter's settings now, not at the first face
+        check_integer(window_side, "window_side", low=16)
+        ShapeSmoother(rate, min_cutoff, beta, motion_beta)      # checks the settings now, not at the first face
         self.pipeline, self.rate, self.smooth = pipeline, rate, smooth
         self.redetect_every, self.min_cutoff, self.beta = redetect_every, min_cutoff, beta
+        self.motion_beta, self.window_side = motion_beta, window_side
         self.tracks = []
         self.frame_index = 0
         self.next_id = 0
@@ -118,34 +160,80 @@ class FaceTracker:
 
     def track(self, frame):
         """The faces of the next frame, in order of their tracks' ids."""
+        frame = as_photo(frame)
         if self.tracks:
-            # From the mean shape placed on the previous shape's five points (or box): starting from
-            # the shape itself makes a cascade drift from frame to frame (BENCHMARKS.md, "Video").
-            previous = np.array([track.shape for track in self.tracks])
-            moved = (self.pipeline.landmarks_in(frame, points=self.pipeline.scheme.five_points(previous))
-                     if self.pipeline.uses_points
-                     else self.pipeline.landmarks_in(frame, tight_boxes(previous)))
-            kept = []
-            for track, shape in zip(self.tracks, moved):
-                if _plausible(track.shape, shape, frame.shape):
-                    track.shape = shape
-                    kept.append(track)
-            self.tracks = kept
+            self._follow(frame)
         if not self.tracks or self.frame_index % self.redetect_every == 0:
             self._redetect(frame)
         self.frame_index += 1
         faces = []
         for track in self.tracks:
-            shape = track.smoother(track.shape, scale=max(_face_size(track.shape), 1.0)) if self.smooth \
-                else track.shape
+            shape = track.smoother(track.shape) if self.smooth else track.shape
             faces.append(TrackedFace(track.track_id, track.score, tight_boxes(shape), shape))
         return faces
+
+    def _follow(self, frame):
+        """Look for each track's face around its last shape, and place its landmarks in this frame."""
+        kept, starts = [], []
+        for track in self.tracks:
+            box = tight_boxes(track.shape)
+            found = self._look_around(frame, box)
+            if found is None:
+                continue                        # not where it was, nor near: it left, or is hidden
+            detected_box, detected_points, score = found
+            track.score = score
+            if box_iou(detected_box[None], box)[0] >= MOVED_IOU or detected_points is None:
+                # From the mean shape placed on the previous shape's five points (or box): starting
+                # from the shape itself makes a cascade drift from frame to frame (BENCHMARKS.md).
+                starts.append(self._own_start(track.shape))
+            else:
+                starts.append(next(iter(self.pipeline.starts(detected_box[None], detected_points[None]).values()))[0])
+            kept.append(track)
+        self.tracks = []
+        if not kept:
+            return
+        key = "points" if self.pipeline.uses_points else "boxes"
+        moved = self.pipeline.landmarks_in(frame, **{key: np.array(starts)})
+        self.tracks = [track for track, shape in zip(kept, moved) if _plausible(track.shape, shape, frame.shape)]
+        for track, shape in zip(kept, moved):
+            track.shape = shape
+
+    def _own_start(self, shape):
+        return (self.pipeline.scheme.five_points(shape[None])[0] if self.pipeline.uses_points
+                else tight_boxes(shape))
+
+    def _look_around(self, frame, box):
+        """``(box, points or None, score)`` of the detection in a window three times the face's size
+        around ``box`` that overlaps it most, its box calibrated to the landmarker's kind; None when
+        the window holds no face."""
+        height, width = frame.shape[:2]
+        centre, side = (box[:2] + box[2:]) / 2, max(box[2] - box[0], box[3] - box[1])
+        left, top = np.maximum(np.floor(centre - 1.5 * side), 0).astype(int)
+        right, bottom = np.minimum(np.ceil(centre + 1.5 * side), [width, height]).astype(int)
+        if right - left < 2 or bottom - top < 2:
+            return None
+        search = getattr(self.pipeline.detector, "detect_in", None)
+        if search is None:                   # any callable detector: on the window itself
+            found = detections_of(self.pipeline.detector(frame[top:bottom, left:right]))
+            found = found._replace(boxes=found.boxes + [left, top, left, top],
+                                   points=None if found.points is None else found.points + [left, top])
+        else:
+            found = search(frame, (left, top, right, bottom), self.window_side)
+        if len(found.boxes) == 0:
+            return None
+        calibrated = self.pipeline.calibration.apply(found.boxes)
+        best = int(np.argmax(box_iou(calibrated, box)))
+        return calibrated[best], None if found.points is None else found.points[best], float(found.scores[best])
+
+    def _new_smoother(self):
+        return ShapeSmoother(self.rate, self.min_cutoff, self.beta, self.motion_beta)
 
     def _redetect(self, frame):
         found = detections_of(self.pipeline.detector(frame))
         boxes = self.pipeline.calibration.apply(found.boxes)
         tracked = [tight_boxes(track.shape) for track in self.tracks]
-        # Detections confirm tracks; unmatched tracks are dropped, unmatched detections start new ones.
+        # Detections confirm tracks; unmatched detections start new ones (a track the whole frame's
+        # search missed stays: it was found in its own window this frame).
         confirmed, new = {}, []
         for index, box in enumerate(boxes):
             overlaps = [box_iou(box[None], t)[0] for t in tracked]
@@ -156,14 +244,16 @@ class FaceTracker:
                 new.append(index)
         for best, index in confirmed.items():
             self.tracks[best].score = float(found.scores[index])
-        self.tracks = [self.tracks[i] for i in sorted(confirmed)]
         if new:
             points = None if found.points is None else found.points[new]
             shapes = self.pipeline.landmarks(frame, found.boxes[new], points)
             for index, shape in zip(new, shapes):
-                self.tracks.append(Track(self.next_id, float(found.scores[index]), shape,
-                                         OneEuroFilter(self.rate, self.min_cutoff, self.beta)))
+                self.tracks.append(Track(self.next_id, float(found.scores[index]), shape, self._new_smoother()))
                 self.next_id += 1
+
+
+#: A face whose detection overlaps its last box less than this has moved: it starts from the detection.
+MOVED_IOU = 0.6
 
 
 def _plausible(before, after, frame_shape):

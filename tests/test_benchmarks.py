@@ -1,5 +1,8 @@
 import json
 import subprocess
+import sys
+
+import numpy as np
 
 import pytest
 
@@ -112,3 +115,20 @@ def test_runtime_benchmark_runs(tmp_path, data_root):
     assert 0 < results["peak_rss_mib_pipeline_1080p"] < 2000
     assert all(0.01 < row["nme"] < 0.06 for row in results["models"].values())
     assert "| ert-68, bundled |" in (tmp_path / "runtime.md").read_text()
+
+
+def test_realtime_benchmark_runs(tmp_path, data_root):
+    """Ours and dlib (where the peers extra is installed); MediaPipe's own venv is not made in a test."""
+    from benchmarks.realtime import MEDIAPIPE_TO_IBUG68, from_mediapipe
+    assert len(MEDIAPIPE_TO_IBUG68) == 68
+    mesh = np.random.default_rng(0).random((468, 2))
+    np.testing.assert_allclose(from_mediapipe(mesh)[3], mesh[[132, 58]].mean(axis=0))
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "benchmarks.realtime", "--quick", "--no-mediapipe", "--data",
+                    str(data_root), "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+    results = json.loads((out / "realtime.json").read_text())
+    assert set(results["ours"]["photos"]) == {"640x480", "1080p", "12MP"}
+    assert all(photo["faces"] == 1 and photo["ms"] > 0 for photo in results["ours"]["photos"].values())
+    assert results["ours"]["video"]["frames_with_a_face"] == results["ours"]["video"]["frames"] == 20
+    assert results["ours_accuracy"]["found"] == 24 and results["ours_accuracy"]["nme"] < 5
+    assert "| 1080p photo |" in (out / "realtime.md").read_text()

@@ -11,6 +11,7 @@ from cascade.detect import (DEFAULT_DETECTOR, YUNET_MODEL, Detections, HaarDetec
                             detect_faces, detections_of, downscaled, make_detector, match_detection)
 from cascade.schemes import IBUG68
 from cascade.shapes import tight_boxes
+from cascade.yunet import YuNet
 
 HAS_HAAR = hasattr(cv2, "CascadeClassifier")
 needs_haar = pytest.mark.skipif(not HAS_HAAR, reason=f"OpenCV {cv2.__version__} has no Haar cascades")
@@ -24,11 +25,40 @@ def astronaut():
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
 
 
-def test_the_bundled_yunet_is_the_published_file_with_its_licence():
+def test_the_bundled_yunet_is_the_published_file_with_its_input_size_free(data_root):
     assert hashlib.sha256(YUNET_MODEL.read_bytes()).hexdigest() == \
-        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+        "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
     assert "MIT License" in (YUNET_MODEL.parent / "LICENSE").read_text()
     assert DEFAULT_DETECTOR == "yunet" and isinstance(make_detector(), YuNetDetector)
+    published = data_root.parents[1] / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+    assert hashlib.sha256(published.read_bytes()).hexdigest() == \
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+    onnx = pytest.importorskip("onnx")
+    from tools.yunet_dynamic import dynamic_yunet
+    assert dynamic_yunet(onnx.load(str(published))).SerializeToString() == YUNET_MODEL.read_bytes()
+
+
+def test_yunet_decodes_as_opencv_does(data_root):
+    """Boxes, points and scores as OpenCV's FaceDetectorYN gives them from the published file, where
+    this OpenCV has it (its DNN module runs the network; ours, ONNX Runtime)."""
+    if not hasattr(cv2, "FaceDetectorYN"):
+        pytest.skip("this OpenCV has no FaceDetectorYN")
+    published = str(data_root.parents[1] / "models" / "yunet" / "face_detection_yunet_2023mar.onnx")
+    network = YuNet(YUNET_MODEL)
+    compared = 0
+    for path in sorted((data_root / "afw").glob("*.jpg"))[:12]:
+        image = cv2.imread(str(path))
+        for copy in (image, cv2.resize(image, (640, 480)), cv2.resize(image, (100, 100))):
+            theirs = cv2.FaceDetectorYN.create(published, "", (copy.shape[1], copy.shape[0]), 0.6, 0.3).detect(copy)[1]
+            theirs = np.zeros((0, 15)) if theirs is None else theirs[np.lexsort((theirs[:, 0], -theirs[:, 14]))]
+            ours = network(copy)
+            assert len(ours.scores) == len(theirs)
+            np.testing.assert_allclose(ours.boxes, np.concatenate([theirs[:, :2], theirs[:, :2] + theirs[:, 2:4]], 1),
+                                       atol=1e-3)
+            np.testing.assert_allclose(ours.points, theirs[:, 4:14].reshape(-1, 5, 2), atol=1e-3)
+            np.testing.assert_allclose(ours.scores, theirs[:, 14], atol=1e-5)
+            compared += len(theirs)
+    assert compared >= 20
 
 
 def test_yunet_finds_the_astronaut_with_her_five_points(astronaut):
@@ -62,6 +92,23 @@ def test_downscaled_copy_maps_pixel_centres_back(rng):
     same, scale, offset = downscaled(image[:500, :600], 640)
     assert same.base is image and np.array_equal(scale, [1, 1]) and np.array_equal(offset, [0, 0])
     assert downscaled(image, None)[0] is image
+
+
+@pytest.mark.parametrize("size, max_side", [((480, 640), 320), ((720, 1280), 160), ((433, 431), 160),
+                                            ((1080, 1920), 320), ((3000, 2001), 80), ((7, 5000), 320)])
+def test_downscaled_copy_maps_pixel_centres_exactly(size, max_side):
+    """Ramps (x and y times 12 in 16 bits) keep their values at each step of the shrinking (sampling,
+    averaging and linear resizing all keep a linear function), so each small pixel's value says
+    where it came from."""
+    height, width = size
+    ramps = [np.broadcast_to((np.arange(width) * 12).astype(np.uint16), size).copy(),
+             np.broadcast_to((np.arange(height)[:, None] * 12).astype(np.uint16), size).copy()]
+    for axis, ramp in enumerate(ramps):
+        small, scale, offset = downscaled(ramp, max_side)
+        assert max(small.shape) <= max_side
+        index = np.arange(small.shape[1 - axis])
+        values = small[0, :] if axis == 0 else small[:, 0]
+        np.testing.assert_allclose(values / 12, index * scale[axis] + offset[axis], atol=0.2)
 
 
 def test_detecting_on_a_huge_photo_costs_a_fraction_of_reading_it(astronaut):
@@ -184,3 +231,14 @@ def test_yunet_needs_a_readable_model_file(tmp_path):
         YuNetDetector(bad)(np.zeros((50, 50), np.uint8))
     with pytest.raises(ValueError, match="threshold"):
         YuNetDetector(bad, score_threshold=2)
+
+
+def test_a_40_px_face_in_a_1080p_photo_is_found_at_max_side_480_and_not_by_default(astronaut):
+    """The default copy (320 px) finds faces from about a thirtieth of the photo's side; a larger
+    max_side trades speed for smaller faces (the README's promise: 35 px at 480)."""
+    photo = np.full((1080, 1920, 3), 120, np.uint8)
+    photo[500:720, 900:1120] = cv2.resize(astronaut, (220, 220), interpolation=cv2.INTER_AREA)
+    found = YuNetDetector(max_side=480)(photo)
+    assert len(found.boxes) == 1
+    assert 35 < found.boxes[0, 2] - found.boxes[0, 0] <= 42          # the face is about 38 px wide
+    assert len(YuNetDetector()(photo).boxes) == 0

@@ -88,3 +88,63 @@ def test_tracker_refuses_bad_settings():
         FaceTracker(Pipeline(), rate=float("nan"))
     with pytest.raises(ValueError, match="min_cutoff"):
         OneEuroFilter(rate=30, min_cutoff=-1)
+
+
+def moving_face_frames(image, shape, path, size=(720, 1280), background=100):
+    """``image`` (a face crop) pasted on a grey frame at each ``(x, y)`` of ``path``; with the face's true
+    shape in each frame."""
+    frames, truths = [], []
+    for x, y in np.round(path).astype(int):
+        frame = np.full((*size, 3), background, np.uint8)
+        frame[y:y + image.shape[0], x:x + image.shape[1]] = image
+        frames.append(frame)
+        truths.append(shape + [x, y])
+    return frames, np.array(truths)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return Pipeline()
+
+
+def test_a_fast_face_stays_tracked_and_a_face_that_leaves_is_dropped_at_once(test_faces, pipeline):
+    """A 93 px face moving 40 px a frame: before, the track stayed where the face had been (IoU 0) until
+    the next whole-frame detection, and a face that left was reported until then."""
+    from cascade.detect import box_iou
+    from cascade.shapes import tight_boxes
+    scale = 93 / 144
+    image = cv2.resize(test_faces.images[2], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    shape = (test_faces.shapes[2] + 0.5) * scale - 0.5
+    frames, truths = moving_face_frames(image, shape, [(40 + 40 * k, 250) for k in range(24)])
+    tracker = FaceTracker(pipeline, redetect_every=100)      # no whole-frame search after the first
+    for frame, truth in zip(frames, truths):
+        faces = tracker.track(frame)
+        assert len(faces) == 1 and box_iou(faces[0].box[None], tight_boxes(truth))[0] > 0.5
+    assert tracker.track(np.zeros_like(frames[0])) == []      # gone in the first frame without it
+    assert tracker.track(frames[0])[0].track_id == 1          # back: a new track
+
+
+def test_smoothed_landmarks_do_not_lag_a_moving_face(test_faces, pipeline):
+    """A face easing 600 px across a 720p frame in 120 frames (up to 8 px a frame): the smoothed points
+    stay within 1 % of the inter-ocular distance of the unsmoothed ones (6.9 % before)."""
+    from cascade.evaluate import normalizing_distance
+    eased = (1 - np.cos(np.pi * np.linspace(0, 1, 120))) / 2
+    frames, _ = moving_face_frames(test_faces.images[3], test_faces.shapes[3],
+                                   np.stack([100 + 600 * eased, np.full(120, 200)], axis=1))
+    raw, smoothed = FaceTracker(pipeline, smooth=False), FaceTracker(pipeline)
+    raw_shapes = np.array([raw(frame)[1][0] for frame in frames])
+    smoothed_shapes = np.array([smoothed(frame)[1][0] for frame in frames])
+    behind = np.linalg.norm(smoothed_shapes - raw_shapes, axis=2).mean(axis=1) / normalizing_distance(raw_shapes)
+    assert behind[20:100].mean() < 0.01, behind[20:100].mean()
+
+
+@pytest.mark.parametrize("kind", ["grey", "bgra", "uint16"])
+def test_the_tracker_takes_every_image_kind_the_pipeline_takes(face_image, pipeline, kind):
+    frame = {"grey": cv2.cvtColor(face_image, cv2.COLOR_BGR2GRAY),
+             "bgra": cv2.cvtColor(face_image, cv2.COLOR_BGR2BGRA),
+             "uint16": face_image.astype(np.uint16) * 257}[kind]
+    tracker = FaceTracker(pipeline, smooth=False)
+    first, second = tracker.track(frame), tracker.track(frame)
+    assert len(first) == len(second) == 1
+    expected = pipeline(frame)[0].landmarks
+    assert np.abs(first[0].landmarks - expected).max() < 1e-6
