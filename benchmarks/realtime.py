@@ -183,8 +183,8 @@ def accuracy(crops, data_root, mapping=None):
     for name, faces in crops.items():
         truth = cascade.read_pts(Path(data_root) / "lfpw" / "testset" / f"{name}.pts")
         shapes = [from_mediapipe(face) if mapping else np.asarray(face) for face in faces]
-        best = match_detection(tight_boxes(np.array(shapes)), tight_boxes(truth)) if shapes else None
-        errors.append(np.inf if best is None else cascade.nme(shapes[best][None], truth[None])[0])
+        best = match_detection(tight_boxes(np.array(shapes)), tight_boxes(truth)) if shapes else -1
+        errors.append(np.inf if best < 0 else cascade.nme(shapes[best][None], truth[None])[0])
     errors = np.array(errors)
     found = np.isfinite(errors)
     return {"faces": len(errors), "found": int(found.sum()), "nme": 100 * float(errors[found].mean()),

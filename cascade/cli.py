@@ -108,6 +108,9 @@ def _pipeline_options(parser):
                         help="refine the landmarks with the bundled CNN (default: on; --no-refine: the cascade alone)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist already "
                         "(an input is never written over)")
+    parser.add_argument("--min-quality", type=float, default=0.0, metavar="Q",
+                        help="drop faces whose quality (the probability that their landmarks are right, 0 to 1; "
+                        "needs the refiner) is below Q (default 0: keep all)")
 
 
 MAX_SIDE_HELP = (f"detect on a copy this many pixels on its longer side (default {YUNET_MAX_SIDE} for yunet, "
@@ -126,8 +129,17 @@ def _detector_options(args):
 def _pipeline(args):
     if args.detector_model and args.detector != "yunet":
         raise ValueError(f"--detector-model is a YuNet model file; --detector {args.detector} takes none")
+    if not 0 <= args.min_quality <= 1:
+        raise ValueError(f"--min-quality must be between 0 and 1, got {args.min_quality}")
+    if args.min_quality and not args.refine:
+        raise ValueError("--min-quality reads the refiner's work: it goes without --no-refine")
     options = _detector_options(args)
     return Pipeline(args.model, detector=args.detector, refiner=args.refine, detector_options=options)
+
+
+def _good_faces(faces, args):
+    """The faces whose quality reaches ``--min-quality`` (all of them at 0)."""
+    return [face for face in faces if not args.min_quality or face.quality >= args.min_quality]
 
 
 def _image_options(parser, many=False):
@@ -241,7 +253,7 @@ def command_predict(args):
         name, path, relative = item
         try:
             image = _read(path, max_pixels)
-            faces = pipeline(image)
+            faces = _good_faces(pipeline(image), args)
             if annotate_one or args.annotate:
                 drawn = apps.draw_landmarks(image, [f.landmarks for f in faces], [f.box for f in faces])
                 write_image(output if annotate_one else folder / relative.with_suffix(".png"), drawn)
@@ -356,6 +368,8 @@ def command_video(args):
     if args.landmarks is not None and Path(args.landmarks).suffix.lower() != ".json":
         raise ValueError(f"--landmarks {display_name(args.landmarks)}: give a .json file")
     check_outputs([args.output, args.landmarks], [args.input], args.overwrite)
+    if args.min_quality:
+        raise ValueError("--min-quality scores photos' faces: the tracker does not score them")
     summary = process_video(args.input, args.output, _pipeline(args), smooth=not args.no_smooth,
                             landmarks_path=args.landmarks, redetect_every=args.redetect_every,
                             progress=False if args.quiet else None)
@@ -462,7 +476,7 @@ def _one_image_faces(args, outputs=(), other_inputs=()):
     (name, path, _), = items
     check_outputs(outputs, [path, *other_inputs], args.overwrite)
     image = _read(path, _max_pixels(args))
-    faces = _pipeline(args)(image)
+    faces = _good_faces(_pipeline(args)(image), args)
     print(f"{name}: {len(faces)} faces", file=sys.stderr)
     return image, faces
 

@@ -15,6 +15,8 @@ has one row with ``face`` null)::
     width      int32          the image's size in pixels (null: an error)
     height     int32
     score      float32        the detector's confidence (YuNet: [0, 1])
+    quality    float32        the probability that the landmarks are right (cascade.quality; null
+                              without the refiner)
     box        float32[4]     the detector's box: left, top, right, bottom
     landmarks  float32[L][2]  (x, y) pixels in the package's convention (:mod:`cascade`)
     scheme     string         the landmark scheme ("ibug68"): what each point is
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("local", "dask")
 #: The layout of a corpus output (this module's docstring); a manifest of another is refused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2        # 2: the quality column
 MANIFEST = "manifest.json"
 CLAIM = ".claim"
 SHARD_NAME = "part-{:06d}.parquet"
@@ -407,19 +409,21 @@ def _image_rows(pipeline, path, max_pixels):
     size = {"width": image.shape[1], "height": image.shape[0]}
     if not faces:
         return [_row(name, **size)]
-    return [_row(name, face=k, score=face.score, box=face.box.tolist(), landmarks=face.landmarks.tolist(), **size)
+    return [_row(name, face=k, score=face.score, quality=face.quality, box=face.box.tolist(),
+                 landmarks=face.landmarks.tolist(), **size)
             for k, face in enumerate(faces)]
 
 
-def _row(image, face=None, width=None, height=None, score=None, box=None, landmarks=None, error=None):
-    return {"image": image, "face": face, "width": width, "height": height, "score": score, "box": box,
-            "landmarks": landmarks, "error": error}
+def _row(image, face=None, width=None, height=None, score=None, quality=None, box=None, landmarks=None, error=None):
+    return {"image": image, "face": face, "width": width, "height": height, "score": score, "quality": quality,
+            "box": box, "landmarks": landmarks, "error": error}
 
 
 def _schema(n_landmarks):
     import pyarrow as pa
     return pa.schema([("image", pa.string()), ("face", pa.int32()), ("width", pa.int32()),
-                      ("height", pa.int32()), ("score", pa.float32()), ("box", pa.list_(pa.float32(), 4)),
+                      ("height", pa.int32()), ("score", pa.float32()), ("quality", pa.float32()),
+                      ("box", pa.list_(pa.float32(), 4)),
                       ("landmarks", pa.list_(pa.list_(pa.float32(), 2), n_landmarks)),
                       ("scheme", pa.string()), ("model", pa.string()), ("error", pa.string())])
 

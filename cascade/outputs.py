@@ -16,14 +16,16 @@ JSON (stdout, ``-o FILE.json`` or ``FOLDER/landmarks.json``)::
             "box": [left, top, right, bottom],   the detector's box, not the landmarks' tight box
             "score": 0.93,               the detector's score: YuNet's confidence in [0, 1]; Haar's
                                          level weight and dlib's SVM margin are unbounded
+            "quality": 0.99,             the probability that the landmarks are right (NME <= 8 %,
+                                         cascade.quality); null without the refiner
             "landmarks": [[x, y], ...]}  68 points in the iBUG / 300-W order (the model's scheme)
 
 ``IMAGE`` is the image's path as it was given on the command line (a folder's
 images: the folder given joined with the path inside it), or ``"astronaut"``.
 
 CSV (``FOLDER/landmarks.csv``): a header, then one row per face:
-``image, face, score, left, top, right, bottom, x0, y0, x1, y1, ...`` with the
-JSON's image key, face index, score and box.
+``image, face, score, quality, left, top, right, bottom, x0, y0, x1, y1, ...`` with
+the JSON's image key, face index, score, quality (empty when null) and box.
 """
 import csv
 import json
@@ -33,12 +35,13 @@ import numpy as np
 from . import __version__
 
 #: The CSV's columns before the landmarks.
-CSV_FACE_COLUMNS = ("image", "face", "score", "left", "top", "right", "bottom")
+CSV_FACE_COLUMNS = ("image", "face", "score", "quality", "left", "top", "right", "bottom")
 
 
 def face_records(faces):
     """The JSON records of one image's :class:`cascade.Face` list (see the module's docstring)."""
     return [{"face": k, "box": face.box.round(2).tolist(), "score": round(float(face.score), 4),
+             "quality": None if face.quality is None else round(float(face.quality), 4),
              "landmarks": face.landmarks.round(2).tolist()} for k, face in enumerate(faces)]
 
 
@@ -58,4 +61,5 @@ def write_predictions_csv(path, images):
         writer.writerow([*CSV_FACE_COLUMNS] + [f"{axis}{i}" for i in range(n_points) for axis in "xy"])
         for key, face in records:
             values = [face["score"], *face["box"], *np.ravel(face["landmarks"])]
-            writer.writerow([key, face["face"]] + [f"{v:.10g}" for v in values])
+            quality = "" if face["quality"] is None else f"{face['quality']:.10g}"
+            writer.writerow([key, face["face"], f"{values[0]:.10g}", quality] + [f"{v:.10g}" for v in values[1:]])

@@ -7,6 +7,7 @@ calibration, for detectors without points), places the points, and the CNN
 refiner (:class:`cascade.refiner.Refiner`) corrects them.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .bundled import load_model
 from .calibration import BoxCalibration, PointCalibration
 from .data import as_photo
 from .detect import DEFAULT_DETECTOR, DETECTORS, detect_faces, detections_of, make_detector
+from .quality import QualityModel, refiner_moves
 from .refiner import Refiner
 from .validation import check_image, check_images, check_integer, check_shapes
 
@@ -23,12 +25,15 @@ STARTS = ("auto", "box")
 
 @dataclass
 class Face:
-    """One face found in an image: the detector's ``box`` ``(4,)``, its ``score``, and
-    the ``landmarks`` ``(L, 2)`` in pixels."""
+    """One face found in an image: the detector's ``box`` ``(4,)``, its ``score``, the
+    ``landmarks`` ``(L, 2)`` in pixels, and their ``quality`` in [0, 1], the probability that
+    they are right (NME at most 8 %; :mod:`cascade.quality`), or None where the pipeline has
+    no quality model (it needs the refiner)."""
 
     box: np.ndarray
     score: float
     landmarks: np.ndarray
+    quality: Optional[float] = None
 
 
 class Pipeline:
@@ -48,13 +53,15 @@ class Pipeline:
         :class:`~cascade.calibration.PointCalibration` from the detector's boxes and points to
         the landmarker's; by default those stored with the model for the detector, else none
     max_faces : keep at most this many faces, the surest ones (None: all)
+    quality : True (the default) for the bundled :class:`cascade.quality.QualityModel` where the
+        pipeline refines 68 points, a QualityModel, or False / None for no ``Face.quality``
 
     Images may be grey, BGR or BGRA, 8 or 16 bits (:func:`cascade.data.as_photo`). Calling a
     pipeline is thread-safe: threads may share one.
     """
 
     def __init__(self, landmarker="default", detector=DEFAULT_DETECTOR, refiner=True, start="auto",
-                 calibration=None, point_calibration=None, max_faces=None, detector_options=None):
+                 calibration=None, point_calibration=None, max_faces=None, detector_options=None, quality=True):
         self.landmarker = load_model(landmarker) if isinstance(landmarker, str) else landmarker
         if not hasattr(self.landmarker, "predict"):
             raise TypeError(f"landmarker must be a fitted estimator or a model name, got {landmarker!r}")
@@ -77,6 +84,12 @@ class Pipeline:
         self.point_calibration = _stored(point_calibration, self.landmarker, "point_calibrations_", name,
                                          PointCalibration)
         self.max_faces = None if max_faces is None else check_integer(max_faces, "max_faces", low=0)
+        self.detector_name = name
+        if quality is True:
+            quality = QualityModel() if self.refiner is not None and self.n_landmarks == 68 else None
+        if quality and (self.refiner is None or quality.n_landmarks != self.n_landmarks):
+            raise ValueError("a quality model reads the refiner's moves: it needs a refiner of its point count")
+        self.quality = quality or None
 
     def __call__(self, image):
         image = as_photo(image)
@@ -84,8 +97,10 @@ class Pipeline:
         keep = slice(self.max_faces)
         points = None if found.points is None else found.points[keep]
         boxes, scores = found.boxes[keep], found.scores[keep]
-        landmarks = self.landmarks(image, boxes, points)
-        return [Face(box, float(score), shape) for box, score, shape in zip(boxes, scores, landmarks)]
+        landmarks, moves = self._landmarks_and_moves([image] * len(boxes), **self.starts(boxes, points))
+        qualities = [None] * len(boxes) if self.quality is None else self.quality(moves, scores, self.detector_name)
+        return [Face(box, float(score), shape, None if quality is None else float(quality))
+                for box, score, shape, quality in zip(boxes, scores, landmarks, qualities)]
 
     @property
     def scheme(self):
@@ -124,8 +139,15 @@ class Pipeline:
     def landmarks_of(self, images, boxes=None, points=None):
         """``(n, L, 2)`` landmarks of one face in each of ``images`` from starts of the landmarker's
         own kind (as :meth:`landmarks_in`), refined if the pipeline refines."""
+        return self._landmarks_and_moves(images, boxes, points)[0]
+
+    def _landmarks_and_moves(self, images, boxes=None, points=None):
+        """:meth:`landmarks_of`, and how far the refiner moved each face (None without a refiner)."""
         shapes = self.landmarker.predict(images, boxes, points=points)
-        return shapes if self.refiner is None else self.refiner.predict(images, shapes)
+        if self.refiner is None:
+            return shapes, None
+        refined = self.refiner.predict(images, shapes)
+        return refined, refiner_moves(shapes, refined, self.scheme)
 
     def annotated_faces(self, images, true_shapes, n_jobs=1):
         """``(n, L, 2)`` landmarks of the one annotated face in each image as this pipeline finds it,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -120,14 +121,14 @@ def test_the_csv_rows_match_the_json(small_folder, tmp_path):
     document = json.loads((out / "landmarks.json").read_text())
     with open(out / "landmarks.csv", newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0][:9] == ["image", "face", "score", "left", "top", "right", "bottom", "x0", "y0"]
-    assert len(rows[0]) == 7 + 2 * 68
+    assert rows[0][:10] == ["image", "face", "score", "quality", "left", "top", "right", "bottom", "x0", "y0"]
+    assert len(rows[0]) == 8 + 2 * 68
     faces = [(key, face) for key, found in document["images"].items() for face in found]
     assert len(rows) - 1 == len(faces) >= 8
     for row, (key, face) in zip(rows[1:], faces):
         assert row[0] == key and int(row[1]) == face["face"]
-        assert np.allclose([float(v) for v in row[2:7]], [face["score"], *face["box"]])
-        assert np.allclose(np.reshape([float(v) for v in row[7:]], (68, 2)), face["landmarks"])
+        assert np.allclose([float(v) for v in row[2:8]], [face["score"], face["quality"], *face["box"]])
+        assert np.allclose(np.reshape([float(v) for v in row[8:]], (68, 2)), face["landmarks"])
 
 
 def test_no_progress_bar_off_a_terminal(small_folder, tmp_path, capsys):
@@ -297,3 +298,18 @@ def test_video_command(small_folder, tmp_path, capsys):
     assert out.stat().st_size > 1000
     assert main(["video", str(tmp_path / "missing.mp4"), "-o", str(out)]) == 1
     assert "no video file at" in capsys.readouterr().err
+
+
+def test_min_quality_drops_faces_the_landmarker_got_wrong(tmp_path, capsys):
+    from skimage import data
+    turned = tmp_path / "turned.png"
+    cv2.imwrite(str(turned), cv2.rotate(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), cv2.ROTATE_180))
+    assert main(["predict", str(turned), "--sample", "--quiet"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [len(document["images"][key]) for key in ("astronaut", str(turned))] == [1, 1]
+    assert document["images"]["astronaut"][0]["quality"] > 0.9
+    assert main(["predict", str(turned), "--sample", "--quiet", "--min-quality", "0.5"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [len(document["images"][key]) for key in ("astronaut", str(turned))] == [1, 0]
+    assert main(["predict", "--sample", "--min-quality", "0.5", "--no-refine"]) == 1
+    assert "goes without --no-refine" in capsys.readouterr().err

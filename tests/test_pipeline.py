@@ -1,4 +1,5 @@
 """The bundled models, load_model and the detector + landmarker (+ refiner) pipeline, on real faces."""
+import cv2
 import numpy as np
 import pytest
 
@@ -10,6 +11,12 @@ from cascade.calibration import BoxCalibration, PointCalibration
 @pytest.fixture(scope="module")
 def pipeline():
     return Pipeline()
+
+
+@pytest.fixture(scope="module")
+def astronaut_photo():
+    from skimage import data
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
 
 
 @pytest.mark.parametrize("name", ["default", "lbf-68", "ert-68"])
@@ -199,3 +206,52 @@ def test_threads_sharing_one_pipeline_get_the_serial_answers(test_images_and_sha
         assert len(one) == len(other)
         for a, b in zip(one, other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_face_turned_upside_down_or_sideways_is_scored_low(astronaut_photo):
+    """Turned 90 degrees, YuNet still finds the astronaut (score 0.81) but the landmarks land on her
+    cheek and mouth (NME 76 %): the quality says so, where the upright face scores high."""
+    pipeline = Pipeline()
+    upright = pipeline(astronaut_photo)
+    assert len(upright) == 1 and upright[0].quality > 0.9
+    for turn in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180):
+        faces = pipeline(cv2.rotate(astronaut_photo, turn))
+        assert faces and all(face.quality < 0.5 for face in faces)
+    assert Pipeline(refiner=False)(astronaut_photo)[0].quality is None
+
+
+def test_quality_separates_wrong_landmarks_on_held_out_faces(test_faces):
+    """The bundled quality model on lfpw/testset faces it never saw, half of them turned far enough
+    to defeat the landmarker: the quality ranks the faces above 8 % NME below the others."""
+    from cascade.evaluate import nme
+    from sklearn.metrics import roc_auc_score
+    pipeline, errors, qualities = Pipeline(), [], []
+    for k, (image, truth) in enumerate(zip(test_faces.images, test_faces.shapes)):
+        if k % 2:
+            centre = (image.shape[1] / 2, image.shape[0] / 2)
+            turn = cv2.getRotationMatrix2D(centre, 60 + 10 * (k % 7), 1)
+            image = cv2.warpAffine(image, turn, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+            truth = truth @ turn[:, :2].T + turn[:, 2]
+        faces = pipeline(image)
+        if faces:
+            errors.append(nme(faces[0].landmarks[None], truth[None])[0])
+            qualities.append(faces[0].quality)
+    errors, qualities = np.array(errors), np.array(qualities)
+    assert 3 <= (errors > 0.08).sum() <= len(errors) - 3
+    assert roc_auc_score(errors > 0.08, -qualities) >= 0.9
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(format="other"), "format"),
+    (lambda d: d["models"].pop("any"), "'yunet' and 'any'"),
+    (lambda d: d["models"]["yunet"].update(coefficients=[float("nan"), 1.0]), "finite"),
+    (lambda d: d["models"]["any"].update(features=["log_move", "score"], coefficients=[1.0, 1.0]), "must use"),
+])
+def test_a_damaged_quality_model_is_refused(tmp_path, change, message):
+    import json
+    from cascade.quality import DEFAULT_MODEL, QualityModel
+    document = json.loads(DEFAULT_MODEL.read_text())
+    change(document)
+    (tmp_path / "q.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=message):
+        QualityModel(tmp_path / "q.json")
