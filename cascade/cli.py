@@ -302,6 +302,10 @@ def _predict_corpus(args):
                          "go without it")
     if not args.inputs:
         raise ValueError("no images given: name image files, folders, globs or lists of images")
+    if args.min_quality:
+        raise ValueError("--min-quality drops faces from predict's JSON; a corpus keeps every face with its "
+                         "quality column (filter it when reading)")
+    max_pixels = _max_pixels(args)
     client = None
     if args.engine == "dask" or args.scheduler:
         from distributed import Client
@@ -319,7 +323,8 @@ def _predict_corpus(args):
         manifest = landmark_corpus(inputs, args.parquet, model=args.model, detector=args.detector,
                                    detector_options=options, refiner=args.refine,
                                    engine="dask" if client else args.engine, client=client, workers=args.workers,
-                                   partition_size=args.partition_size, progress=False if args.quiet else None)
+                                   partition_size=args.partition_size, max_pixels=max_pixels,
+                                   progress=False if args.quiet else None)
     finally:
         if client is not None:
             client.close()

@@ -134,6 +134,17 @@ def test_a_bomb_costs_no_memory(face_file, tmp_path):
     assert bomb < ordinary + 200, (bomb, ordinary)
 
 
+def test_the_corpus_command_takes_the_pixel_limit(face_file, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(face_file, folder / "face.jpg")
+    assert main(["predict", str(folder), "--parquet", str(tmp_path / "out"), "--no-refine", "--quiet",
+                 "--max-megapixels", "0.05"]) == 1                    # 288 x 288 is 0.083 MP
+    assert "above the limit of 50,000" in cascade.read_corpus(tmp_path / "out").to_pylist()[0]["error"]
+    assert main(["predict", str(folder), "--parquet", str(tmp_path / "other"), "--min-quality", "0.5"]) == 1
+    assert "keeps every face" in capsys.readouterr().err
+
+
 def test_a_bomb_in_a_dask_corpus_is_an_error_row(face_file, tmp_path):
     distributed = pytest.importorskip("distributed")
     folder = tmp_path / "photos"
