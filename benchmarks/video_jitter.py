@@ -101,10 +101,10 @@ def main(argv=None):
     print("|---|---|---|")
     print(f"| none | {100 * summary['jitter_raw']:.3f} | {100 * summary['nme_of_mean_shape_raw']:.2f} |")
     print(f"| smoothed | {100 * summary['jitter_smoothed']:.3f} | {100 * summary['nme_of_mean_shape_smoothed']:.2f} |")
-    print(f"\n{summary['moving_faces']} faces easing across 720p: smoothed points {100 * summary['lag_moving']:.2f} % of "
-          f"the inter-ocular distance from the unsmoothed ones; NME {100 * summary['nme_moving_raw']:.2f} % "
-          f"unsmoothed, {100 * summary['nme_moving_smoothed']:.2f} % smoothed; frames without exactly one face: "
-          f"{not_one[False]} and {not_one[True]} of {120 * len(faces)}")
+    print(f"\n{summary['moving_faces']} faces easing across 720p: smoothed points "
+          f"{100 * summary['lag_moving']:.2f} % of the inter-ocular distance from the unsmoothed ones; "
+          f"NME {100 * summary['nme_moving_raw']:.2f} % unsmoothed, {100 * summary['nme_moving_smoothed']:.2f} % "
+          f"smoothed; frames without exactly one face: {not_one[False]} and {not_one[True]} of {120 * len(faces)}")
 
 
 if __name__ == "__main__":

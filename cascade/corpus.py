@@ -26,8 +26,9 @@ has one row with ``face`` null)::
 The output folder is claimed before any work by creating ``.claim`` in it exclusively
 (it holds the run's key): a second run with other settings started at the same time
 is refused, never interleaved. Each shard is written under a temporary name (flushed
-to disk on a local file system), then renamed: a shard that exists is complete. A rerun with the same inputs and settings skips the shards already
-there, so an interrupted run resumes, and a worker that dies mid-task loses
+to disk on a local file system), then renamed: a shard that exists is complete. A
+rerun with the same inputs and settings skips the shards already there, so an
+interrupted run resumes, and a worker that dies mid-task loses
 nothing (Dask retries its tasks elsewhere; a shard written twice is written
 whole, with the same rows, under the same name). The manifest names the models
 and their SHA-256, the parameters, the counts and the package version; it says

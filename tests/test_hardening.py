@@ -3,7 +3,6 @@ bound now gives a clear one-line error (exit 1) or a correct result. The hostile
 on the fly (tests/reproducers.py)."""
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 
 import cascade
-from cascade import apps, corpus, io
+from cascade import apps, corpus
 from cascade.cli import main
 from cascade.data import read_image
 from cascade.image_header import declared_size
