@@ -177,7 +177,7 @@ class FaceTracker:
         kept, starts = [], []
         for track in self.tracks:
             box = tight_boxes(track.shape)
-            found = self._look_around(frame, box)
+            found = self.pipeline.look_near(frame, box, self.window_side)
             if found is None:
                 continue                        # not where it was, nor near: it left, or is hidden
             detected_box, detected_points, score = found
@@ -201,29 +201,6 @@ class FaceTracker:
     def _own_start(self, shape):
         return (self.pipeline.scheme.five_points(shape[None])[0] if self.pipeline.uses_points
                 else tight_boxes(shape))
-
-    def _look_around(self, frame, box):
-        """``(box, points or None, score)`` of the detection in a window three times the face's size
-        around ``box`` that overlaps it most, its box calibrated to the landmarker's kind; None when
-        the window holds no face."""
-        height, width = frame.shape[:2]
-        centre, side = (box[:2] + box[2:]) / 2, max(box[2] - box[0], box[3] - box[1])
-        left, top = np.maximum(np.floor(centre - 1.5 * side), 0).astype(int)
-        right, bottom = np.minimum(np.ceil(centre + 1.5 * side), [width, height]).astype(int)
-        if right - left < 2 or bottom - top < 2:
-            return None
-        search = getattr(self.pipeline.detector, "detect_in", None)
-        if search is None:                   # any callable detector: on the window itself
-            found = detections_of(self.pipeline.detector(frame[top:bottom, left:right]))
-            found = found._replace(boxes=found.boxes + [left, top, left, top],
-                                   points=None if found.points is None else found.points + [left, top])
-        else:
-            found = search(frame, (left, top, right, bottom), self.window_side)
-        if len(found.boxes) == 0:
-            return None
-        calibrated = self.pipeline.calibration.apply(found.boxes)
-        best = int(np.argmax(box_iou(calibrated, box)))
-        return calibrated[best], None if found.points is None else found.points[best], float(found.scores[best])
 
     def _new_smoother(self):
         return ShapeSmoother(self.rate, self.min_cutoff, self.beta, self.motion_beta)

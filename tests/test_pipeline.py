@@ -255,3 +255,23 @@ def test_a_damaged_quality_model_is_refused(tmp_path, change, message):
     (tmp_path / "q.json").write_text(json.dumps(document))
     with pytest.raises(ValueError, match=message):
         QualityModel(tmp_path / "q.json")
+
+
+def test_a_box_lands_as_well_as_the_detectors_own_face(test_images_and_shapes):
+    """From tight boxes the pipeline looks for YuNet's five points near each box: it lands as the
+    detector's faces do (before: 3.44 % against 3.22 % on lfpw/testset), and a box where the detector
+    finds nothing still starts from the box."""
+    from cascade.shapes import tight_boxes
+    images, truth = test_images_and_shapes
+    pipeline = Pipeline()
+    from_boxes = pipeline.landmarks_of(images, tight_boxes(truth))
+    from_detector = pipeline.annotated_faces(images, truth)
+    bare = Pipeline(start="box").landmarks_of(images, tight_boxes(truth))      # the boxes themselves
+    errors = [nme(shapes, truth).mean() for shapes in (from_boxes, from_detector, bare)]
+    assert errors[0] < errors[1] + 0.0015 and errors[0] < errors[2]
+    found, _ = pipeline.points_near(images, tight_boxes(truth))
+    assert found.all()
+    blank = np.full((300, 300, 3), 90, np.uint8)
+    found, points = pipeline.points_near([blank], [[100, 100, 200, 200]])
+    assert not found[0] and np.isnan(points).all()
+    assert np.isfinite(pipeline.landmarks_of([blank], [[100, 100, 200, 200]])).all()
