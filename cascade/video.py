@@ -182,12 +182,18 @@ class FaceTracker:
                 continue                        # not where it was, nor near: it left, or is hidden
             detected_box, detected_points, score = found
             track.score = score
-            if box_iou(detected_box[None], box)[0] >= MOVED_IOU or detected_points is None:
-                # From the mean shape placed on the previous shape's five points (or box): starting
-                # from the shape itself makes a cascade drift from frame to frame (BENCHMARKS.md).
+            # From the mean shape placed on the previous shape's five points (or box): starting from the
+            # shape itself makes a cascade drift from frame to frame (BENCHMARKS.md). A face that moved
+            # starts where the detector saw it: its points, else its box (the landmarker's kind already).
+            if box_iou(detected_box[None], box)[0] >= MOVED_IOU:
                 starts.append(self._own_start(track.shape))
-            else:
-                starts.append(next(iter(self.pipeline.starts(detected_box[None], detected_points[None]).values()))[0])
+            elif not self.pipeline.uses_points:
+                starts.append(detected_box)
+            elif detected_points is not None:
+                starts.append(self.pipeline.point_calibration.apply(detected_points[None])[0])
+            else:                               # five points wanted, none detected: the old ones, moved along
+                shift = (detected_box[:2] + detected_box[2:] - box[:2] - box[2:]) / 2
+                starts.append(self._own_start(track.shape) + shift)
             kept.append(track)
         self.tracks = []
         if not kept:

@@ -148,3 +148,20 @@ def test_the_tracker_takes_every_image_kind_the_pipeline_takes(face_image, pipel
     assert len(first) == len(second) == 1
     expected = pipeline(frame)[0].landmarks
     assert np.abs(first[0].landmarks - expected).max() < 1e-6
+
+
+@pytest.mark.parametrize("options", [{"start": "box"}, {"detector": "dlib-hog"}])
+def test_a_fast_face_is_followed_from_box_starts_and_detectors_without_points(test_faces, options):
+    """The other two ways a tracked face restarts after a move: from the detector's calibrated box
+    (a pipeline that starts from boxes), and from the old five points moved along (a detector that
+    gives no points)."""
+    from cascade.detect import box_iou
+    from cascade.shapes import tight_boxes
+    if options.get("detector") == "dlib-hog":
+        pytest.importorskip("dlib")
+    frames, truths = moving_face_frames(test_faces.images[2], test_faces.shapes[2],
+                                        [(40 + 30 * k, 200) for k in range(10)])
+    tracker = FaceTracker(Pipeline(**options), redetect_every=100)
+    for frame, truth in zip(frames, truths):
+        faces = tracker.track(frame)
+        assert len(faces) == 1 and box_iou(faces[0].box[None], tight_boxes(truth))[0] > 0.5
