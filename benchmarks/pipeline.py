@@ -13,8 +13,9 @@ Photos, written once as JPEG files into ``--cache`` and decoded like a user's:
 Methods, each timed per stage (decode, detect, landmark, refine) on one thread,
 the methods taking turns image by image so that they share the machine's state:
 
-- the default pipeline, ``cascade.Pipeline()``: YuNet (on a 640 px copy), the
-  bundled ``ert-68`` started from YuNet's five points, the int8 CNN refiner;
+- the default pipeline, ``cascade.Pipeline()``: YuNet (on its default copy: 640 px until
+  2026-12-06, 320 since), the bundled ``ert-68`` started from YuNet's five points, the int8 CNN
+  refiner;
 - the same without the refiner, and with ``lbf-68``;
 - the same detecting on a 512 px copy instead of 640;
 - the old default: OpenCV's Haar cascade and ``ert-68`` from its calibrated box
