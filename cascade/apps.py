@@ -88,11 +88,7 @@ def blur_faces(image, shapes, method="gaussian", strength=1.0):
             continue                    # the face lies outside the image
         inside = np.zeros((h, w), np.uint8)
         cv2.fillConvexPoly(inside, (hull - [left, top]).round().astype(np.int32), 255, lineType=cv2.LINE_AA)
-        if not inside.any():
-            continue
-        x, y, w, h = cv2.boundingRect(inside)
-        left, top, inside = left + x, top + y, inside[y:y + h, x:x + w]
-        region = image[top:top + h, left:left + w]
+        region = image[top:bottom, left:right]
         face_size = max(w, h)
         scale = min(1.0, BLUR_WORK_SIDE / face_size)
         small_size = (max(1, round(w * scale)), max(1, round(h * scale)))

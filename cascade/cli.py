@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -406,18 +405,19 @@ def command_fit(args):
 def _estimator(args):
     """The estimator ``fit`` trains, its parameters checked before any work."""
     estimator = ESTIMATORS[args.method.upper()]
+    known = estimator().get_params()
     params = {"random_state": args.seed, "n_jobs": args.jobs, "verbose": 1}
-    params = {k: v for k, v in params.items() if k in estimator().get_params()}
+    params = {k: v for k, v in params.items() if k in known}
     for item in args.param:
         key, _, value = item.partition("=")
         try:
             params[key] = json.loads(value)
         except json.JSONDecodeError:
             params[key] = value
-    unknown = sorted(set(params) - set(estimator().get_params()))
+    unknown = sorted(set(params) - set(known))
     if unknown:
         raise ValueError(f"--param {unknown[0]}: {estimator.__name__} has no such parameter "
-                         f"(it has {', '.join(sorted(estimator().get_params()))})")
+                         f"(it has {', '.join(sorted(known))})")
     model = estimator(**params)
     model._check_params()           # a bad value is refused now, not after the detector's pass
     return model
@@ -499,11 +499,7 @@ def command_blur(args):
 
 def command_align(args):
     output = _folder_output(args.output or "align")
-    existing = sorted(output.glob("face_*.png"))
-    if existing and not args.overwrite:
-        raise ValueError(f"{display_name(existing[0])} exists ({len(existing)} aligned faces in all): pass "
-                         "--overwrite to replace them")
-    image, faces = _one_image_faces(args)
+    image, faces = _one_image_faces(args, sorted(output.glob("face_*.png")))      # the crops already there
     crops = apps.align_faces(image, [f.landmarks for f in faces], size=args.size)
     for k, crop in enumerate(crops):
         write_image(output / f"face_{k}.png", crop)
@@ -512,17 +508,18 @@ def command_align(args):
 
 def command_overlay(args):
     output = _image_output(args.output, "overlay.png")
-    overlay = _overlay_picture(args.png) if args.png else apps.sunglasses()
+    overlay = _overlay_picture(args.png, _max_pixels(args)) if args.png else apps.sunglasses()
     image, faces = _one_image_faces(args, [output], [args.png] if args.png else [])
     _write_result(output, apps.overlay_on_faces(image, [f.landmarks for f in faces], overlay))
 
 
-def _overlay_picture(path):
+def _overlay_picture(path, max_pixels):
     if not Path(path).is_file():
         raise FileNotFoundError(f"no picture at {display_name(path)}")
-    overlay = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if overlay is None:
-        raise ValueError(f"{display_name(path)} is not an image OpenCV can read")
+    try:
+        overlay = read_image(path, max_pixels=max_pixels, unchanged=True)
+    except ValueError as error:         # corrupt, or a decompression bomb
+        raise ValueError(f"{display_name(path)} is not an image OpenCV can read as an overlay ({error})") from None
     if overlay.ndim != 3 or overlay.shape[2] != 4:
         raise ValueError(f"{display_name(path)} has no alpha channel: the overlay must be a transparent PNG "
                          "(4 channels)")

@@ -29,7 +29,7 @@ MAX_LANDMARKS = 10_000
 SHARED_300W_TRAIN = ("lfpw/trainset", "helen/trainset", "afw")
 
 
-def read_image(path, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS):
+def read_image(path, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS, unchanged=False):
     """Read an image file as uint8 BGR (or grey); clear errors for missing or corrupt files.
 
     As OpenCV decodes it: an alpha channel is dropped, 16-bit samples keep their high
@@ -37,15 +37,16 @@ def read_image(path, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS):
     photo viewer shows them, and the landmarks are in those pixels). The file's bytes are
     read by NumPy, never by OpenCV from a path (OpenCV crashes on a file name that is not
     valid UTF-8). An image whose header declares more than ``max_pixels`` pixels is refused
-    before it is decoded (:func:`decode_image`).
+    before it is decoded (:func:`decode_image`). ``unchanged``: as the file stores it instead
+    (an alpha channel and 16-bit samples kept; an overlay's transparency, say).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {display_name(path)}")
-    return decode_image(np.fromfile(path, dtype=np.uint8), display_name(path), grayscale, max_pixels)
+    return decode_image(np.fromfile(path, dtype=np.uint8), display_name(path), grayscale, max_pixels, unchanged)
 
 
-def decode_image(encoded, name, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS):
+def decode_image(encoded, name, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS, unchanged=False):
     """Decode an image file's bytes (``bytes`` or a uint8 array) as :func:`read_image` reads a file;
     ``name`` names it in errors.
 
@@ -60,7 +61,7 @@ def decode_image(encoded, name, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS):
         if size is not None and size[0] * size[1] > max_pixels:
             raise ValueError(f"{name} declares {size[0]} x {size[1]} pixels, above the limit of {max_pixels:,} "
                              "(max_pixels): refused before decoding")
-    flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
+    flag = cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
     try:
         image = cv2.imdecode(buffer, flag) if buffer.size else None
     except cv2.error:           # OpenCV's own size limit, or a decoder that gave up
@@ -74,15 +75,17 @@ def display_name(path):
     """``path`` as text that can be printed and written as UTF-8: bytes of a file name that are not
     valid UTF-8 (which Python keeps as lone surrogates) shown as ``\\xNN`` escapes."""
     text = os.fspath(path)
-    return os.fsencode(text).decode("utf-8", "backslashreplace") if _has_surrogates(text) else text
+    return text if is_utf8_name(text) else os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
-def _has_surrogates(text):
+def is_utf8_name(path):
+    """Whether ``path`` is valid UTF-8 (Python keeps the other bytes a file name may hold as lone
+    surrogates, which OpenCV crashes on)."""
     try:
-        text.encode("utf-8")
+        os.fspath(path).encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return False
+    return True
 
 
 def as_photo(image):

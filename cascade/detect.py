@@ -58,7 +58,10 @@ YUNET_MAX_SIDE = 320
 DEFAULT_FINER_BELOW = 48
 DEFAULT_FINER_SIDE = 160
 PROPOSAL_THRESHOLD = 0.3
+#: The closer look's window reaches this many face sides from the face's centre each way.
 FINER_REACH = 1.0
+#: A detection in a window around a face is that face when their boxes overlap by more than this.
+SAME_FACE_IOU = 0.3
 #: A copy narrower than this many pixels holds no detectable face (YuNet's smallest is about 10 px).
 MIN_DETECTED_SIDE = 8
 
@@ -243,18 +246,14 @@ class YuNetDetector(Detector):
         boxes, scores, points = boxes.copy(), scores.copy(), points.copy()
         sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         for index in np.flatnonzero(sides / factor < self.finer_below):
-            centre, reach = (boxes[index, :2] + boxes[index, 2:]) / 2, FINER_REACH * sides[index]
-            left, top = np.maximum(np.floor(centre - reach).astype(int), 0)
-            right, bottom = np.minimum(np.ceil(centre + reach).astype(int), [image.shape[1], image.shape[0]])
-            found, found_scores, found_points = self._detect_at(image[top:bottom, left:right], self.finer_side)
-            if len(found) == 0:
+            window = window_around(boxes[index], image.shape, FINER_REACH)
+            found = self.detect_in(image, window, self.finer_side) if window is not None else None
+            if found is None or len(found.boxes) == 0:
                 continue
-            found += [left, top, left, top]
-            overlaps = box_iou(found, boxes[index])
+            overlaps = box_iou(found.boxes, boxes[index])
             best = int(np.argmax(overlaps))
-            if overlaps[best] > 0.3:
-                boxes[index], scores[index] = found[best], found_scores[best]
-                points[index] = found_points[best] + [left, top]
+            if overlaps[best] > SAME_FACE_IOU:
+                boxes[index], scores[index], points[index] = found.boxes[best], found.scores[best], found.points[best]
         return boxes, scores, points
 
 
@@ -332,6 +331,16 @@ def make_detector(name=DEFAULT_DETECTOR, **options):
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose from {sorted(DETECTORS)}")
     return DETECTORS[name](**options)
+
+
+def window_around(box, image_shape, reach):
+    """``(left, top, right, bottom)`` whole pixels: ``box``'s centre plus and minus ``reach`` times its
+    longer side, clipped to an image of ``image_shape``; None where less than 2 pixels remain."""
+    height, width = image_shape[:2]
+    centre, side = (box[:2] + box[2:]) / 2, max(box[2] - box[0], box[3] - box[1])
+    left, top = np.maximum(np.floor(centre - reach * side), 0).astype(int)
+    right, bottom = np.minimum(np.ceil(centre + reach * side), [width, height]).astype(int)
+    return None if right - left < 2 or bottom - top < 2 else (left, top, right, bottom)
 
 
 def box_iou(boxes, box):

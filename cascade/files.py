@@ -24,7 +24,7 @@ from pathlib import Path
 
 import cv2
 
-from .data import display_name
+from .data import display_name, is_utf8_name
 
 
 def check_outputs(outputs, inputs=(), overwrite=False):
@@ -102,20 +102,11 @@ def write_image(path, image):
     write_atomically(path, encoded.tobytes())
 
 
-def _plain(path):
-    """Whether OpenCV can take ``path`` as it is: valid UTF-8."""
-    try:
-        os.fspath(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 @contextmanager
 def opencv_input(path):
     """A name under which OpenCV can open the file ``path``: itself, or a link to it with a plain name
     in a temporary folder (removed on exit)."""
-    if _plain(path):
+    if is_utf8_name(path):
         yield str(path)
         return
     folder = tempfile.mkdtemp(prefix="cascade-")
@@ -134,7 +125,7 @@ def opencv_output(path):
     removed otherwise, so that ``path`` is never left half written."""
     path = Path(path)
     suffix = "".join(c for c in path.suffix if c.isascii())
-    folder = path.parent if _plain(os.path.abspath(path.parent)) else Path(tempfile.gettempdir())
+    folder = path.parent if is_utf8_name(os.path.abspath(path.parent)) else Path(tempfile.gettempdir())
     temporary = folder / f".cascade-{uuid.uuid4().hex}{suffix}"
     try:
         yield str(temporary)

@@ -142,6 +142,10 @@ def _read(path, schema):
             strangers = sorted(name for name, info in members.items() if not info.filename.endswith(".npy"))
             if strangers:       # NumPy would hand such a member over as raw bytes, not an array
                 raise _Refused(f"entries {strangers} are not arrays")
+            # A member cannot hold more than the file: one that says so would have its size allocated.
+            liars = sorted(name for name, info in members.items() if info.compress_size > path.stat().st_size)
+            if liars:
+                raise _Refused(f"entries {liars} declare more stored bytes than the file holds")
             if _METADATA not in members:
                 raise _Refused("no metadata: not a cascade model file")
             if members[_METADATA].file_size > MAX_METADATA_BYTES:

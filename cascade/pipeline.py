@@ -14,7 +14,8 @@ import numpy as np
 from .bundled import load_model
 from .calibration import BoxCalibration, PointCalibration
 from .data import as_photo
-from .detect import DEFAULT_DETECTOR, DETECTORS, box_iou, detect_faces, detections_of, make_detector
+from .detect import (DEFAULT_DETECTOR, DETECTORS, SAME_FACE_IOU, box_iou, detect_faces, detections_of,
+                     make_detector, window_around)
 from .quality import QualityModel, refiner_moves
 from .refiner import Refiner
 from .validation import check_boxes, check_image, check_images, check_integer, check_shapes
@@ -23,8 +24,6 @@ from .validation import check_boxes, check_image, check_images, check_integer, c
 STARTS = ("auto", "box")
 #: The pixels of the copy on which a face is looked for around a box (:meth:`Pipeline.look_near`).
 DEFAULT_WINDOW_SIDE = 160
-#: A detection near a box is that face when its calibrated box overlaps the box by more than this.
-NEAR_IOU = 0.3
 
 
 @dataclass
@@ -157,19 +156,17 @@ class Pipeline:
         window three times its size around it, searched on a copy of ``window_side`` pixels, its box
         calibrated to the landmarker's kind and its points as the detector gives them; None when the
         window holds no face. ``image`` is a checked image."""
-        height, width = image.shape[:2]
-        centre, side = (box[:2] + box[2:]) / 2, max(box[2] - box[0], box[3] - box[1])
-        left, top = np.maximum(np.floor(centre - 1.5 * side), 0).astype(int)
-        right, bottom = np.minimum(np.ceil(centre + 1.5 * side), [width, height]).astype(int)
-        if right - left < 2 or bottom - top < 2:
+        window = window_around(box, image.shape, 1.5)
+        if window is None:
             return None
+        left, top, right, bottom = window
         search = getattr(self.detector, "detect_in", None)
         if search is None:                   # any callable detector: on the window itself
             found = detections_of(self.detector(image[top:bottom, left:right]))
             found = found._replace(boxes=found.boxes + [left, top, left, top],
                                    points=None if found.points is None else found.points + [left, top])
         else:
-            found = search(image, (left, top, right, bottom), window_side)
+            found = search(image, window, window_side)
         if len(found.boxes) == 0:
             return None
         calibrated = self.calibration.apply(found.boxes)
@@ -179,13 +176,14 @@ class Pipeline:
     def points_near(self, images, boxes):
         """``(found (n,), points (n, 5, 2))``: for each tight box ``(n, 4)``, the five points (calibrated
         to the landmarker's) of the detection near it (:meth:`look_near`) whose calibrated box overlaps
-        it by more than :data:`NEAR_IOU`; ``found`` False (and NaN points) where there is none."""
+        it by more than :data:`cascade.detect.SAME_FACE_IOU`; ``found`` False (and NaN points) where there
+        is none."""
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [image.shape[:2] for image in images])
         found, points = np.zeros(len(boxes), bool), np.full((len(boxes), 5, 2), np.nan)
         for index, (image, box) in enumerate(zip(images, boxes)):
             near = self.look_near(image, box)
-            if near is not None and near[1] is not None and box_iou(near[0][None], box)[0] > NEAR_IOU:
+            if near is not None and near[1] is not None and box_iou(near[0][None], box)[0] > SAME_FACE_IOU:
                 found[index] = True
                 points[index] = self.point_calibration.apply(near[1][None])[0]
         return found, points

@@ -444,3 +444,32 @@ def test_a_detector_copy_beyond_reason_is_refused():
     with pytest.raises(ValueError, match="max_side must be at most"):
         cascade.Pipeline(refiner=False, detector_options={"max_side": 100_000})
     assert main(["predict", "--sample", "--max-side", "100000"]) == 1
+
+
+def test_a_member_declaring_more_than_the_file_holds_is_refused(model_file, tmp_path):
+    """A stored member whose directory entry and .npy header agree on 3.6 GB, in a file of a few
+    megabytes: refused from the directory, before an array that size is made."""
+    import io as bytes_io
+    import struct
+    header = bytes_io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i2", "fortran_order": False,
+                                                  "shape": (1, 1, 1, 1_800_000_000)})
+    with zipfile.ZipFile(model_file) as original, zipfile.ZipFile(tmp_path / "liar.npz", "w") as archive:
+        for info in original.infolist():
+            if info.filename != "leaf_values_.npy":
+                archive.writestr(info, original.read(info))
+        archive.writestr("leaf_values_.npy", header.getvalue() + bytes(16))       # stored, 16 bytes of data
+    data = bytearray((tmp_path / "liar.npz").read_bytes())
+    name, claimed = b"leaf_values_.npy", len(header.getvalue()) + 3_600_000_000
+    entry = next(at for at in range(len(data)) if data.startswith(b"PK\x01\x02", at)
+                 and data[at + 46:at + 46 + len(name)] == name)        # its central directory entry
+    data[entry + 20:entry + 28] = struct.pack("<II", claimed, claimed)     # stored and full sizes
+    (tmp_path / "liar.npz").write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="more stored bytes than the file holds"):
+            cascade.LBF.load(tmp_path / "liar.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20
