@@ -31,7 +31,8 @@ import cascade
 from cascade.detect import detect_faces, make_detector
 from cascade.refiner import Refiner
 from cascade.crops import grey_faces, network_inputs
-from cascade.refiner import FLOAT_MODELS, INT8_MODELS, network_feed
+from cascade.refiner import INT8_MODELS, network_feed
+from cnn_refine import FLOAT_MODELS
 
 from . import SCRATCH
 from .run import DEFAULT_DATA

@@ -347,23 +347,26 @@ def plot(out, rows, errors, suffix, boxes_label):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cascade bench", description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="mean-shape,ert,ert-q16,ert-c40,ert-c40-q16,lbf-fast,"
                         "lbf-fast-q16,lbf,lbf-q16,esr,esr-q16,asm,dlib",
-                        type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
+                        type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
+                        help="comma-separated methods to train and score (default: all of them)")
     parser.add_argument("--quick", action="store_true", help="small configs on a few dozen faces")
     parser.add_argument("--protocol", choices=("gt", "detector"), default="gt",
                         help="boxes: tight ground-truth boxes, or a detector's, calibrated")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR)
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                        help=f"the detector of --protocol detector (default {DEFAULT_DETECTOR})")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help=f"the 300-W folder (default {DEFAULT_DATA})")
     parser.add_argument("--test-dir", action="append", help="folder of image + .pts pairs (repeatable)")
-    parser.add_argument("--cache", default=str(SCRATCH))
+    parser.add_argument("--cache", default=str(SCRATCH), help="where trained models are kept between runs")
     parser.add_argument("--out", default=str(SCRATCH / "results"),
                         help=f"where the tables, results and plots go (default: {SCRATCH / 'results'}; "
                         "benchmarks/results to publish)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="threads of the many-thread timings (default: the cores)")
+    parser.add_argument("--repeats", type=int, default=15, help="timing repeats, the median kept (default 15)")
+    parser.add_argument("--retrain", action="store_true", help="train again instead of reading the cache")
     parser.add_argument("--train-key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     output_path(args.out, args.quick)

@@ -25,6 +25,7 @@ exactly those (see :mod:`cascade.io`), plus the detector calibrations when set:
 its :class:`cascade.calibration.BoxCalibration` / ``PointCalibration``.
 """
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -150,12 +151,18 @@ class BaseCascade(Parameters):
         given, name = (boxes, "boxes") if points is None else (points, "points")
         single_shape = (4,) if points is None else (5, 2)
         single = np.ndim(given) == len(single_shape) and np.size(given) > 0
+        one_image = _is_one_image(images)
+        if single and not one_image and isinstance(images, Sequence) and len(images) == 1:
+            images, one_image = images[0], True                 # [image] and one face: the same
         if single:
-            if np.shape(given) != single_shape or not isinstance(images, np.ndarray):
+            if np.shape(given) != single_shape or not one_image:
                 raise ValueError(f"for one face pass one image and {name} of shape {single_shape}; "
                                  f"for several, a sequence of images and (n, {', '.join(map(str, single_shape))}) "
-                                 f"{name} (got {name} of shape {np.shape(given)})")
+                                 f"{name}, or one image and the (k, {', '.join(map(str, single_shape))}) {name} "
+                                 f"of its k faces (got {name} of shape {np.shape(given)})")
             images, given = [images], [given]
+        elif one_image:                                         # one image, the k faces in it
+            images = [images] * (len(given) if np.ndim(given) else 0)
         images = check_images(images)
         if points is not None and detector is None and len(images) == 1 and (single or np.shape(given) == (1, 5, 2)):
             # One face a call (the pipeline's, a tracker's): the compiled path of few checks.
@@ -268,6 +275,7 @@ class BaseCascade(Parameters):
     def load(cls, path):
         """Read a model written by :meth:`save`; every array and index is checked first."""
         params, attributes, arrays = io.load_model(path, cls.__name__, cls._ARRAYS, cls._OPTIONAL_ARRAYS)
+        params.pop("verbose", None)             # how its fit talked is no part of a model: a loaded one is quiet
         model = cls._from_arrays(params, arrays, path, _stored_scheme(params, attributes, arrays, path))
         for key, kind in CALIBRATIONS.items():
             calibrations = attributes.get(key, {})
@@ -319,8 +327,7 @@ class BaseCascade(Parameters):
 
     def _check_fitted(self):
         if not self.__dict__.keys() >= self._ARRAYS.keys():      # fitted arrays are the instance's own
-            from sklearn.exceptions import NotFittedError      # scikit-learn's, so its callers catch it
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit or load")
+            raise _not_fitted_error()(f"this {type(self).__name__} is not fitted yet: call fit or load")
 
     def _with_mirrors(self, images, shapes, boxes, points):
         """Every face and its mirror image (with its boxes and five points, if any)."""
@@ -339,9 +346,28 @@ class BaseCascade(Parameters):
         map_chunks(function, n_faces, getattr(self, "n_jobs", 1))
 
     def _log(self, message):
-        """Progress of a fit, logged at INFO when ``verbose`` (the ``cascade`` command shows it)."""
+        """Progress of a fit, logged at INFO when ``verbose`` (the ``cascade`` command shows it; a script
+        sees the stages' progress bar)."""
         if getattr(self, "verbose", 0):
             logging.getLogger(type(self).__module__).info("%s: %s", type(self).__name__, message)
+
+
+def _is_one_image(images):
+    """Whether ``images`` is one image (HxW or HxWx3), not a sequence or stack of them."""
+    return isinstance(images, np.ndarray) and (images.ndim == 2 or images.ndim == 3 and images.shape[2] == 3)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised by an estimator used before ``fit`` or ``load`` where scikit-learn is not installed
+    (where it is, scikit-learn's own ``NotFittedError``, so that its callers catch it)."""
+
+
+def _not_fitted_error():
+    try:
+        from sklearn.exceptions import NotFittedError as sklearn_error     # imported late: 0.5 s
+    except ImportError:
+        return NotFittedError
+    return sklearn_error
 
 
 def _stored_scheme(params, attributes, arrays, source):

@@ -1,4 +1,4 @@
-"""The ``cascade`` command (also ``python -m cascade``): ``cascade COMMAND --help`` for each.
+"""The cascade command (also python -m cascade): cascade COMMAND --help for each.
 
     cascade predict IMAGES_OR_DIRS... [-o OUT]   landmarks of every face as JSON (.pts, CSV, pictures)
     cascade predict INPUTS... --parquet OUT      ... of a corpus, as Parquet shards (--engine dask: on a cluster)
@@ -6,11 +6,14 @@
     cascade fit FOLDERS... -o MODEL.npz          train a model on image + .pts pairs
     cascade evaluate FOLDER --model NAME...      NME table and CED plot on image + .pts pairs
     cascade bench [ARGS...]                      the benchmark suite (from a source checkout)
-    cascade blur | align | overlay | pose IMAGE  applications of the landmarks
+    cascade blur | align | overlay | pose IMAGES_OR_DIRS... [-o OUT]   applications of the landmarks
 
 Images and folders are read as they are given; a folder is searched for images
-(recursively). ``--sample`` stands for the astronaut photo that ships with
-scikit-image, so every command can be tried with no file at hand.
+(recursively). --sample stands for the astronaut photo that ships with the
+package, so every command can be tried with no file at hand.
+
+Exit status: 0 done; 1 an error (one line on stderr; in a batch, after the
+other images are done); 2 a usage error (the command line itself is wrong).
 """
 import argparse
 import json
@@ -29,8 +32,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from . import __version__, apps, outputs
 from .bundled import BUNDLED, ESTIMATORS, resolved_name
 from .corpus import DEFAULT_PARTITION_SIZE, ENGINES, landmark_corpus
-from .data import IMAGE_SUFFIXES, display_name, load_faces, read_image, write_pts
+from .data import IMAGE_SUFFIXES, SAMPLE_PHOTO, display_name, image_files, load_faces, read_image, write_pts
 from .detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS, YUNET_MAX_SIDE
+from .extras import require
 from .files import check_outputs, check_writable_folder, write_atomically, write_image
 from .image_header import DEFAULT_MAX_PIXELS
 from .outputs import face_records, predictions_document, write_predictions_csv
@@ -38,6 +42,11 @@ from .pipeline import Pipeline
 from .refiner import Refiner
 from .threads import effective_jobs
 from .training import train_landmarker
+
+
+class UsageError(ValueError):
+    """A command line that asks for something impossible (no input, options that conflict): exit
+    status 2 and the command's usage, as argparse does for what it checks itself."""
 
 
 def main(argv=None):
@@ -63,6 +72,9 @@ def main(argv=None):
         # not fail again flushing stdout at exit.
         _drop_stdout()
         return 1
+    except UsageError as error:
+        print(f"{args.usage}cascade {args.command}: error: {_error_message(error)}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, TypeError, ImportError) as error:
         print(f"cascade {args.command}: error: {_error_message(error)}", file=sys.stderr)
         if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):
@@ -127,11 +139,11 @@ def _detector_options(args):
 
 def _pipeline(args):
     if args.detector_model and args.detector != "yunet":
-        raise ValueError(f"--detector-model is a YuNet model file; --detector {args.detector} takes none")
+        raise UsageError(f"--detector-model is a YuNet model file; --detector {args.detector} takes none")
     if not 0 <= args.min_quality <= 1:
-        raise ValueError(f"--min-quality must be between 0 and 1, got {args.min_quality}")
+        raise UsageError(f"--min-quality must be between 0 and 1, got {args.min_quality}")
     if args.min_quality and not args.refine:
-        raise ValueError("--min-quality reads the refiner's work: it goes without --no-refine")
+        raise UsageError("--min-quality reads the refiner's work: it goes without --no-refine")
     options = _detector_options(args)
     return Pipeline(args.model, detector=args.detector, refiner=args.refine, detector_options=options)
 
@@ -141,12 +153,9 @@ def _good_faces(faces, args):
     return [face for face in faces if not args.min_quality or face.quality >= args.min_quality]
 
 
-def _image_options(parser, many=False):
-    if many:
-        parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="images, or folders of images")
-    else:
-        parser.add_argument("inputs", nargs="?", metavar="IMAGE", help="an image file")
-    parser.add_argument("--sample", action="store_true", help="use the astronaut photo from scikit-image")
+def _image_options(parser):
+    parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="images, or folders of images")
+    parser.add_argument("--sample", action="store_true", help="use the astronaut photo that ships with the package")
     parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
                         help="refuse an image whose file declares more pixels than this, before decoding it "
                         f"(default {DEFAULT_MAX_PIXELS / 1e6:g}: a decompression bomb costs nothing)")
@@ -160,23 +169,18 @@ def _input_images(args):
     an output folder: its path inside the folder given (so the input tree is mirrored), or its
     file name for an image given by itself. An image named twice is refused.
     """
-    inputs = args.inputs if isinstance(args.inputs, list) else [args.inputs] if args.inputs else []
-    found = [("astronaut", None, Path("astronaut.png"))] if args.sample else []
+    inputs, found = args.inputs, [("astronaut", None, Path("astronaut.png"))] if args.sample else []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not files:
-                raise ValueError(f"no images in {display_name(path)} (looked for "
-                                 f"{', '.join(sorted(IMAGE_SUFFIXES))}, in its subfolders too)")
             found += [(display_name(os.path.join(item, p.relative_to(path))), p, p.relative_to(path))
-                      for p in files]
+                      for p in image_files(path)]
         elif path.is_file():
             found.append((display_name(item), path, Path(path.name)))
         else:
             raise FileNotFoundError(f"no image or folder at {display_name(path)}")
     if not found:
-        raise ValueError("no images given: name image files or folders, or pass --sample")
+        raise UsageError("no images given: name image files or folders, or pass --sample")
     names = set()
     for name, _, _ in found:
         if name in names:
@@ -186,15 +190,12 @@ def _input_images(args):
 
 
 def _read(path, max_pixels):
-    if path is None:
-        from skimage import data
-        return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    return read_image(path, max_pixels=max_pixels)
+    return read_image(SAMPLE_PHOTO if path is None else path, max_pixels=max_pixels)
 
 
 def _max_pixels(args):
     if not args.max_megapixels > 0:
-        raise ValueError(f"--max-megapixels must be positive, got {args.max_megapixels}")
+        raise UsageError(f"--max-megapixels must be positive, got {args.max_megapixels}")
     return round(args.max_megapixels * 1e6)
 
 
@@ -230,7 +231,7 @@ def command_predict(args):
     if args.parquet:
         return _predict_corpus(args)
     if args.engine != "local" or args.scheduler or args.workers:
-        raise ValueError("--engine, --scheduler and --workers run a corpus: pass --parquet OUT")
+        raise UsageError("--engine, --scheduler and --workers run a corpus: pass --parquet OUT")
     items = _input_images(args)
     output = Path(args.output) if args.output else None
     annotate_one = output is not None and output.suffix.lower() in IMAGE_SUFFIXES
@@ -240,7 +241,7 @@ def command_predict(args):
         raise ValueError(f"-o {display_name(output)} is an image file, but {len(items)} images were given: "
                          "pass a folder")
     if (args.annotate or args.pts or args.csv) and folder is None:
-        raise ValueError("--annotate, --pts and --csv need -o FOLDER")
+        raise UsageError("--annotate, --pts and --csv need -o FOLDER")
     max_pixels = _max_pixels(args)
     if folder is not None:
         _check_folder_outputs(folder, items, args)
@@ -377,7 +378,7 @@ def command_video(args):
     summary = process_video(args.input, args.output, _pipeline(args), smooth=not args.no_smooth,
                             landmarks_path=args.landmarks, redetect_every=args.redetect_every,
                             progress=False if args.quiet else None)
-    print(json.dumps(summary), file=sys.stderr)
+    _print_result(json.dumps(summary))
 
 
 # -- fit ------------------------------------------------------------------------------------------
@@ -429,10 +430,7 @@ def command_evaluate(args):
     from .evaluate import plot_ced, report
     if args.ced:
         check_outputs([_image_output(args.ced, "ced.png", "--ced")], overwrite=args.overwrite)
-        try:
-            import matplotlib  # noqa: F401 - checked before the work, not after it
-        except ImportError:
-            raise ImportError("--ced needs matplotlib: pip install 'cascade-landmarks[plot]'") from None
+        require("matplotlib", "--ced", "plot")      # checked before the work, not after it
     faces = load_faces(args.folder, lazy=True)
     if len(faces) == 0:
         raise ValueError(f"no image + .pts pairs in {args.folder}")
@@ -473,44 +471,83 @@ def command_bench(args):
 
 # -- applications ---------------------------------------------------------------------------------
 
-def _one_image_faces(args, outputs=(), other_inputs=()):
-    """The one input image and its faces, once ``outputs`` (image files) pass the overwrite rule."""
+def _app_outputs(args, name_of, image_file=True):
+    """``(items, outputs)``: the images to process and, for each, where its result goes (None without
+    ``-o``). One image given as a file writes to the image file ``-o`` names (``image_file``), else to
+    the folder it names; several, or a folder, to ``-o FOLDER`` joined with ``name_of(relative
+    path)``, mirroring the inputs' folders."""
     items = _input_images(args)
-    if len(items) != 1:
-        raise ValueError("give one image (or --sample)")
-    (name, path, _), = items
-    check_outputs(outputs, [path, *other_inputs], args.overwrite)
-    image = _read(path, _max_pixels(args))
-    faces = _good_faces(_pipeline(args)(image), args)
-    print(f"{name}: {len(faces)} faces", file=sys.stderr)
-    return image, faces
+    if args.output is None:
+        return items, [None] * len(items)
+    if _one_image_file(args, items):
+        return items, [_image_output(args.output, None) if image_file else _folder_output(args.output)]
+    folder = _folder_output(args.output)
+    return items, [folder / name_of(relative) for _, _, relative in items]
+
+
+def _one_image_file(args, items):
+    """Whether one image was given as a file (or --sample), not as a folder: its results are named
+    as one image's, not mirrored into a folder."""
+    return len(items) == 1 and all(Path(item).is_file() for item in args.inputs)
+
+
+def _each_image(args, items, work):
+    """``work(name, image, faces, k)`` for each of ``items`` (the ``k``-th), the pipeline made once;
+    an image that cannot be read or written is one line on stderr and the others go on. The exit
+    status: 0, or 1 if any failed."""
+    max_pixels, pipeline, failed = _max_pixels(args), _pipeline(args), 0
+    for k, (name, path, _) in enumerate(items):
+        try:
+            image = _read(path, max_pixels)
+            work(name, image, _good_faces(pipeline(image), args), k)
+        except (ValueError, OSError, cv2.error) as error:
+            print(f"cascade {args.command}: {name}: error: {_error_message(error)}", file=sys.stderr)
+            failed = 1
+    return failed
 
 
 def _write_result(output, result):
+    output.parent.mkdir(parents=True, exist_ok=True)         # the input's folders, mirrored
     write_image(output, result)
     print(f"wrote {display_name(output)}", file=sys.stderr)
 
 
+def _drawing_command(args, draw, other_inputs=()):
+    """blur and overlay: ``draw(image, faces)`` written for each image."""
+    if args.output is None:
+        raise UsageError("give -o: an image file for one image, a folder for several")
+    items, outputs = _app_outputs(args, lambda relative: relative.with_suffix(".png"))
+    check_outputs(outputs, [*_input_paths(items), *other_inputs], args.overwrite)
+    return _each_image(args, items, lambda name, image, faces, k: _write_result(outputs[k], draw(image, faces)))
+
+
 def command_blur(args):
-    output = _image_output(args.output, "blur.png")
-    image, faces = _one_image_faces(args, [output])
-    _write_result(output, apps.blur_faces(image, [f.landmarks for f in faces], args.method))
-
-
-def command_align(args):
-    output = _folder_output(args.output or "align")
-    image, faces = _one_image_faces(args, sorted(output.glob("face_*.png")))      # the crops already there
-    crops = apps.align_faces(image, [f.landmarks for f in faces], size=args.size)
-    for k, crop in enumerate(crops):
-        write_image(output / f"face_{k}.png", crop)
-    print(f"wrote {len(crops)} aligned faces to {display_name(output)}", file=sys.stderr)
+    return _drawing_command(args, lambda image, faces: apps.blur_faces(image, [f.landmarks for f in faces],
+                                                                       args.method))
 
 
 def command_overlay(args):
-    output = _image_output(args.output, "overlay.png")
     overlay = _overlay_picture(args.png, _max_pixels(args)) if args.png else apps.sunglasses()
-    image, faces = _one_image_faces(args, [output], [args.png] if args.png else [])
-    _write_result(output, apps.overlay_on_faces(image, [f.landmarks for f in faces], overlay))
+    return _drawing_command(args, lambda image, faces: apps.overlay_on_faces(image, [f.landmarks for f in faces],
+                                                                             overlay),
+                            [args.png] if args.png else [])
+
+
+def command_align(args):
+    if args.output is None:
+        raise UsageError("give -o FOLDER: the crops are written there")
+    items, folders = _app_outputs(args, lambda relative: relative.parent / relative.stem, image_file=False)
+    check_outputs([crop for folder in folders for crop in sorted(folder.glob("face_*.png"))],   # those already there
+                  _input_paths(items), args.overwrite)
+
+    def work(name, image, faces, k):
+        folders[k].mkdir(parents=True, exist_ok=True)
+        crops = apps.align_faces(image, [f.landmarks for f in faces], size=args.size) if faces else []
+        for index, crop in enumerate(crops):
+            write_image(folders[k] / f"face_{index}.png", crop)
+        print(f"{name}: wrote {len(crops)} aligned face{'s' * (len(crops) != 1)} to {display_name(folders[k])}"
+              if len(crops) else f"{name}: no face found, no crop written", file=sys.stderr)
+    return _each_image(args, items, work)
 
 
 def _overlay_picture(path, max_pixels):
@@ -527,29 +564,42 @@ def _overlay_picture(path, max_pixels):
 
 
 def command_pose(args):
-    output = _image_output(args.output, None) if args.output else None
-    image, faces = _one_image_faces(args, [output])
-    poses = [apps.head_pose(face.landmarks, image.shape) for face in faces]
-    _print_result(json.dumps([{"face": k, "box": face.box.round(2).tolist(), **pose.as_dict()}
-                              for k, (face, pose) in enumerate(zip(faces, poses))], indent=1))
-    if output is not None:
-        _write_result(output, apps.draw_pose(image, [f.landmarks for f in faces], poses))
+    items, outputs = _app_outputs(args, lambda relative: relative.with_suffix(".png"))
+    check_outputs([o for o in outputs if o is not None], _input_paths(items), args.overwrite)
+    found = {}
+
+    def work(name, image, faces, k):
+        poses = [apps.head_pose(face.landmarks, image.shape) for face in faces]
+        found[name] = [{"face": index, "box": face.box.round(2).tolist(), **pose.as_dict()}
+                       for index, (face, pose) in enumerate(zip(faces, poses))]
+        if outputs[k] is not None:
+            _write_result(outputs[k], apps.draw_pose(image, [f.landmarks for f in faces], poses))
+    status = _each_image(args, items, work)
+    _print_result(json.dumps(next(iter(found.values()), []) if _one_image_file(args, items) else found, indent=1))
+    return status
 
 
 # -- the parser -----------------------------------------------------------------------------------
 
 #: What each application writes, for its --help.
 APP_OUTPUTS = {
-    "blur": " Writes one image (-o, default blur.png).",
-    "align": " Writes FOLDER/face_K.png (-o FOLDER, default align), K the face's index as in predict's JSON.",
-    "overlay": " Writes one image (-o, default overlay.png).",
-    "pose": " Prints JSON, one entry per face: {\"face\": index, \"box\": the detector's box in pixels, "
+    "blur": " One image: -o FILE. Several, or folders: -o FOLDER, one PNG an image, the input folders mirrored.",
+    "align": " One image: FOLDER/face_K.png, K the face's index as in predict's JSON. Several, or folders: "
+             "FOLDER/PATH/face_K.png, PATH the image's path inside its folder without its suffix.",
+    "overlay": " One image: -o FILE. Several, or folders: -o FOLDER, one PNG an image, the input folders mirrored.",
+    "pose": " Prints JSON (for several images or folders, an object of these lists keyed by image name), one "
+            "entry per face: {\"face\": index, \"box\": the detector's box in pixels, "
             "\"yaw\", \"pitch\", \"roll\": degrees, yaw > 0 turning the face towards the image's right, "
             "pitch > 0 tilting it up, roll > 0 turning it clockwise in the image; \"rotation\": the 3 x 3 "
             "rotation and \"translation\": the position in millimetres of a generic head model in the "
             "camera's frame (x right, y down, z forward from the camera, a pinhole at the image centre whose "
-            "focal length is the image width)}; -o also draws the axes on the image.",
+            "focal length is the image width)}; -o also draws the axes on the image (on each image, into -o "
+            "FOLDER, for several).",
 }
+APP_OUTPUT_HELP = {"blur": "the blurred image file, or a folder (several images)",
+                   "align": "the folder of crops",
+                   "overlay": "the image file, or a folder (several images)",
+                   "pose": "also draw the axes into this image file, or folder (several images)"}
 
 def _box_jitter(text):
     try:
@@ -577,7 +627,7 @@ def build_parser():
                                   "annotated images, .pts files and a CSV, mirroring the input folders. An "
                                   "unreadable image is recorded under \"errors\" and the others go on; the "
                                   "exit status is then 1.")
-    _image_options(predict, many=True)
+    _image_options(predict)
     _pipeline_options(predict)
     predict.add_argument("-o", "--output", help="an image file, a .json file or a folder")
     predict.add_argument("--annotate", action="store_true", help="also draw the landmarks (-o FOLDER)")
@@ -605,7 +655,8 @@ def build_parser():
                                 "\"faces\": [{\"track\": id, \"score\", \"box\", \"landmarks\"}]}]}: a face keeps "
                                 "its track id (0, 1, ... in order of appearance) while it is followed; the score "
                                 "is that of the detection that last confirmed it (the detector's scale, as in "
-                                "predict's JSON); the box is the tight box of the (smoothed) landmarks, in pixels.")
+                                "predict's JSON); the box is the tight box of the (smoothed) landmarks, in pixels. Prints a summary "
+                                "as JSON: {\"frames\", \"fps\", \"faces_per_frame\" (their mean), \"output\"}.")
     video.add_argument("input", metavar="IN", help="a video file OpenCV can read")
     video.add_argument("-o", "--output", required=True, help="the annotated video (.mp4 or .avi)")
     video.add_argument("--landmarks", help="also write per-frame landmarks to this JSON file")
@@ -615,10 +666,17 @@ def build_parser():
     _pipeline_options(video)
     video.set_defaults(run=command_video)
 
-    fit = commands.add_parser("fit", help="train a landmark model on image + .pts pairs")
+    fit = commands.add_parser("fit", help="train a landmark model on image + .pts pairs",
+                              description="Train a landmark model on the annotated faces of folders (each image "
+                              "with its .pts file beside it) and write it as a .npz model file, with the "
+                              "calibrations of --calibrate's detectors, so that the pipeline can use it "
+                              "(--model FILE). Needs the train extra for --method lbf: pip install "
+                              "'cascade-landmarks[train]'.")
     fit.add_argument("folders", nargs="+", metavar="FOLDER", help="folders of images with .pts files beside them")
     fit.add_argument("-o", "--output", required=True, help="the model file to write (.npz)")
-    fit.add_argument("--method", default="lbf", choices=[name.lower() for name in ESTIMATORS])
+    fit.add_argument("--method", default="lbf", choices=[name.lower() for name in ESTIMATORS],
+                     help="the estimator: lbf (local binary features, the default), ert (dlib's ensemble of "
+                     "regression trees), esr (explicit shape regression, ferns) or asm (active shape model)")
     fit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="an estimator parameter (JSON value), e.g. preset=fast or n_stages=5; repeatable")
     fit.add_argument("--box-jitter", type=_box_jitter, default=(0.0, 0.0), metavar="SCALE,SHIFT",
@@ -635,7 +693,8 @@ def build_parser():
     fit.add_argument("--compress", action="store_true",
                      help="store tree leaves in a per-stage basis, int16 (ERT, LBF: a quarter of --int16's size, "
                      "faster; as the bundled models)")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=int, default=0, help="random_state: the same seed gives the same model "
+                     "(default 0)")
     fit.add_argument("--jobs", type=int, default=1, help="training threads")
     fit.add_argument("--overwrite", action="store_true", help="replace the model file if it exists")
     fit.set_defaults(run=command_fit)
@@ -647,7 +706,7 @@ def build_parser():
         "from the tight box of its true points, or with --detector from what that detector finds there (the "
         "detection overlapping the face most, IoU 0.2 at least; a face missed counts as a failure), as "
         "the pipeline starts it.")
-    evaluate.add_argument("folder", metavar="FOLDER")
+    evaluate.add_argument("folder", metavar="FOLDER", help="a folder of images with .pts files beside them")
     evaluate.add_argument("--model", nargs="+", default=["default"], help="model names or files")
     evaluate.add_argument("--detector", choices=sorted(DETECTORS),
                           help="start from this detector's answers (default: tight boxes of the true points)")
@@ -672,14 +731,18 @@ def build_parser():
         app = commands.add_parser(name, help=help_text, description=help_text + "." + APP_OUTPUTS[name])
         _image_options(app)
         _pipeline_options(app)
-        app.add_argument("-o", "--output", help="where to write the result")
+        app.add_argument("-o", "--output", help=APP_OUTPUT_HELP[name])
         app.set_defaults(run=function)
         if name == "blur":
-            app.add_argument("--method", choices=["gaussian", "pixelate"], default="gaussian")
+            app.add_argument("--method", choices=["gaussian", "pixelate"], default="gaussian",
+                             help="gaussian: a blur that grows with the face (the default); pixelate: coarse "
+                             "blocks")
         elif name == "align":
             app.add_argument("--size", type=int, default=112, help="crop side in pixels (default 112)")
         elif name == "overlay":
             app.add_argument("--png", help="a transparent PNG to place over the eyes (default: drawn sunglasses)")
+    for command in commands.choices.values():
+        command.set_defaults(usage=command.format_usage())
     return parser
 
 

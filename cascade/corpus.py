@@ -51,6 +51,7 @@ from . import __version__
 from .bundled import model_path, resolved_name
 from .data import IMAGE_SUFFIXES, decode_image, display_name
 from .detect import DEFAULT_DETECTOR
+from .extras import require
 from .image_header import DEFAULT_MAX_PIXELS
 from .validation import check_integer
 
@@ -513,8 +514,4 @@ def _landmark_shard_on_worker(*args):
 
 
 def _require(module):
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"landmark_corpus needs {module}: pip install \"cascade-landmarks[dask]\"") from None
+    return require(module, "landmark_corpus", "dask")

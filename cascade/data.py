@@ -24,6 +24,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: More landmarks than any scheme has (194 at most in use): a larger point number in a file
 #: is damage, refused before an array that size is made.
 MAX_LANDMARKS = 10_000
+#: The sample photo that ships with the package (public domain; ``cascade/samples/README.md``).
+SAMPLE_PHOTO = Path(__file__).parent / "samples" / "astronaut.png"
 #: The training folders of the project's shared 300-W data (``../shared/data/300w``);
 #: its ``lfpw/testset`` is for reporting only.
 SHARED_300W_TRAIN = ("lfpw/trainset", "helen/trainset", "afw")
@@ -67,8 +69,40 @@ def decode_image(encoded, name, grayscale=False, max_pixels=DEFAULT_MAX_PIXELS, 
     except cv2.error:           # OpenCV's own size limit, or a decoder that gave up
         image = None
     if image is None:
-        raise ValueError(f"cannot decode {name}: empty, corrupt or not an image")
+        raise ValueError(f"cannot decode {name}: {_why_undecodable(buffer, flag)}")
     return image
+
+
+def _why_undecodable(buffer, flag):
+    """Why OpenCV gave no image: samples of a type it reads but does not convert to 8 bits (a float
+    TIFF), or bytes that are no image at all."""
+    if buffer.size and flag != cv2.IMREAD_UNCHANGED:
+        try:
+            stored = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            stored = None
+        if stored is not None and stored.dtype not in (np.uint8, np.uint16):
+            return (f"its samples are {stored.dtype}, which cascade does not read (8 or 16-bit integer "
+                    "samples only): save it with 8-bit samples")
+    return "empty, corrupt or not an image"
+
+
+def image_files(folder, recursive=True):
+    """The image files (by :data:`IMAGE_SUFFIXES`) in ``folder``, and in its subfolders when
+    ``recursive``, sorted; ValueError when there are none."""
+    folder = Path(folder)
+    files = sorted(p for p in (folder.rglob("*") if recursive else folder.iterdir())
+                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"no images in {display_name(folder)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+                         f"{', in its subfolders too' if recursive else ''})")
+    return files
+
+
+def sample_photo():
+    """The 512 x 512 BGR photo of the astronaut Eileen Collins that ships with the package (NASA,
+    public domain): one frontal face, for trying things out."""
+    return read_image(SAMPLE_PHOTO)
 
 
 def display_name(path):
@@ -88,19 +122,40 @@ def is_utf8_name(path):
     return True
 
 
-def as_photo(image):
-    """``image`` as the uint8 grey or BGR array the package works on, converting the other
-    layouts a photo comes in: HxWx1 (grey), HxWx2 (grey + alpha) and HxWx4 (BGRA) drop their
-    alpha, uint16 keeps the high byte (as OpenCV's reader does). The image itself when it
-    needs nothing; otherwise one copy. Anything else (float, other channel counts, empty) is
-    refused by :func:`cascade.validation.check_image`.
+#: The channel orders a colour array may come in: OpenCV's (the package's own) or PIL's, matplotlib's...
+COLORS = ("bgr", "rgb")
+
+
+def as_photo(image, color="bgr"):
+    """``image`` as the uint8 grey or BGR array the package works on.
+
+    ``image`` is an array, a path (``str`` or ``os.PathLike``, read by :func:`read_image`) or a
+    PIL image (converted by its mode). An array's colour channels are in the order ``color``
+    says: "bgr" (OpenCV's) or "rgb" (PIL's, matplotlib's, scikit-image's); a path and a PIL image
+    know their own. The array layouts a photo comes in are converted: HxWx1 (grey), HxWx2 (grey +
+    alpha) and HxWx4 (BGRA or RGBA) drop their alpha, uint16 keeps the high byte (as OpenCV's
+    reader does). The image itself when it needs nothing; otherwise one copy. Anything else
+    (float, other channel counts, empty) is refused by :func:`cascade.validation.check_image`.
     """
+    if color not in COLORS:
+        raise ValueError(f"color must be one of {COLORS}, got {color!r}")
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    if type(image).__module__.startswith("PIL.") and hasattr(image, "convert"):
+        if image.mode in ("I;16", "I", "F"):         # wider samples, as they are: 16 bits read, others refused
+            image = np.asarray(image)
+        else:
+            image, color = np.asarray(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB")), "rgb"
     if not isinstance(image, np.ndarray) or image.size == 0:
         return check_image(image)                    # the clear error
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
-    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (1, 2, 4):
-        image = np.ascontiguousarray(image[..., 0]) if image.shape[2] < 4 else cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (1, 2):
+        image = np.ascontiguousarray(image[..., 0])
+    elif image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (3, 4):
+        conversions = {(3, "rgb"): cv2.COLOR_RGB2BGR, (4, "rgb"): cv2.COLOR_RGBA2BGR, (4, "bgr"): cv2.COLOR_BGRA2BGR}
+        conversion = conversions.get((image.shape[2], color))
+        image = image if conversion is None else cv2.cvtColor(image, conversion)
     return check_image(image)
 
 

@@ -35,6 +35,7 @@ from typing import NamedTuple, Optional
 import cv2
 import numpy as np
 
+from .extras import require
 from .shapes import tight_boxes
 from .threads import effective_jobs
 from .validation import boxes_on_images, check_image, check_integer, check_real, check_shapes
@@ -305,13 +306,8 @@ class DlibHOGDetector(Detector):
     def __init__(self, upsample=1, max_side=DEFAULT_MAX_SIDE):
         super().__init__(max_side)
         check_integer(upsample, "upsample", low=0)
-        try:
-            import dlib
-        except ImportError:
-            raise ImportError("the dlib-hog detector needs dlib: pip install 'cascade-landmarks[dlib]' "
-                              "(or dlib-bin)") from None
         self.upsample = upsample
-        self._dlib = dlib
+        self._dlib = require("dlib", "the dlib-hog detector", "dlib")
 
     def _detect(self, grey):
         if not hasattr(self._local, "detector"):

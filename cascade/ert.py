@@ -55,7 +55,7 @@ class ERT(ForestCascade):
         :meth:`from_dlib` use it)
     random_state : seed (int) or ``numpy.random.Generator``; same seed, same model
     n_jobs : threads for training and prediction (1; -1 for all cores)
-    verbose : print progress per stage when > 0
+    verbose : when > 0, a progress bar of the stages while fitting (and their residuals logged at INFO)
 
     Missing (NaN) training points: their residuals are held at zero and counted for no sample,
     so they choose no split (a split's gain and a leaf's value for a coordinate are over the

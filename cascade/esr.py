@@ -72,7 +72,7 @@ class ESR(ForestCascade):
         border pixel) or "zero"
     random_state : seed (int) or ``numpy.random.Generator``; same seed, same model
     n_jobs : threads for pixel sampling and prediction (1; -1 for all cores)
-    verbose : print progress per stage when > 0
+    verbose : when > 0, a progress bar of the stages while fitting (and their residuals logged at INFO)
 
     Missing (NaN) training points: their residuals are held at zero, so they choose no pixel
     pair, and a bin's value for a coordinate averages the samples that know it.

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .extras import require
 from .schemes import scheme_of
 from .shapes import tight_boxes
 from .validation import check_boxes, check_shapes
@@ -209,11 +210,8 @@ def plot_ced(errors, path, max_error=0.10, title=None, xlabel="NME (inter-ocular
 
     Needs matplotlib (``pip install cascade-landmarks[plot]``).
     """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plot_ced needs matplotlib: pip install 'cascade-landmarks[plot]'") from None
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", "plot_ced", "plot").FigureCanvasAgg
+    Figure = require("matplotlib.figure", "plot_ced", "plot").Figure
     if not isinstance(errors, Mapping) or not errors:
         raise TypeError("errors must be a non-empty mapping of method name -> per-face errors")
     thresholds = np.linspace(0.0, max_error, 501)

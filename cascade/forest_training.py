@@ -4,6 +4,7 @@ stages, and the checks and feature pools they share. The fitted model and its pr
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from ._ext import forest as _forest
 from .features import OUTSIDE, frame_transforms, sample_pixels
@@ -20,7 +21,8 @@ STAGE_ARRAYS = ("anchors_", "offsets_", "split_u_", "split_v_", "split_threshold
 
 def train_stages(estimator, images, shapes, boxes, rolls, mean):
     """Train a :class:`cascade.forest.ForestCascade` stage by stage on :class:`TrainingSamples`,
-    logging progress, and set its fitted arrays.
+    showing progress (a bar of stages, each stage's residual logged at INFO) when the estimator
+    is ``verbose``, and set its fitted arrays.
 
     The estimator provides ``_check_params()`` (returning its resolved parameters) and
     ``_fit_stage(stage, samples, config, rng)``, which returns that stage's
@@ -35,7 +37,8 @@ def train_stages(estimator, images, shapes, boxes, rolls, mean):
                    f"{config['n_stages']} stages, {samples.n_jobs} threads")
     estimator.mean_shape_ = samples.mean.astype(np.float32)
     stages = []
-    for stage in range(config["n_stages"]):
+    for stage in tqdm(range(config["n_stages"]), desc=f"{type(estimator).__name__} stages", unit="stage",
+                      disable=not getattr(estimator, "verbose", 0)):
         started = time.perf_counter()
         stages.append(estimator._fit_stage(stage, samples, config, rng))
         estimator._log(f"stage {stage + 1}/{config['n_stages']}: mean point residual "

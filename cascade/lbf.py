@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .extras import require
 from .forest import ForestCascade
 from .forest_training import MAX_STAGE_POINTS, check_tree_params
 from .trees import TreeGrower, leaves_of, sample_thresholds
@@ -75,7 +76,7 @@ class LBF(ForestCascade):
     outside : what a point off the image reads: "clamp" (nearest border pixel) or "zero"
     random_state : seed (int) or ``numpy.random.Generator``; same seed, same model
     n_jobs : threads for training and prediction (1; -1 for all cores)
-    verbose : print progress per stage when > 0
+    verbose : when > 0, a progress bar of the stages while fitting (and their residuals logged at INFO)
 
     Missing (NaN) training points: a landmark's forest grows on the samples that know it, and
     the global regression fits the known target coordinates only (:func:`_global_regression`).
@@ -116,6 +117,7 @@ class LBF(ForestCascade):
 
     def _fit_stage(self, stage, samples, config, rng):
         """Forests, binary features and global regression of one stage; moves the samples on."""
+        require("scipy", "fitting an LBF", "train")        # before the first stage's trees, not after them
         n_landmarks = samples.mean.shape[0]
         n_points = config["points_per_landmark"]
         if n_landmarks * n_points > MAX_STAGE_POINTS:
@@ -228,7 +230,7 @@ def _binary_features(leaf_of, n_leaves):
     n_trees, n_samples = leaf_of.shape
     columns = (leaf_of + (np.arange(n_trees) * n_leaves)[:, None]).T.ravel()
     rows = np.arange(n_samples + 1) * n_trees
-    from scipy.sparse import csr_matrix        # training only: predicting never imports SciPy
+    csr_matrix = require("scipy.sparse", "fitting an LBF", "train").csr_matrix   # predicting never imports SciPy
     return csr_matrix((np.ones(len(columns)), columns, rows), shape=(n_samples, n_trees * n_leaves))
 
 
@@ -269,7 +271,8 @@ def _global_regression(leaf_of, features, targets, alpha, n_jobs, present=None):
     right = np.asarray(features.T @ targets.astype(np.float64))
     # LAPACK works in column order: the transpose (a view) holds the lower triangle in
     # that order, so the factorisation happens in place instead of on a copy.
-    from scipy.linalg import cho_factor, cho_solve     # training only
+    linalg = require("scipy.linalg", "fitting an LBF", "train")
+    cho_factor, cho_solve = linalg.cho_factor, linalg.cho_solve
     factor = cho_factor(gram.T, lower=True, overwrite_a=True, check_finite=False)
     weights = cho_solve(factor, right, overwrite_b=True, check_finite=False)
     if present is not None:

@@ -6,14 +6,17 @@ model's point calibration for that detector (from its box, mapped by the box
 calibration, for detectors without points), places the points, and the CNN
 refiner (:class:`cascade.refiner.Refiner`) corrects them.
 """
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from tqdm import tqdm
 
 from .bundled import load_model
 from .calibration import BoxCalibration, PointCalibration
-from .data import as_photo
+from .data import as_photo, display_name, image_files, read_image
 from .detect import (DEFAULT_DETECTOR, DETECTORS, SAME_FACE_IOU, box_iou, detect_faces, detections_of,
                      make_detector, window_around)
 from .quality import QualityModel, refiner_moves
@@ -58,13 +61,17 @@ class Pipeline:
     max_faces : keep at most this many faces, the surest ones (None: all)
     quality : True (the default) for the bundled :class:`cascade.quality.QualityModel` where the
         pipeline refines 68 points, a QualityModel, or False / None for no ``Face.quality``
+    color : the channel order of the colour arrays it is given: "bgr" (OpenCV's, the default) or
+        "rgb" (PIL's, matplotlib's, scikit-image's)
 
-    Images may be grey, BGR or BGRA, 8 or 16 bits (:func:`cascade.data.as_photo`). Calling a
-    pipeline is thread-safe: threads may share one.
+    A pipeline is called on an image: an array (grey, colour or with alpha, 8 or 16 bits), a
+    path or a PIL image (:func:`cascade.data.as_photo`), or a list of them, which gives a list of
+    face lists. Calling a pipeline is thread-safe: threads may share one.
     """
 
     def __init__(self, landmarker="default", detector=DEFAULT_DETECTOR, refiner=True, start="auto",
-                 calibration=None, point_calibration=None, max_faces=None, detector_options=None, quality=True):
+                 calibration=None, point_calibration=None, max_faces=None, detector_options=None, quality=True,
+                 color="bgr"):
         self.landmarker = load_model(landmarker) if isinstance(landmarker, str) else landmarker
         if not hasattr(self.landmarker, "predict"):
             raise TypeError(f"landmarker must be a fitted estimator or a model name, got {landmarker!r}")
@@ -93,9 +100,13 @@ class Pipeline:
         if quality and (self.refiner is None or quality.n_landmarks != self.n_landmarks):
             raise ValueError("a quality model reads the refiner's moves: it needs a refiner of its point count")
         self.quality = quality or None
+        as_photo(np.zeros((1, 1, 3), np.uint8), color)          # the clear error for a wrong color, now
+        self.color = color
 
     def __call__(self, image):
-        image = as_photo(image)
+        if isinstance(image, (list, tuple)):
+            return [self(one) for one in image]
+        image = as_photo(image, self.color)
         found = detections_of(self.detector(image))
         keep = slice(self.max_faces)
         points = None if found.points is None else found.points[keep]
@@ -204,6 +215,22 @@ class Pipeline:
             return shapes, None
         refined = self.refiner.predict(images, shapes)
         return refined, refiner_moves(shapes, refined, self.scheme)
+
+    def faces_in_folder(self, folder, recursive=True, progress=None):
+        """``{path: [Face, ...]}`` for every image file in ``folder`` (and its subfolders when
+        ``recursive``), in name order, with a progress bar (``progress``: True, False, or None for
+        a terminal only). An image that cannot be read is logged as a warning and left out."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise NotADirectoryError(f"no folder at {display_name(folder)}")
+        found = {}
+        for path in tqdm(image_files(folder, recursive), desc="landmarks", unit="image",
+                         disable=None if progress is None else not progress):
+            try:
+                found[path] = self(read_image(path))
+            except ValueError as error:
+                logging.getLogger(__name__).warning("%s", error)
+        return found
 
     def annotated_faces(self, images, true_shapes, n_jobs=1):
         """``(n, L, 2)`` landmarks of the one annotated face in each image as this pipeline finds it,

@@ -40,10 +40,9 @@ FORMAT = "cascade-refiner"
 FORMAT_VERSION = 3      # 2: point-local stages (``patch_size``); 3: pixels in 4 x 4 cells
 OUTPUT_NAME = "corrections"
 _MODELS = Path(__file__).parent / "models"
-#: The stages trained by ``python -m cnn_refine.train`` that ship with the package, in order, in float32...
-GLOBAL_MODEL, LOCAL_MODEL = _MODELS / "refiner-68.onnx", _MODELS / "refiner-68-local.onnx"
-FLOAT_MODELS = (GLOBAL_MODEL, LOCAL_MODEL)
-#: ... and their int8 copies (``python -m cnn_refine.quantize``), about three times faster: the default.
+#: The int8 copies (``python -m cnn_refine.quantize``) of the stages ``python -m cnn_refine.train`` trains,
+#: in order, about three times faster than the float32 ones (:data:`cnn_refine.FLOAT_MODELS`, kept with the
+#: training code, not in the package): the default.
 INT8_MODELS = (_MODELS / "refiner-68-int8.onnx", _MODELS / "refiner-68-local-int8.onnx")
 DEFAULT_MODELS = INT8_MODELS
 _REQUIRED = ("format", "format_version", "crop_size", "n_landmarks", "template", "mean_shape")

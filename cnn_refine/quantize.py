@@ -3,7 +3,7 @@
     python -m cnn_refine.quantize [--data ../shared/data/300w] [--faces 256]
 
 writes ``refiner-68-int8.onnx`` and ``refiner-68-local-int8.onnx`` beside the
-float stages (:data:`cascade.refiner.FLOAT_MODELS`). Needs the ``cnn-train``
+float stages (:data:`cnn_refine.FLOAT_MODELS`). Needs the ``cnn-train``
 extra (onnx); running the result needs only onnxruntime.
 
 ONNX Runtime's static quantisation in the operator format (``QLinearConv``,
@@ -30,7 +30,8 @@ from cascade.data import SHARED_300W_TRAIN
 from cascade.shapes import jitter_shapes
 
 from cascade.crops import network_inputs
-from cascade.refiner import FLOAT_MODELS, INT8_MODELS, Refiner, network_feed
+from cascade.refiner import INT8_MODELS, Refiner, network_feed
+from cnn_refine import FLOAT_MODELS
 
 
 def quantize_stage(float_path, int8_path, images, starts, batch=32):

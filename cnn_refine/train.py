@@ -1,8 +1,8 @@
 """Train a refiner stage on the 300-W training folders and export it to ONNX.
 
-    python -m cnn_refine.train --data ../shared/data/300w --epochs 120 --out cascade/models/refiner-68.onnx
+    python -m cnn_refine.train --data ../shared/data/300w --epochs 120 --out cnn_refine/models/refiner-68.onnx
     python -m cnn_refine.train --data ../shared/data/300w --stage local --epochs 60 --batch 32 --lr 2e-3 \
-        --out cascade/models/refiner-68-local.onnx
+        --out cnn_refine/models/refiner-68-local.onnx
 
 Needs the ``cnn-train`` extra (PyTorch CPU, onnx, onnxscript); inference does not.
 
@@ -65,8 +65,8 @@ from cascade.shapes import (flip_image, flip_shapes, from_unit, jitter_boxes, ji
                             mean_shape, tight_boxes)
 
 from cascade.crops import CELL, crop_transforms, make_template, network_inputs, to_crop
-from cascade.refiner import (FORMAT, FORMAT_VERSION, GLOBAL_MODEL, LOCAL_MODEL, OUTPUT_NAME, Refiner, input_names,
-                      network_feed, pixels_shape)
+from cascade.refiner import FORMAT, FORMAT_VERSION, OUTPUT_NAME, Refiner, input_names, network_feed, pixels_shape
+from cnn_refine import GLOBAL_MODEL, LOCAL_MODEL
 
 def log(message):
     logging.getLogger(__name__).info(message)
@@ -316,7 +316,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cnn_refine.train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data/300w", help="the 300-W folder (train folders only are read)")
     parser.add_argument("--out", default=None, help="default: the bundled stage's file, "
-                        "cascade/models/refiner-68.onnx or refiner-68-local.onnx")
+                        "cnn_refine/models/refiner-68.onnx or refiner-68-local.onnx")
     parser.add_argument("--work", default="cnn_refine_work", help="cache for the out-of-fold cascade shapes")
     parser.add_argument("--stage", choices=("global", "local"), default="global",
                         help="global: the whole face, a cascade's shape in; local: patches around each point, "

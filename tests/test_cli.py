@@ -1,4 +1,5 @@
 """The `cascade` command: every subcommand on real faces, its outputs, and its errors."""
+import argparse
 import csv
 import json
 import os
@@ -155,19 +156,17 @@ def test_version(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["predict", "no/such/image.jpg"], "no image or folder"),
-    (["predict"], "no images given"),
     (["predict", "{tmp}/empty"], "no images in"),
     (["predict", "--sample", "-o", "{tmp}/x.txt"], "a new output folder's name has no suffix"),
     (["align", "--sample", "-o", "{tmp}/faces.png"], "a new output folder's name has no suffix"),
     (["blur", "--sample", "-o", "{tmp}/blurred.txt"], "give an image file"),
     (["evaluate", "{tmp}/empty", "--ced", "{tmp}/ced.txt"], "--ced {tmp}/ced.txt: give an image file"),
     (["predict", "--sample", "--model", "nope"], "unknown model"),
-    (["blur", "--sample", "--model", "missing.npz"], "no model file"),
+    (["blur", "--sample", "-o", "{tmp}/b.png", "--model", "missing.npz"], "no model file"),
     (["predict", "--sample", "--model", "{tmp}/text.npz"], "is not a readable cascade model file"),
     (["predict", "--sample", "--detector-model", "none.onnx"], "no YuNet model file"),
-    (["predict", "--sample", "--detector", "dlib-hog", "--detector-model", "y.onnx"], "takes none"),
-    (["overlay", "--sample", "--png", "{tmp}/missing.png"], "no picture at"),
-    (["overlay", "--sample", "--png", "{tmp}/text.npz"], "not an image OpenCV can read"),
+    (["overlay", "--sample", "-o", "{tmp}/o.png", "--png", "{tmp}/missing.png"], "no picture at"),
+    (["overlay", "--sample", "-o", "{tmp}/o.png", "--png", "{tmp}/text.npz"], "not an image OpenCV can read"),
 ])
 def test_errors_are_one_clear_line(argv, message, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
@@ -288,6 +287,8 @@ def test_video_command(small_folder, tmp_path, capsys):
     writer.release()
     out, landmarks = tmp_path / "out.mp4", tmp_path / "frames.json"
     assert main(["video", str(source), "-o", str(out), "--landmarks", str(landmarks), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)               # the result, on stdout
+    assert set(summary) == {"frames", "fps", "faces_per_frame", "output"} and summary["frames"] == 6
     frames = json.loads(landmarks.read_text())["frames"]
     assert len(frames) == 6 and all(len(frame["faces"]) >= 1 for frame in frames)
     for frame in frames:
@@ -301,9 +302,8 @@ def test_video_command(small_folder, tmp_path, capsys):
 
 
 def test_min_quality_drops_faces_the_landmarker_got_wrong(tmp_path, capsys):
-    from skimage import data
     turned = tmp_path / "turned.png"
-    cv2.imwrite(str(turned), cv2.rotate(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), cv2.ROTATE_180))
+    cv2.imwrite(str(turned), cv2.rotate(cascade.sample_photo(), cv2.ROTATE_180))
     assert main(["predict", str(turned), "--sample", "--quiet"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert [len(document["images"][key]) for key in ("astronaut", str(turned))] == [1, 1]
@@ -311,5 +311,54 @@ def test_min_quality_drops_faces_the_landmarker_got_wrong(tmp_path, capsys):
     assert main(["predict", str(turned), "--sample", "--quiet", "--min-quality", "0.5"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert [len(document["images"][key]) for key in ("astronaut", str(turned))] == [1, 0]
-    assert main(["predict", "--sample", "--min-quality", "0.5", "--no-refine"]) == 1
+    assert main(["predict", "--sample", "--min-quality", "0.5", "--no-refine"]) == 2         # a usage error
     assert "goes without --no-refine" in capsys.readouterr().err
+
+
+def test_every_command_and_option_has_help_text():
+    parser = build_parser()
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        assert command.description, name
+        for action in command._actions:
+            assert action.help, (name, action.option_strings or action.dest)
+    assert "``" not in parser.format_help() + "".join(c.format_help() for c in commands.choices.values())
+
+
+@pytest.mark.parametrize("argv", [["predict"], ["blur", "--sample"], ["align", "--sample"],
+                                  ["predict", "--sample", "--detector", "dlib-hog", "--detector-model", "y.onnx"],
+                                  ["predict", "--sample", "--annotate"], ["predict", "--sample", "--min-quality", "2"]])
+def test_usage_errors_exit_2_with_the_usage(argv, capsys):
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"usage: cascade {argv[0]}") and f"cascade {argv[0]}: error:" in error
+
+
+def test_the_applications_take_folders_and_mirror_them(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    cv2.imwrite(str(photos / "a.jpg"), cascade.sample_photo())
+    cv2.imwrite(str(photos / "trip" / "b.png"), cascade.sample_photo())
+    cv2.imwrite(str(photos / "trip" / "empty.png"), np.zeros((64, 64, 3), np.uint8))
+    (photos / "trip" / "broken.jpg").write_bytes(b"not a jpeg")
+    for command in ("blur", "overlay", "align", "pose"):
+        status = main([command, str(photos), "-o", str(tmp_path / command), "--no-refine"])
+        assert status == 1, command                          # the broken image; the others are done
+        err = capsys.readouterr()
+        assert f"cascade {command}: {photos / 'trip' / 'broken.jpg'}: error: cannot decode" in err.err
+        if command == "pose":
+            poses = json.loads(err.out)
+            assert {name: len(faces) for name, faces in poses.items()} == {
+                str(photos / "a.jpg"): 1, str(photos / "trip" / "b.png"): 1, str(photos / "trip" / "empty.png"): 0}
+    for command in ("blur", "overlay", "pose"):
+        assert sorted(p.relative_to(tmp_path / command).as_posix() for p in (tmp_path / command).rglob("*.png")) == [
+            "a.png", "trip/b.png", "trip/empty.png"]
+    assert sorted(p.relative_to(tmp_path / "align").as_posix() for p in (tmp_path / "align").rglob("*.png")) == [
+        "a/face_0.png", "trip/b/face_0.png"]
+
+
+def test_align_with_no_face_says_so_and_makes_the_folder(tmp_path, capsys):
+    empty = tmp_path / "empty.png"
+    cv2.imwrite(str(empty), np.zeros((64, 64, 3), np.uint8))
+    assert main(["align", str(empty), "-o", str(tmp_path / "crops")]) == 0
+    assert "no face found, no crop written" in capsys.readouterr().err and (tmp_path / "crops").is_dir()

@@ -4,8 +4,8 @@ import importlib.util
 import cv2
 import numpy as np
 import pytest
-from skimage import data
 
+import cascade
 from cascade.calibration import BoxCalibration
 from cascade.detect import (DEFAULT_DETECTOR, YUNET_MODEL, Detections, HaarDetector, YuNetDetector, box_iou,
                             detect_faces, detections_of, downscaled, make_detector, match_detection)
@@ -22,7 +22,7 @@ EYES_AND_MOUTH = np.array([[200, 102], [247, 103], [220, 125], [199, 143], [240,
 
 @pytest.fixture(scope="module")
 def astronaut():
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    return cascade.sample_photo()
 
 
 def test_the_bundled_yunet_is_the_published_file_with_its_input_size_free(data_root):

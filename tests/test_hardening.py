@@ -20,6 +20,7 @@ from cascade import apps, corpus
 from cascade.cli import main
 from cascade.data import read_image
 from cascade.image_header import declared_size
+import cnn_refine
 from reproducers import BAD_NAME, encoded, jpeg_declaring, png_declaring
 
 CLI = [sys.executable, "-m", "cascade"]
@@ -258,8 +259,8 @@ def test_no_command_writes_over_its_input_or_an_existing_output(face_file, tmp_p
             (["blur", "face.png", "-o", "face.png"], "is an input"),
             (["blur", "face.png", "-o", "face.png", "--overwrite"], "is an input"),
             (["pose", "face.png", "-o", "existing.png"], "exists"),
-            (["overlay", "face.png"], "overlay.png exists"),
-            (["align", "face.png"], "face_0.png exists"),
+            (["overlay", "face.png", "-o", "overlay.png"], "overlay.png exists"),
+            (["align", "face.png", "-o", "align"], "face_0.png exists"),
             (["fit", str(tmp_path), "-o", "model.npz"], "exists"),
             (["predict", "face.png", "-o", "face.png"], "is an input"),
             (["predict", str(tmp_path), "-o", str(tmp_path), "--annotate"], "is an input")]:
@@ -311,7 +312,7 @@ def test_a_bad_detector_model_is_one_error_up_front(face_file, tmp_path):
     folder.mkdir()
     for k in range(3):
         shutil.copy(face_file, folder / f"{k}.jpg")
-    for model in (tmp_path / "junk.onnx", cascade.refiner.GLOBAL_MODEL):        # the second: ONNX, not YuNet
+    for model in (tmp_path / "junk.onnx", cnn_refine.GLOBAL_MODEL):        # the second: ONNX, not YuNet
         result = run_cli("predict", str(folder), "--detector-model", str(model))
         assert result.returncode == 1 and "not a YuNet face detector" in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
@@ -394,7 +395,7 @@ def test_metadata_and_arrays_are_checked_before_use(model_file, tmp_path, change
 def _refiner_with(tmp_path, nan_output=False, **metadata):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
-    model = onnx.load(str(cascade.refiner.GLOBAL_MODEL))
+    model = onnx.load(str(cnn_refine.GLOBAL_MODEL))
     if nan_output:
         graph = model.graph
         graph.output[0].name = "raw"

@@ -5,9 +5,9 @@ is watched)."""
 import cv2
 import numpy as np
 import pytest
-from skimage import data
 
 from benchmarks.timing import peak_growth_mib
+import cascade
 from cascade import ASM, ESR, Pipeline, load_model
 from cascade.refiner import Refiner
 
@@ -30,7 +30,7 @@ def landmarkers(train_faces):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_a_face_in_an_8000_pixel_photo_costs_no_whole_image_copy(landmarkers, channels):
     image = np.full((8000, 8000) if channels == 1 else (8000, 8000, 3), 90, np.uint8)   # resident
-    face = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (2000, 2000))
+    face = cv2.resize(cascade.sample_photo(), (2000, 2000))
     image[4000:6000, 1000:3000] = face if channels == 3 else cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
     one_copy = image.nbytes / 2 ** 20
     box = np.array([[3000.0, 3100.0, 3400.0, 3500.0]])

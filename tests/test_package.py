@@ -88,8 +88,7 @@ def test_predicting_imports_no_training_stack(tmp_path):
     OpenCV, ONNX Runtime and the compiled core only."""
     photo = tmp_path / "photo.png"
     import cv2
-    from skimage import data
-    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(photo), cascade.sample_photo())
     script = f"""
 import sys, cv2, cascade
 from cascade.cli import main

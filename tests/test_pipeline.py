@@ -15,8 +15,7 @@ def pipeline():
 
 @pytest.fixture(scope="module")
 def astronaut_photo():
-    from skimage import data
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    return cascade.sample_photo()
 
 
 @pytest.mark.parametrize("name", ["default", "lbf-68", "ert-68"])

@@ -16,7 +16,8 @@ from cascade.crops import (
     sample_grids,
     to_crop,
 )
-from cascade.refiner import GLOBAL_MODEL, LOCAL_MODEL, Refiner
+from cascade.refiner import Refiner
+from cnn_refine import GLOBAL_MODEL, LOCAL_MODEL
 from cascade.shapes import jitter_shapes, tight_boxes
 
 
