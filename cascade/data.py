@@ -209,6 +209,7 @@ class FaceSet:
 
     @property
     def n_landmarks(self):
+        """How many landmarks each face has."""
         return self.shapes.shape[1]
 
     def face_boxes(self):

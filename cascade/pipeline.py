@@ -123,6 +123,7 @@ class Pipeline:
 
     @property
     def n_landmarks(self):
+        """How many landmarks each face gets (the landmarker's scheme's point count)."""
         return self.scheme.n_points
 
     def landmarks(self, image, detector_boxes, detector_points=None):

@@ -119,6 +119,8 @@ class Scheme:
 
     @property
     def has_five_points(self):
+        """Whether the scheme says where a face's five alignment points are (eye centres, nose tip,
+        mouth corners), so that a face can start from five points."""
         return self.five is not None
 
     def five_points(self, shapes):
@@ -175,6 +177,7 @@ class Scheme:
     # -- model files --------------------------------------------------------------------
 
     def to_dict(self):
+        """The scheme as JSON-ready values, as a model file stores it (:meth:`from_dict` reads them)."""
         return {"name": self.name, "n_points": self.n_points, "flip": None if self.flip is None else list(self.flip),
                 "groups": {k: list(v) for k, v in self.groups.items()},
                 "curves": [[list(points), closed] for points, closed in self.curves],

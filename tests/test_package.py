@@ -113,3 +113,15 @@ def test_the_estimators_speak_scikit_learns_protocol_without_it():
     assert clone(model).get_params() == model.get_params() and model.set_params(n_trees=7) is model
     with pytest.raises(ValueError, match=r"invalid parameters \['trees'\]"):
         model.set_params(trees=7)
+
+
+def test_every_public_name_is_documented_and_in_the_api_reference():
+    import inspect
+    listed = (Path(__file__).resolve().parents[1] / "docs" / "api.rst").read_text()
+    for name in cascade.__all__:
+        obj = getattr(cascade, name)
+        assert inspect.getdoc(obj), name
+        assert f":: {name}\n" in listed, f"docs/api.rst lacks {name}"
+        for attribute, member in vars(obj).items() if isinstance(obj, type) else ():
+            if not attribute.startswith("_") and (callable(member) or isinstance(member, property)):
+                assert (member.fget if isinstance(member, property) else member).__doc__, f"{name}.{attribute}"
