@@ -3,7 +3,7 @@
     python -m benchmarks.lbf_points [--data ../shared/data/300w] [--work DIR] [--out DIR]
 
 A face reads 68 x ``points_per_landmark`` pixels a stage, and reading them is most of lbf-68's
-time (BENCHMARKS.md, "The embedded runtime"). Each candidate trains a model on each fold of
+time (docs/notes/2026-12-06-benchmark-passes.md, "The embedded runtime"). Each candidate trains a model on each fold of
 :mod:`benchmarks.leaf_rank` (the bundled recipe; the preset's 32 points are that script's LBF
 models, shared through ``--work``), compressed at the default rank and bits as the bundled file
 is. A candidate's cost is each validation face's NME minus its NME with 32 points and full

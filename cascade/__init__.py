@@ -32,7 +32,8 @@ Threads
 """
 __version__ = "0.1.0"
 
-from .data import FaceSet, load_faces, sample_photo, read_csv, read_dlib_xml, read_pts, write_csv, write_dlib_xml, write_pts
+from .data import (FaceSet, load_faces, read_csv, read_dlib_xml, read_pts, sample_photo, write_csv, write_dlib_xml,
+                   write_pts)
 from .schemes import FIVE, IBUG68, Scheme
 from .asm import ASM
 from .ert import ERT
@@ -53,7 +54,8 @@ __all__ = [
     "ASM", "ERT", "ESR", "LBF", "load_model",
     "Pipeline", "Face", "Refiner", "FaceTracker", "landmark_corpus", "read_corpus",
     "blur_faces", "align_faces", "overlay_on_faces", "head_pose", "draw_landmarks",
-    "FaceSet", "load_faces", "sample_photo", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv", "write_csv",
+    "FaceSet", "load_faces", "sample_photo", "read_pts", "write_pts", "read_dlib_xml", "write_dlib_xml", "read_csv",
+    "write_csv",
     "nme", "ced", "auc", "failure_rate", "per_landmark_error", "report", "plot_ced",
     "Scheme", "IBUG68", "FIVE",
 ]

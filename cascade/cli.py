@@ -655,7 +655,8 @@ def build_parser():
                                 "\"faces\": [{\"track\": id, \"score\", \"box\", \"landmarks\"}]}]}: a face keeps "
                                 "its track id (0, 1, ... in order of appearance) while it is followed; the score "
                                 "is that of the detection that last confirmed it (the detector's scale, as in "
-                                "predict's JSON); the box is the tight box of the (smoothed) landmarks, in pixels. Prints a summary "
+                                "predict's JSON); the box is the tight box of the (smoothed) landmarks, in pixels. "
+                                "Prints a summary "
                                 "as JSON: {\"frames\", \"fps\", \"faces_per_frame\" (their mean), \"output\"}.")
     video.add_argument("input", metavar="IN", help="a video file OpenCV can read")
     video.add_argument("-o", "--output", required=True, help="the annotated video (.mp4 or .avi)")

@@ -51,7 +51,7 @@ DEFAULT_MAX_SIDE = 640
 #: about 300 bytes a pixel), and faces large enough to need more are found at 640.
 MAX_MAX_SIDE = 4096
 #: YuNet's copy: faces from about 1/30 of the photo's longer side are found on it (65 px in 1080p),
-#: and at 320 px it costs a quarter of 640's (BENCHMARKS.md); ``max_side=480`` finds faces down to
+#: and at 320 px it costs a quarter of 640's (docs/notes/2026-12-06-realtime.md); ``max_side=480`` finds faces down to
 #: 35 px in a 1080p photo (YuNet's box), at about twice the cost.
 YUNET_MAX_SIDE = 320
 #: Faces smaller than this on YuNet's copy are detected again, closer (:class:`YuNetDetector`); the

@@ -160,9 +160,10 @@ class ForestCascade(BaseCascade):
         singular vectors of the stage's table of leaves), each leaf its ``rank`` int16 coefficients
         rounded to ``bits`` bits of precision (8 to 16): a tree then adds ``rank`` values instead of
         2L, a stage ends with one projection, and the file shrinks about 2L / rank times, and
-        further with fewer bits. Lossy: BENCHMARKS.md measures the cost per model. ``rank`` and
-        ``bits`` default to the estimator's :data:`LEAF_RANKS` and :data:`LEAF_BITS` (16). A
-        compressed model compresses again from its full leaves."""
+        further with fewer bits. Lossy: BENCHMARKS.md ("Start-up, memory and the cost of one call")
+        measures the cost per model. ``rank`` and ``bits`` default to the estimator's
+        :data:`LEAF_RANKS` and :data:`LEAF_BITS` (16). A compressed model compresses again from its
+        full leaves."""
         self._check_fitted()
         kind = type(self).__name__
         if rank is None:

@@ -54,7 +54,7 @@ def cache_aligned(array):
     may start an array 16 bytes past a line (it did every bundled leaf table), so that a 96-byte
     leaf row (48 int16 coefficients) would span three lines every other row, and the loop's
     prefetch of a row's two lines would miss the third: a lone face, which reads its rows from the
-    outer caches, pays for it (BENCHMARKS.md)."""
+    outer caches, pays for it (docs/notes/2026-12-06-benchmark-passes.md, "The embedded runtime")."""
     array = np.ascontiguousarray(array)
     if array.ctypes.data % CACHE_LINE == 0:
         return array

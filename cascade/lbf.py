@@ -33,8 +33,8 @@ from .validation import check_real
 #: of targets missing.
 MISSING_TARGET_PASSES = 5
 #: The two documented settings; any parameter given explicitly overrides its preset value.
-#: Measured on lfpw/testset, GT boxes (BENCHMARKS.md): fast 3.66 % inter-ocular NME at
-#: ~5,000 faces/s on one thread, accurate 3.41 % at ~1,900. ``alpha`` was chosen on a
+#: Measured on lfpw/testset, GT boxes (BENCHMARKS.md, "Every method, from tight boxes"): fast
+#: 3.66 % inter-ocular NME at ~5,000 faces/s on one thread, accurate 3.41 % at ~1,900. ``alpha`` was chosen on a
 #: validation split (train lfpw/trainset + afw, score helen/trainset).
 PRESETS = {
     # After LBF-fast: 4 trees per landmark, so that a face costs 1,360 tree walks and

@@ -159,7 +159,7 @@ class Pipeline:
         detector gives them, starts from the five points the detector finds near the box
         (:meth:`points_near`), or from the box where it finds none: a box then lands as the
         detector's own faces do (AFW from tight boxes: 3.12 % against 4.56 % from the boxes
-        themselves, the pipeline 3.10 %; BENCHMARKS.md), at the cost of a detection a face.
+        themselves, the pipeline 3.10 %; docs/notes/), at the cost of a detection a face.
         """
         return self._landmarks_and_moves(images, boxes, points)[0]
 

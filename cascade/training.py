@@ -1,7 +1,7 @@
 """The recipe that trains a landmarker for the starts it will get behind a face detector.
 
 A model trained from tight boxes is accurate from tight boxes and much less so
-from a detector (BENCHMARKS.md, "Detector boxes"): its starts must look like a
+from a detector (docs/notes/2026-12-06-benchmark-passes.md, "Detector boxes"): its starts must look like a
 detector's. :func:`train_landmarker` therefore
 
 1. runs each detector to calibrate on the training faces and fits its box

@@ -9,7 +9,7 @@ decode as OpenCV's ``cv2.FaceDetectorYN`` decodes them (``face_detect.cpp``, Ope
 surest first, on the boxes cut to whole pixels, as OpenCV's ``NMSBoxes`` does. Only the
 decoding is this module's: the network runs in ONNX Runtime, so detection needs no
 particular OpenCV (OpenCV 5's DNN engine ran YuNet 2.1 times slower, and warns on every
-use; BENCHMARKS.md).
+use; docs/notes/2026-12-06-realtime.md).
 
 The network reads the BGR image as float pixels, unscaled, padded with black on the
 right and bottom. The bundled file is OpenCV's with its input size left free

@@ -8,7 +8,7 @@ give a correction of every point in crop pixels / ``S``.
 Both are plain stacks of convolutions, batch norms and ReLUs, which ONNX Runtime
 runs about three times faster in int8 (:mod:`cnn_refine.quantize`) than in
 float32 on a CPU with VNNI; depthwise-separable blocks do about as well in
-float32 for the same multiply-adds but gain nothing from int8 (BENCHMARKS.md).
+float32 for the same multiply-adds but gain nothing from int8 (docs/notes/2026-12-06-benchmark-passes.md).
 
 - :class:`GlobalNet` reads the whole face at 112 px: a "patchify" layer (a 1x1
   convolution over each 4x4 cell's 16 pixels), then 3x3 convolutions down to 7x7, then two fully connected

@@ -12,7 +12,7 @@ ranges calibrated (min-max) on the network inputs of ``--faces`` training faces,
 each started from its true shape moved by a random similarity (a cascade's
 errors' size) and, for the local stage, refined by the int8 global stage first,
 as at run time. On this project's CPU (AVX-512 VNNI) a plain convolution stack
-runs about three times faster so (BENCHMARKS.md, "The refiner's speed").
+runs about three times faster so (docs/notes/2026-12-06-benchmark-passes.md, "The refiner's speed").
 ``lfpw/testset`` is never read. The float file's metadata is copied, with
 ``precision: "int8"``.
 """

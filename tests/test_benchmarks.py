@@ -1,6 +1,8 @@
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -132,3 +134,22 @@ def test_realtime_benchmark_runs(tmp_path, data_root):
     assert results["ours"]["video"]["frames_with_a_face"] == results["ours"]["video"]["frames"] == 20
     assert results["ours_accuracy"]["found"] == 24 and results["ours_accuracy"]["nme"] < 5
     assert "| 1080p photo |" in (out / "realtime.md").read_text()
+
+
+def test_benchmarks_md_and_the_readme_table_are_written_from_the_results(tmp_path):
+    from benchmarks import report
+    root = Path(report.__file__).resolve().parents[1]
+    assert report.main(["--check"]) == 0, "run python -m benchmarks.report"
+    assert len((root / "BENCHMARKS.md").read_text().splitlines()) < 400
+    assert len((root / "README.md").read_text().splitlines()) < 250
+    # A figure changed in a results file changes both documents.
+    results = tmp_path / "results"
+    shutil.copytree(root / "benchmarks" / "results", results)
+    run = json.loads((results / "realtime.json").read_text())
+    run["ours"]["photos"]["1080p"]["ms"] = run["mediapipe"]["photos"]["1080p"]["ms"] / 7.25
+    (results / "realtime.json").write_text(json.dumps(run))
+    assert "| 7.25x |" in "\n".join(report.readme_results(results))
+    with open(results / "corpus.md", "a") as table:
+        table.write("| 123456 | dask | 2 | 99.5 | 1.9x | 1 | 1 | 100 |\n")
+    assert "| 123456 | dask | 2 | 99.5 |" in report.benchmarks_md(results)
+    assert report.main(["--check", "--results", str(results)]) == 1
