@@ -184,12 +184,12 @@ def detector_calibration(args, detector, train, model_dir):
 
 
 def benchmark(args):
-    model_dir = cache_dir(args)
-    train, tests = load_sets(args.data, args.test_dir, args.quick)
     methods = all_methods()
     unknown = set(args.methods) - set(methods)
-    if unknown:
+    if unknown:         # before any data is read: a mistyped name is told at once
         raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {sorted(methods)}")
+    model_dir = cache_dir(args)
+    train, tests = load_sets(args.data, args.test_dir, args.quick)
     rows, skipped, errors, notes = [], {}, {}, {}
     for test_name, test in tests.items():
         decode_seconds = median_seconds(lambda: [test.images[i] for i in range(len(test))], 3)

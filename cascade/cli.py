@@ -298,7 +298,7 @@ def command_predict(args):
 def _predict_corpus(args):
     """``predict --parquet``: :func:`cascade.corpus.landmark_corpus` with the command's options."""
     if args.output or args.annotate or args.pts or args.csv or args.sample:
-        raise ValueError("--parquet writes the corpus's only output: -o, --annotate, --pts, --csv and --sample "
+        raise UsageError("--parquet writes the corpus's only output: -o, --annotate, --pts, --csv and --sample "
                          "go without it")
     if not args.inputs:
         raise ValueError("no images given: name image files, folders, globs or lists of images")

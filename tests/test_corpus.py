@@ -222,9 +222,9 @@ def test_cli_parquet(photos, tmp_path, capsys):
     assert main(["predict", str(photos / "b"), "--parquet", str(tmp_path / "b"), "--quiet",
                  "--engine", "dask", "--workers", "1", "--partition-size", "8"]) == 1    # two unreadable
     assert "2 unreadable; 3 shards computed" in capsys.readouterr().err
-    assert main(["predict", str(photos), "--parquet", str(output), "--csv"]) == 1
+    assert main(["predict", str(photos), "--parquet", str(output), "--csv"]) == 2         # usage errors
     assert "--parquet writes" in capsys.readouterr().err
-    assert main(["predict", str(photos), "--engine", "dask"]) == 1
+    assert main(["predict", str(photos), "--engine", "dask"]) == 2
     assert "pass --parquet" in capsys.readouterr().err
 
 
