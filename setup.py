@@ -1,4 +1,5 @@
-"""Build the compiled core: every ``ext/*.pyx`` becomes ``cascade._ext.<name>``.
+"""Build the compiled core: every ``ext/*.pyx`` becomes ``cascade._ext.<name>``, with the C
+runtime's sources it calls (``runtime/``).
 
 Metadata lives in pyproject.toml; this file only declares the Cython extensions,
 which need NumPy's headers at build time.
@@ -17,11 +18,15 @@ COMPILE_ARGS = ["-O3", "-ffp-contract=off"]
 # (CFLAGS="-g ...", as .ci/asan does, so that AddressSanitizer's reports name lines).
 LINK_ARGS = [] if "-g" in os.environ.get("CFLAGS", "").split() else ["-s"]
 
+#: The C runtime's sources each extension compiles in: the forest loop is the library's own
+#: (runtime/src/forest.c), so that Python and C programs run one implementation.
+RUNTIME_SOURCES = {"forest": ["runtime/src/forest.c"]}
+
 extensions = [
     Extension(
         f"cascade._ext.{source.stem}",
-        [str(source)],
-        include_dirs=[numpy.get_include()],
+        [str(source), *RUNTIME_SOURCES.get(source.stem, [])],
+        include_dirs=[numpy.get_include(), "runtime/src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMPILE_ARGS,
         extra_link_args=LINK_ARGS,

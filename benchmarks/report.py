@@ -101,7 +101,8 @@ def video_jitter(results):
 
 def quality(results):
     """The held-out figures the quality model's file keeps beside its coefficients."""
-    fitted = json.loads((ROOT / "cascade" / "models" / "quality-68.json").read_text())
+    from cascade.quality import DEFAULT_MODEL
+    fitted = json.loads(DEFAULT_MODEL.read_text())
     held = fitted["held_out"]
     return [f"Fitted: `{fitted['fitted_on']}`; measured on the others.", "",
             "| held-out faces | above 8 % NME | AUROC, with YuNet's score (the default) | AUROC, the move alone "

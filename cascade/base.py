@@ -257,8 +257,10 @@ class BaseCascade(Parameters):
         normalization = self.scheme_.default_normalization()
         return -float(np.mean(nme(self.predict(images, boxes), shapes, normalization, scheme=self.scheme_)))
 
-    def save(self, path, **options):
-        """Write the fitted model to ``path`` (a ``.npz``; see :mod:`cascade.io`)."""
+    def save(self, path, format="npz", **options):
+        """Write the fitted model to ``path``: a ``.npz`` (:mod:`cascade.io`), or with ``format="c"``
+        the flat file the C runtime reads (tree cascades; :mod:`cascade.flat`). Either loads back
+        with :meth:`load` or :func:`cascade.load_model`."""
         self._check_fitted()
         arrays = {name: getattr(self, name) for name in (*self._ARRAYS, *self._OPTIONAL_ARRAYS)
                   if hasattr(self, name)}
@@ -269,7 +271,8 @@ class BaseCascade(Parameters):
         params = self.get_params()
         if isinstance(params.get("scheme"), Scheme):        # the whole scheme is an attribute
             params["scheme"] = params["scheme"].name
-        return io.save_model(path, type(self).__name__, params, arrays, attributes=attributes, **options)
+        return io.save_model(path, type(self).__name__, params, arrays, attributes=attributes, format=format,
+                             **options)
 
     @classmethod
     def load(cls, path):

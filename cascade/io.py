@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import flat
+
 FORMAT = "cascade-model"
 FORMAT_VERSION = 2
 #: No fitted value of a landmark model comes near this (grey levels, unit-frame coordinates and
@@ -65,10 +67,17 @@ def cache_aligned(array):
     return aligned
 
 
-def save_model(path, estimator, params, arrays, attributes=None, compress=True):
-    """Write ``arrays`` (name -> ndarray) and JSON-able ``params``/``attributes`` to ``path``."""
+def save_model(path, estimator, params, arrays, attributes=None, compress=True, format="npz"):
+    """Write ``arrays`` (name -> ndarray) and JSON-able ``params``/``attributes`` to ``path``: a
+    ``.npz`` (``format="npz"``), or the flat file the C runtime reads (``format="c"``, tree
+    cascades only; :mod:`cascade.flat`)."""
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "estimator": estimator,
                 "params": params, "attributes": attributes or {}}
+    if format == "c":
+        return flat.write(path, estimator, params, arrays, attributes or {},
+                          json.loads(json.dumps(metadata, default=_plain)))
+    if format != "npz":
+        raise ValueError(f"format must be 'npz' or 'c', got {format!r}")
     encoded = np.frombuffer(json.dumps(metadata, default=_plain).encode(), dtype=np.uint8)
     path = Path(path)
     # A unique name opened exclusively, rather than mkstemp's private 0600 file: the model gets
@@ -136,6 +145,9 @@ def _read(path, schema):
     header before it is decompressed. An empty schema reads the metadata alone."""
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
+    if flat.is_flat(path):
+        metadata, contents = flat.read(path, schema)
+        return _checked_metadata(metadata, path), contents
     try:
         with zipfile.ZipFile(path) as archive:
             members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
@@ -165,13 +177,18 @@ def _read(path, schema):
         metadata = json.loads(metadata.tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{path}: damaged metadata ({type(error).__name__}: {error})") from None
+    return _checked_metadata(metadata, path), contents
+
+
+def _checked_metadata(metadata, path):
+    """A model file's metadata, its format and version checked."""
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"{path} is not a cascade model file")
     version = metadata.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise ValueError(f"{path} has format version {version!r}; this cascade reads up to "
                          f"{FORMAT_VERSION}: upgrade cascade to load it")
-    return metadata, contents
+    return metadata
 
 
 class _Refused(Exception):

@@ -184,7 +184,8 @@ class FaceTracker:
             track.score = score
             # From the mean shape placed on the previous shape's five points (or box): starting from the
             # shape itself makes a cascade drift from frame to frame (docs/notes/2026-12-06-benchmark-passes.md).
-            # A face that moved starts where the detector saw it: its points, else its box (the landmarker's kind already).
+            # A face that moved starts where the detector saw it: its points, else its box (the
+            # landmarker's kind already).
             if box_iou(detected_box[None], box)[0] >= MOVED_IOU:
                 starts.append(self._own_start(track.shape))
             elif not self.pipeline.uses_points:

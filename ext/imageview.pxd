@@ -1,64 +1,27 @@
-# Bounds-safe grey reads from uint8 images of any strides, shared by every compiled loop.
+# Bounds-safe grey reads from uint8 images of any strides, shared by every compiled loop: the C
+# runtime's own (runtime/src/internal.h), described here from NumPy arrays.
 #
-# A position is clamped into the image before it is read (NaN clamps to 0), or
-# reads 0 when outside if asked, and
-# BGR pixels are turned into grey with OpenCV's BT.601 weights in 15-bit fixed
-# point, so a colour image is never converted or copied.
+# A position is clamped into the image before it is read (NaN clamps to 0), or reads 0 when
+# outside if asked, and BGR pixels are turned into grey with OpenCV's BT.601 weights in 15-bit
+# fixed point, so a colour image is never converted or copied.
 cimport numpy as cnp
 from libc.stdint cimport uint8_t
 from libc.stdlib cimport free, malloc
 
 
-cdef enum:
-    GREY_SHIFT = 15
-    WEIGHT_B = 3735
-    WEIGHT_G = 19235
-    WEIGHT_R = 9798
-
-
-cdef struct ImageView:
-    const uint8_t* data
-    Py_ssize_t height
-    Py_ssize_t width
-    Py_ssize_t row_stride       # bytes; any sign, so flipped views need no copy
-    Py_ssize_t col_stride
-    Py_ssize_t channel_stride
-    int channels
-
-
-cdef inline Py_ssize_t nearest_index(double v, Py_ssize_t size) noexcept nogil:
-    # Written so that NaN fails the first test and clamps to 0.
-    if not v >= 0.0:
-        return 0
-    if v >= size - 1:
-        return size - 1
-    return <Py_ssize_t>(v + 0.5)
-
-
-cdef inline const uint8_t* pixel_address(const ImageView* view, double x, double y,
-                                        bint zero_outside) noexcept nogil:
-    # The first byte of the pixel nearest (x, y), clamped into the image; NULL when
-    # zero_outside and that pixel is off the image (it reads 0, dlib's convention).
-    if zero_outside and not (-0.5 <= x < view.width - 0.5 and -0.5 <= y < view.height - 0.5):
-        return NULL
-    return (view.data + nearest_index(y, view.height) * view.row_stride
-            + nearest_index(x, view.width) * view.col_stride)
-
-
-cdef inline uint8_t grey_of(const ImageView* view, const uint8_t* px) noexcept nogil:
-    # The grey value of the pixel at ``px`` (from pixel_address; NULL reads 0).
-    if px == NULL:
-        return 0
-    if view.channels == 1:
-        return px[0]
-    return <uint8_t>((px[0] * WEIGHT_B + px[view.channel_stride] * WEIGHT_G
-                      + px[2 * view.channel_stride] * WEIGHT_R
-                      + (1 << (GREY_SHIFT - 1))) >> GREY_SHIFT)
-
-
-cdef inline uint8_t grey_at(const ImageView* view, double x, double y,
-                            bint zero_outside) noexcept nogil:
-    return grey_of(view, pixel_address(view, x, y, zero_outside))
+cdef extern from "internal.h" nogil:
+    ctypedef struct ImageView "cascade_view":
+        const uint8_t* data
+        Py_ssize_t height
+        Py_ssize_t width
+        Py_ssize_t row_stride       # bytes; any sign, so flipped views need no copy
+        Py_ssize_t col_stride
+        Py_ssize_t channel_stride
+        int channels
+    const uint8_t* pixel_address "cascade_pixel_address"(const ImageView* view, double x, double y,
+                                                          bint zero_outside)
+    uint8_t grey_of "cascade_grey_of"(const ImageView* view, const uint8_t* px)
+    uint8_t grey_at "cascade_grey_at"(const ImageView* view, double x, double y, bint zero_outside)
 
 
 cdef inline int fill_view(ImageView* view, object image) except -1:
