@@ -125,4 +125,7 @@ int cascade_scaled_rotation(const double* source, const double* target, ptrdiff_
 void cascade_place_on_points(const double* mean_points, const double* points, ptrdiff_t k, double* box,
                              double* roll);
 
+/* CRC-32 (IEEE 802.3, as zlib's crc32) of a model file's bytes after its header. */
+uint32_t cascade_crc32(const unsigned char* bytes, size_t size);
+
 #endif

@@ -64,7 +64,7 @@ static int little_endian(void) {
 }
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32), its table made on the stack: no global state. */
-static uint32_t crc32_of(const unsigned char* bytes, size_t size) {
+uint32_t cascade_crc32(const unsigned char* bytes, size_t size) {
     uint32_t table[256], crc;
     size_t i;
     int bit;
@@ -154,7 +154,7 @@ static cascade_status check_and_bind(cascade_model* m, unsigned char* bytes, uin
                     (unsigned long)size);
     for (i = 76; i < HEADER_BYTES; i++)
         if (bytes[i] != 0) return fail(error, CASCADE_ERROR_DAMAGED, "the header's reserved bytes are not zero");
-    if (crc32_of(bytes + HEADER_BYTES, (size_t)(size - HEADER_BYTES)) != u32_at(bytes + 24))
+    if (cascade_crc32(bytes + HEADER_BYTES, (size_t)(size - HEADER_BYTES)) != u32_at(bytes + 24))
         return fail(error, CASCADE_ERROR_DAMAGED, "the checksum does not match: the file is damaged");
     m->kind = (int)u32_at(bytes + 28);
     flags = u32_at(bytes + 32);
