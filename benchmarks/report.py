@@ -47,6 +47,13 @@ SECTIONS = [
      "movement of the points on a still face, lag the extra error the smoothing adds on a moving "
      "one, both in inter-ocular units.",
      ["video_jitter"]),
+    ("The C runtime",
+     "`runtime/`, the cascade as a C99 library, which Python's compiled core also calls: its example "
+     "program against Python's `predict` on the same grey images from four starts (the largest "
+     "difference in pixels), natively, cross-compiled for aarch64 under qemu and as WebAssembly under "
+     "node; the time a face against Python's compiled call; the library's size; and Python's calls with "
+     "the loop in C against the previous release's Cython loop.",
+     ["c_runtime.md"]),
     ("A per-face quality score",
      "`python -m cnn_refine.quality`: how well `Face.quality` separates faces above 8 % NME from "
      "the rest (AUROC), on training-folder faces made hard (turned, shrunk, blurred, half hidden, "

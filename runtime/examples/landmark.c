@@ -141,6 +141,11 @@ static face* read_faces(const char* list, int* n_faces, char* message, size_t me
         n++;
     }
     fclose(file);
+    if (n == 0) {
+        snprintf(message, message_size, "%s lists no faces", list);
+        free(faces);
+        return NULL;
+    }
     *n_faces = n;
     return faces;
 failed:
