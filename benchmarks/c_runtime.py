@@ -198,9 +198,11 @@ def a_b(baseline, data):
     for _ in range(3):
         for label, tree in (("baseline", baseline), ("this build", ROOT)):
             child = subprocess.run([sys.executable, "-c", A_B_SCRIPT, str(data / "lfpw" / "testset")], check=True,
-                                   capture_output=True, text=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
+                                   capture_output=True, text=True, cwd=tree,
+                                   env={**os.environ, "PYTHONPATH": str(tree)})
             runs[label].append(json.loads(child.stdout.splitlines()[-1]))
-    return {case: [float(np.median([run[case] for run in runs[label]])) for label in runs] for case in runs["baseline"][0]}
+    return {case: [float(np.median([run[case] for run in runs[label]])) for label in runs]
+            for case in runs["baseline"][0]}
 
 
 def _compiler():
