@@ -102,11 +102,15 @@ static NOINLINE void walk_one(const uint16_t* nodes, ptrdiff_t n_splits, const u
     for (k = 0; k < CASCADE_WALKS_TOGETHER; k++) reached[k * CASCADE_BLOCK] = node[k] - (int32_t)n_splits;
 }
 
-/* Prefetch every 64-byte line of a row (a leaf row starting on a line spans as few as it can). */
+/* Prefetch every 64-byte line of a row (a leaf row starting on a line spans as few as it can); the
+ * first two lines without a loop: most rows are one or two lines. */
 CASCADE_INLINE void prefetch_row(const void* row, ptrdiff_t n_bytes) {
+    const char* line = (const char*)row;
     ptrdiff_t offset;
-    for (offset = 0; offset < n_bytes; offset += 64) CASCADE_PREFETCH((const char*)row + offset);
-    (void)row;
+    CASCADE_PREFETCH(line);
+    if (n_bytes > 64) CASCADE_PREFETCH(line + 64);
+    for (offset = 128; offset < n_bytes; offset += 64) CASCADE_PREFETCH(line + offset);
+    (void)line;
 }
 
 static void turn_about_centre(float* shape, ptrdiff_t n_landmarks, double angle) {
