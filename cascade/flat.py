@@ -11,6 +11,7 @@ and C skips. Sizes are read from the header and checked against the file before 
 the arrays then go through the ``.npz`` path's checks (:func:`cascade.io.load_model`).
 """
 import json
+import math
 import struct
 import zlib
 
@@ -121,7 +122,7 @@ def read(path, schema):
               ("metadata", "u1", (n_json,))]
     sections, at = {}, HEADER_BYTES
     for name, dtype, shape in shapes:
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)           # Python's integers: no product of header sizes overflows
         if count > MAX_COUNT:
             raise ValueError(f"{path}: array {name} would hold {count:,} values")
         size = count * np.dtype(dtype).itemsize

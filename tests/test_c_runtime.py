@@ -150,3 +150,20 @@ def test_the_example_says_what_it_needs(built, tmp_path):
     result = subprocess.run([str(built / "landmark"), str(tmp_path / "none.cascade"), str(tmp_path / "face.pgm"),
                              "--box", "1", "1", "6", "6"], capture_output=True, text=True)
     assert result.returncode == 1 and f"cannot open {tmp_path / 'none.cascade'}" in result.stderr
+
+
+def test_sizes_whose_products_overflow_64_bits_are_refused(built, tiny_models, tmp_path):
+    """T x W x 2L past 2^64 must not wrap into a small, plausible size (C checks each product before the
+    next; Python multiplies exactly)."""
+    models, _, _ = tiny_models
+    data = bytearray(models["ERT"].compress().save(tmp_path / "good.cascade", format="c").read_bytes())
+    for index, value in ((0, 1 << 28), (1, 1 << 28), (5, 1 << 28)):        # L, T, W
+        data[36 + 4 * index:40 + 4 * index] = value.to_bytes(4, "little")
+    data[24:28] = zlib.crc32(bytes(data[flat.HEADER_BYTES:])).to_bytes(4, "little")
+    (tmp_path / "bad.cascade").write_bytes(bytes(data))
+    cv2.imwrite(str(tmp_path / "face.pgm"), np.full((64, 64), 128, np.uint8))
+    result = subprocess.run([str(built / "landmark"), str(tmp_path / "bad.cascade"), str(tmp_path / "face.pgm"),
+                             "--box", "8", "8", "56", "56"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "do not add up" in result.stderr, result
+    with pytest.raises(ValueError):
+        cascade.load_model(tmp_path / "bad.cascade")

@@ -97,9 +97,11 @@ static int plan(const uint32_t* d, layout* l) {
     int i;
     for (i = 0; i < 10; i++)
         if (d[i] > MAX_COUNT) return 0;
+    /* Each product is checked before it is multiplied again: every factor is at most 2^28, so no
+     * product below overflows 64 bits. */
     if (T * P > MAX_COUNT || T * K > MAX_COUNT || T * K * (S + 1) > MAX_COUNT
-        || T * K * (S + 1) * W > MAX_COUNT || T * W * 2 * L > MAX_COUNT || (uint64_t)d[6] * L * 2 > MAX_COUNT
-        || T * K * S * 4 > MAX_COUNT)
+        || T * K * (S + 1) * W > MAX_COUNT || T * W > MAX_COUNT || T * W * 2 * L > MAX_COUNT
+        || (uint64_t)d[6] * L * 2 > MAX_COUNT || T * K * S * 4 > MAX_COUNT)
         return 0;
     l->mean_shape = section(&at, L * 2, 4);
     l->anchors = section(&at, T * P, 4);

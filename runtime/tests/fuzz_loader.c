@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     try_model(original, (size_t)size);
     for (i = 0; i < iterations; i++) {
         size_t length = (size_t)size, at;
-        int how = (int)(next(&state) % 6), k, fix_checksum = (int)(next(&state) % 2);
+        int how = (int)(next(&state) % 7), k, fix_checksum = (int)(next(&state) % 2);
         memcpy(copy, original, (size_t)size);
         switch (how) {
         case 0:     /* truncated */
@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
         case 3:     /* a size field off by a little */
             at = 36 + 4 * (next(&state) % 10);
             set_u32(copy + at, (uint32_t)(copy[at] | copy[at + 1] << 8 | copy[at + 2] << 16) + (next(&state) % 5) - 2u);
+            break;
+        case 4:     /* two sizes set to extremes at once: products that would overflow */
+            for (k = 0; k < 2; k++) set_u32(copy + 36 + 4 * (next(&state) % 10), extremes[next(&state) % 16]);
             break;
         default:    /* a 32-bit value in the arrays set to an extreme (an index, a count, a float's bits) */
             at = HEADER + 4 * (next(&state) % (((size_t)size - HEADER) / 4));
