@@ -95,6 +95,7 @@ class Pipeline:
                                          PointCalibration)
         self.max_faces = None if max_faces is None else check_integer(max_faces, "max_faces", low=0)
         self.detector_name = name
+        self.five_point_source = self._five_point_source()
         if quality is True:
             quality = QualityModel() if self.refiner is not None and self.n_landmarks == 68 else None
         if quality and (self.refiner is None or quality.n_landmarks != self.n_landmarks):
@@ -155,54 +156,78 @@ class Pipeline:
         """``(n, L, 2)`` landmarks of one face in each of ``images`` from starts of the landmarker's
         own kind (as :meth:`landmarks_in`), refined if the pipeline refines.
 
-        A face given by its tight box, where the landmarker starts from five points and the
-        detector gives them, starts from the five points the detector finds near the box
-        (:meth:`points_near`), or from the box where it finds none: a box then lands as the
+        A face given by its tight box, where the landmarker starts from five points, starts from the
+        five points a detector finds near the box (:meth:`points_near`: the pipeline's own, or YuNet
+        for a detector without points), or from the box where it finds none: a box then lands as the
         detector's own faces do (AFW from tight boxes: 3.12 % against 4.56 % from the boxes
-        themselves, the pipeline 3.10 %; docs/notes/), at the cost of a detection a face.
+        themselves, the pipeline 3.10 %; docs/notes/), at the cost of a detection a face. So do the
+        faces of a detector without points (Haar, dlib's HOG): they start from YuNet's five points
+        near their boxes.
         """
         return self._landmarks_and_moves(images, boxes, points)[0]
 
-    def look_near(self, image, box, window_side=DEFAULT_WINDOW_SIDE):
+    def _five_point_source(self):
+        """``(detector, box calibration, point calibration)`` that gives the five points near a box
+        (:meth:`points_near`): the pipeline's own detector where it gives points; for one that gives
+        none (Haar, dlib's HOG), YuNet with the calibrations the landmarker stores for it, so that its
+        faces start from five points as YuNet's do; None where the landmarker does not start from
+        five points or stores no YuNet calibrations."""
+        if not self.uses_points:
+            return None
+        if getattr(self.detector, "gives_points", 0):
+            return self.detector, self.calibration, self.point_calibration
+        stored = getattr(self.landmarker, "point_calibrations_", {})
+        if DEFAULT_DETECTOR not in stored:
+            return None
+        return (make_detector(DEFAULT_DETECTOR), _stored(None, self.landmarker, "box_calibrations_", DEFAULT_DETECTOR,
+                                                         BoxCalibration), stored[DEFAULT_DETECTOR])
+
+    def look_near(self, image, box, window_side=DEFAULT_WINDOW_SIDE, source=None):
         """``(box, points or None, score)`` of the detection overlapping the tight ``box`` most in a
         window three times its size around it, searched on a copy of ``window_side`` pixels, its box
         calibrated to the landmarker's kind and its points as the detector gives them; None when the
-        window holds no face. ``image`` is a checked image."""
+        window holds no face. ``image`` is a checked image; ``source``, a ``(detector, box
+        calibration, point calibration)`` to search with (:meth:`_five_point_source`), by default the
+        pipeline's own."""
+        detector, calibration, _ = source or (self.detector, self.calibration, self.point_calibration)
         window = window_around(box, image.shape, 1.5)
         if window is None:
             return None
         left, top, right, bottom = window
-        search = getattr(self.detector, "detect_in", None)
+        search = getattr(detector, "detect_in", None)
         if search is None:                   # any callable detector: on the window itself
-            found = detections_of(self.detector(image[top:bottom, left:right]))
+            found = detections_of(detector(image[top:bottom, left:right]))
             found = found._replace(boxes=found.boxes + [left, top, left, top],
                                    points=None if found.points is None else found.points + [left, top])
         else:
             found = search(image, window, window_side)
         if len(found.boxes) == 0:
             return None
-        calibrated = self.calibration.apply(found.boxes)
+        calibrated = calibration.apply(found.boxes)
         best = int(np.argmax(box_iou(calibrated, box)))
         return calibrated[best], None if found.points is None else found.points[best], float(found.scores[best])
 
     def points_near(self, images, boxes):
         """``(found (n,), points (n, 5, 2))``: for each tight box ``(n, 4)``, the five points (calibrated
-        to the landmarker's) of the detection near it (:meth:`look_near`) whose calibrated box overlaps
-        it by more than :data:`cascade.detect.SAME_FACE_IOU`; ``found`` False (and NaN points) where there
-        is none."""
+        to the landmarker's) of the detection near it (:meth:`look_near`, with
+        :meth:`_five_point_source`'s detector) whose calibrated box overlaps it by more than
+        :data:`cascade.detect.SAME_FACE_IOU`; ``found`` False (and NaN points) where there is none."""
         images = check_images(images)
         boxes = check_boxes(boxes, len(images), [image.shape[:2] for image in images])
         found, points = np.zeros(len(boxes), bool), np.full((len(boxes), 5, 2), np.nan)
+        if self.five_point_source is None:
+            return found, points
+        point_calibration = self.five_point_source[2]
         for index, (image, box) in enumerate(zip(images, boxes)):
-            near = self.look_near(image, box)
+            near = self.look_near(image, box, source=self.five_point_source)
             if near is not None and near[1] is not None and box_iou(near[0][None], box)[0] > SAME_FACE_IOU:
                 found[index] = True
-                points[index] = self.point_calibration.apply(near[1][None])[0]
+                points[index] = point_calibration.apply(near[1][None])[0]
         return found, points
 
     def _landmarks_and_moves(self, images, boxes=None, points=None):
         """:meth:`landmarks_of`, and how far the refiner moved each face (None without a refiner)."""
-        if points is None and boxes is not None and self.uses_points and getattr(self.detector, "gives_points", 0):
+        if points is None and boxes is not None and self.five_point_source is not None:
             found, near = self.points_near(images, boxes)
             shapes = np.empty((len(found), self.n_landmarks, 2))
             images = check_images(images)

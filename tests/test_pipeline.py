@@ -274,3 +274,17 @@ def test_a_box_lands_as_well_as_the_detectors_own_face(test_images_and_shapes):
     found, points = pipeline.points_near([blank], [[100, 100, 200, 200]])
     assert not found[0] and np.isnan(points).all()
     assert np.isfinite(pipeline.landmarks_of([blank], [[100, 100, 200, 200]])).all()
+
+
+def test_a_detector_without_points_starts_its_faces_from_yunets_points(astronaut_photo):
+    """Haar's and dlib's boxes (here YuNet's boxes alone, through a plain callable, uncalibrated) start
+    from the five points YuNet finds near them, as YuNet's own faces do."""
+    from cascade.detect import YuNetDetector
+    yunet = YuNetDetector()
+    boxes_only = Pipeline(detector=lambda image: yunet(image)[:2])
+    assert isinstance(boxes_only.five_point_source[0], YuNetDetector)
+    expected = Pipeline()(astronaut_photo)[0].landmarks
+    assert np.abs(boxes_only(astronaut_photo)[0].landmarks - expected).max() < 1.0
+    assert Pipeline(start="box").five_point_source is None
+    from_boxes = Pipeline(detector=lambda image: yunet(image)[:2], start="box")(astronaut_photo)[0].landmarks
+    assert np.abs(from_boxes - expected).max() > 2.0          # the raw box, uncalibrated: far worse
