@@ -126,6 +126,13 @@ def is_utf8_name(path):
 COLORS = ("bgr", "rgb")
 
 
+def check_color(color):
+    """``color`` if it is one of :data:`COLORS`, else a ValueError naming them."""
+    if color not in COLORS:
+        raise ValueError(f"color must be one of {COLORS}, got {color!r}")
+    return color
+
+
 def as_photo(image, color="bgr"):
     """``image`` as the uint8 grey or BGR array the package works on.
 
@@ -137,8 +144,7 @@ def as_photo(image, color="bgr"):
     reader does). The image itself when it needs nothing; otherwise one copy. Anything else
     (float, other channel counts, empty) is refused by :func:`cascade.validation.check_image`.
     """
-    if color not in COLORS:
-        raise ValueError(f"color must be one of {COLORS}, got {color!r}")
+    check_color(color)
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     if type(image).__module__.startswith("PIL.") and hasattr(image, "convert"):

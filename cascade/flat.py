@@ -14,6 +14,7 @@ import json
 import math
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,8 @@ CALIBRATION = struct.Struct(f"<{NAME_BYTES}s4dII10d10d")
 #: W, starts, five-point landmark indices, calibrations, JSON bytes; 20 reserved (zero) bytes follow.
 HEADER = struct.Struct("<IIQIII10I")
 MAX_COUNT = 1 << 28
+#: The largest file either loader reads (ert-68's is 8.6 MB).
+MAX_FILE_BYTES = 4 * MAX_COUNT
 
 
 def is_flat(path):
@@ -44,7 +47,6 @@ def write(path, estimator, params, arrays, attributes, metadata):
     """Write a tree cascade's ``arrays`` and ``attributes`` (as :meth:`cascade.base.BaseCascade.save`
     gathers them) to ``path``, with ``metadata`` (the JSON a ``.npz`` file holds) at the end."""
     from ._ext.forest import pack_splits
-    from .schemes import Scheme
 
     if estimator not in KINDS:
         raise ValueError(f"only tree cascades (ERT, LBF, ESR) have a flat format, not {estimator}")
@@ -52,8 +54,7 @@ def write(path, estimator, params, arrays, attributes, metadata):
     anchors, leaves, basis = arrays["anchors_"], arrays["leaf_values_"], arrays.get("leaf_basis_")
     starts = arrays.get("initial_shapes_")
     nodes = pack_splits(arrays["split_u_"], arrays["split_v_"], arrays["split_threshold_"], anchors.shape[1])
-    scheme = Scheme.from_dict(attributes["scheme"])
-    five = [] if scheme.five is None else [list(group) for group in scheme.five]
+    mean_points, five, calibrations, n_five, n_calibrations = _c_only_sections(mean, attributes)
     flags = ((INT16 if leaves.dtype == np.int16 else 0) | (COMPRESSED if basis is not None else 0)
              | (ZERO_OUTSIDE if params.get("outside") == "zero" else 0)
              | (POINT_STARTS if attributes.get("point_starts") else 0))
@@ -61,23 +62,31 @@ def write(path, estimator, params, arrays, attributes, metadata):
                 leaves.astype("<i2" if leaves.dtype == np.int16 else "<f4"), arrays["leaf_scale_"].astype("<f8"),
                 np.zeros(0, "<f4") if basis is None else basis.astype("<f4"),
                 np.zeros(0, "<f4") if starts is None else starts.astype("<f4")]
-    if five:
-        sections += [scheme.five_points(mean.astype(np.float64)).astype("<f8"),
-                     np.array([len(group) for group in five] + sum(five, []), "<u4")]
-    else:
-        sections += [np.zeros(0, "<f8"), np.zeros(0, "<u4")]
-    boxes, points = attributes.get("box_calibrations", {}), attributes.get("point_calibrations", {})
-    calibrations = b"".join(_calibration(name, boxes.get(name), points.get(name)) for name in sorted({*boxes, *points}))
     encoded = json.dumps(metadata).encode()
     payload = b"".join(_padded(section.tobytes()) for section in sections)
-    payload += _padded(calibrations) + _padded(encoded)
+    payload += b"".join(_padded(section) for section in (mean_points, five, calibrations, encoded))
     sizes = (len(mean), anchors.shape[0], anchors.shape[1], nodes.shape[1], nodes.shape[2], leaves.shape[3],
-             0 if starts is None else len(starts), sum(len(group) for group in five), len(boxes.keys() | points.keys()),
-             len(encoded))
+             0 if starts is None else len(starts), n_five, n_calibrations, len(encoded))
     header = MAGIC + HEADER.pack(FORMAT_VERSION, HEADER_BYTES, HEADER_BYTES + len(payload), zlib.crc32(payload),
                                  KINDS[estimator], flags, *sizes)
     write_atomically(path, header.ljust(HEADER_BYTES, b"\0") + payload)
-    return path
+    return Path(path)
+
+
+def _c_only_sections(mean, attributes):
+    """``(mean points, five-point groups, calibrations, landmark indices, calibrations)``: the bytes of
+    what only C reads, derived from the mean shape and the attributes a ``.npz`` model holds (so that a
+    reader can check that a file's two descriptions agree), and their counts."""
+    from .schemes import Scheme
+
+    scheme = Scheme.from_dict(attributes["scheme"])
+    five = [] if scheme.five is None else [list(group) for group in scheme.five]
+    mean_points = scheme.five_points(np.asarray(mean, np.float64)).astype("<f8").tobytes() if five else b""
+    groups = np.array([len(group) for group in five] + sum(five, []), "<u4").tobytes() if five else b""
+    boxes, points = attributes.get("box_calibrations", {}), attributes.get("point_calibrations", {})
+    names = sorted({*boxes, *points})
+    calibrations = b"".join(_calibration(name, boxes.get(name), points.get(name)) for name in names)
+    return mean_points, groups, calibrations, sum(len(group) for group in five), len(names)
 
 
 def _padded(data):
@@ -98,6 +107,8 @@ def read(path, schema):
     """``(metadata, arrays by name)`` of a flat model file, as :func:`cascade.io` reads a ``.npz``:
     the header, sizes and checksum checked first, then the arrays of ``schema`` rebuilt (the split
     nodes unpacked into ``split_u_``, ``split_v_``, ``split_threshold_``)."""
+    if path.stat().st_size > MAX_FILE_BYTES:        # before reading it all, as the C loader refuses it
+        raise ValueError(f"{path} is {path.stat().st_size:,} bytes: no model is larger than {MAX_FILE_BYTES:,}")
     data = path.read_bytes()
     if len(data) < HEADER_BYTES or data[:len(MAGIC)] != MAGIC:
         raise ValueError(f"{path} is not a flat cascade model file")
@@ -138,6 +149,12 @@ def read(path, schema):
         raise ValueError(f"{path}: damaged metadata ({type(error).__name__}: {error})") from None
     if not isinstance(metadata, dict) or KINDS.get(metadata.get("estimator")) != kind:
         raise ValueError(f"{path}: its metadata and its header name different estimators")
+    try:
+        derived = _c_only_sections(sections["mean_shape_"], metadata.get("attributes", {}))[:3]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: damaged metadata ({error})") from None
+    if derived != tuple(sections[name].tobytes() for name in ("mean_points", "five", "calibrations")):
+        raise ValueError(f"{path}: its five points or calibrations for C disagree with its metadata")
     nodes = sections.pop("nodes")
     arrays = {**sections, "split_u_": nodes[..., 0].astype(np.int32), "split_v_": nodes[..., 1].astype(np.int32),
               "split_threshold_": nodes[..., 2].view(np.int16).astype(np.float32)}

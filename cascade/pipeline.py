@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .bundled import load_model
 from .calibration import BoxCalibration, PointCalibration
-from .data import as_photo, display_name, image_files, read_image
+from .data import as_photo, check_color, display_name, image_files, read_image
 from .detect import (DEFAULT_DETECTOR, DETECTORS, SAME_FACE_IOU, box_iou, detect_faces, detections_of,
                      make_detector, window_around)
 from .quality import QualityModel, refiner_moves
@@ -101,8 +101,7 @@ class Pipeline:
         if quality and (self.refiner is None or quality.n_landmarks != self.n_landmarks):
             raise ValueError("a quality model reads the refiner's moves: it needs a refiner of its point count")
         self.quality = quality or None
-        as_photo(np.zeros((1, 1, 3), np.uint8), color)          # the clear error for a wrong color, now
-        self.color = color
+        self.color = check_color(color)
 
     def __call__(self, image):
         if isinstance(image, (list, tuple)):
@@ -245,7 +244,7 @@ class Pipeline:
     def faces_in_folder(self, folder, recursive=True, progress=None):
         """``{path: [Face, ...]}`` for every image file in ``folder`` (and its subfolders when
         ``recursive``), in name order, with a progress bar (``progress``: True, False, or None for
-        a terminal only). An image that cannot be read is logged as a warning and left out."""
+        a terminal only). An image that cannot be read or decoded is logged as a warning and left out."""
         folder = Path(folder)
         if not folder.is_dir():
             raise NotADirectoryError(f"no folder at {display_name(folder)}")
@@ -254,7 +253,7 @@ class Pipeline:
                          disable=None if progress is None else not progress):
             try:
                 found[path] = self(read_image(path))
-            except ValueError as error:
+            except (ValueError, OSError) as error:          # corrupt, a bomb, unreadable or gone
                 logging.getLogger(__name__).warning("%s", error)
         return found
 

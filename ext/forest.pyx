@@ -12,9 +12,9 @@ cimport numpy as cnp
 import threading
 
 import numpy as np
-from libc.stdint cimport int16_t, int32_t, uint8_t, uint16_t
+from libc.stdint cimport int16_t, int32_t, uint16_t
 from libc.math cimport isfinite
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 
 from imageview cimport ImageView, fill_view, image_views
 
@@ -26,6 +26,7 @@ ctypedef fused leaf_t:
 
 
 cdef extern from "internal.h" nogil:
+    enum: CASCADE_MAX_STAGE_POINTS
     ctypedef struct cascade_forest:
         Py_ssize_t n_landmarks, n_stages, n_points, n_trees, n_splits, width
         const float* mean_shape
@@ -48,7 +49,7 @@ cdef extern from "internal.h" nogil:
 
 
 #: Feature points a stage may have: a split node holds its two as uint16 (:func:`pack_splits`).
-MAX_STAGE_POINTS = 65536
+MAX_STAGE_POINTS = CASCADE_MAX_STAGE_POINTS
 
 
 cdef class CheckedModel:

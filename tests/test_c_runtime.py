@@ -167,3 +167,16 @@ def test_sizes_whose_products_overflow_64_bits_are_refused(built, tiny_models, t
     assert result.returncode == 1 and "do not add up" in result.stderr, result
     with pytest.raises(ValueError):
         cascade.load_model(tmp_path / "bad.cascade")
+
+
+def test_a_file_whose_c_calibrations_disagree_with_its_metadata_is_refused(tiny_models, tmp_path):
+    """C reads the binary calibrations, Python the JSON: a file where they differ is refused, so that the
+    two languages never start the same face differently."""
+    model = cascade.load_model("lbf-68")
+    data = bytearray(model.save(tmp_path / "good.cascade", format="c").read_bytes())
+    name = data.find(b"yunet\0", flat.HEADER_BYTES)
+    data[name + flat.NAME_BYTES:name + flat.NAME_BYTES + 8] = np.float64(0.3).tobytes()      # shift_x
+    data[24:28] = zlib.crc32(bytes(data[flat.HEADER_BYTES:])).to_bytes(4, "little")
+    (tmp_path / "bad.cascade").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="disagree with its metadata"):
+        cascade.load_model(tmp_path / "bad.cascade")

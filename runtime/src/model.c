@@ -343,6 +343,9 @@ static cascade_status check_call(const cascade_model* m, const cascade_image* im
         return fail(error, CASCADE_ERROR_ARGUMENT, "model, image, start, scratch and landmarks must not be NULL");
     if (image->pixels == NULL || image->width < 1 || image->height < 1 || (image->channels != 1 && image->channels != 3))
         return fail(error, CASCADE_ERROR_ARGUMENT, "the image must have pixels, a size and 1 or 3 channels");
+    if ((image->stride < 0 ? -image->stride : image->stride) < (ptrdiff_t)image->width * image->channels)
+        return fail(error, CASCADE_ERROR_ARGUMENT, "the image's rows (stride %ld bytes) are shorter than its %d pixels",
+                    (long)image->stride, image->width);
     view->data = image->pixels;
     view->width = image->width;
     view->height = image->height;
