@@ -59,11 +59,6 @@ SECTIONS = [
      "the rest (AUROC), on training-folder faces made hard (turned, shrunk, blurred, half hidden, "
      "JPEG) that the fit did not see.",
      ["quality"]),
-    ("From a photo to landmarks, stage by stage",
-     "Whole pipelines from JPEG files (the test crops, and the astronaut on 640x480, 1080p and 12 MP "
-     "canvases): decoding, detection, landmarking and refinement timed apart, faces found and missed, "
-     "beside dlib's HOG detector + shape_predictor.",
-     ["pipeline.md"]),
     ("The bundled models from tight boxes",
      "The suite's protocol (`benchmarks.run`): each test face from the tight box of its true points, "
      "rounded to whole pixels as dlib takes them; the bundled files as they ship.",
@@ -76,10 +71,6 @@ SECTIONS = [
      "The same, each face started from dlib's HOG detector's box calibrated to the model; a face the "
      "detector misses counts as a failure.",
      ["table-detector-dlib-hog.md"]),
-    ("The cascades followed by the CNN refiner",
-     "Each cascade alone and followed by the refiner, and the CNN alone (the mean shape through the "
-     "refiner's stages), from tight boxes.",
-     ["table-refiner-gt.md"]),
     ("A corpus on Dask",
      "`python -m benchmarks.corpus`: a corpus of photos landmarked into Parquet shards in this "
      "process and on one and two Dask worker processes.",
