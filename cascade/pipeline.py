@@ -25,8 +25,13 @@ from .validation import check_boxes, check_image, check_images, check_integer, c
 
 #: How the landmarker may start: from the detector's points where it gives them, or always from its box.
 STARTS = ("auto", "box")
-#: The pixels of the copy on which a face is looked for around a box (:meth:`Pipeline.look_near`).
+#: The pixels of the copy on which a face is looked for around a box (:meth:`Pipeline.look_near`):
+#: a tracker's search, every frame.
 DEFAULT_WINDOW_SIDE = 160
+#: The same for the five points of a face given by its box (:meth:`Pipeline.points_near`), where
+#: their precision pays for the time: held-out training faces turned 15-60 degrees, ert-68 from
+#: tight boxes 21.6 % NME at 160 px, 10.1 % at 320 (upright faces 4.35 -> 4.25 %).
+POINTS_NEAR_SIDE = 320
 
 
 @dataclass
@@ -218,7 +223,7 @@ class Pipeline:
             return found, points
         point_calibration = self.five_point_source[2]
         for index, (image, box) in enumerate(zip(images, boxes)):
-            near = self.look_near(image, box, source=self.five_point_source)
+            near = self.look_near(image, box, POINTS_NEAR_SIDE, source=self.five_point_source)
             if near is not None and near[1] is not None and box_iou(near[0][None], box)[0] > SAME_FACE_IOU:
                 found[index] = True
                 points[index] = point_calibration.apply(near[1][None])[0]

@@ -33,7 +33,8 @@ import numpy as np
 
 from .crops import CELL, grey_faces, network_inputs
 from .onnx_session import open_session
-from .shapes import from_unit
+from .schemes import scheme_of
+from .shapes import flip_image, flip_shapes, from_unit
 from .validation import check_boxes, check_images, check_integer, check_shapes
 
 FORMAT = "cascade-refiner"
@@ -83,13 +84,16 @@ class Refiner:
         embedded use and for callers that parallelise over images themselves)
     batch_size : faces per network call (16: small enough that a batch's pixels stay in the
         CPU's caches)
+    mirror : also refine each face's mirror image at every stage and average the two answers
+        (test-time flipping: twice the networks' time); the stages must predict a point count
+        whose mirror map :func:`cascade.schemes.scheme_of` knows (68 does)
 
     ``predict`` is thread-safe: threads may share one Refiner (ONNX Runtime sessions run
     concurrent calls).
     """
 
     def __init__(self, model_path=None, n_iterations=1, n_box_iterations=2, intra_op_threads=1,
-                 inter_op_threads=1, batch_size=16):
+                 inter_op_threads=1, batch_size=16, mirror=False):
         self.model_path = model_path
         self.n_iterations = check_integer(n_iterations, "n_iterations")
         self.n_box_iterations = check_integer(n_box_iterations, "n_box_iterations")
@@ -116,6 +120,11 @@ class Refiner:
             raise ValueError(f"the stages predict different numbers of landmarks: {sorted(counts)}")
         self.n_landmarks = self.stages[0].n_landmarks
         self.mean_shape = self.stages[0].mean_shape
+        if not isinstance(mirror, (bool, np.bool_)):
+            raise TypeError(f"mirror must be True or False, got {mirror!r}")
+        self.mirror = bool(mirror)
+        if self.mirror:
+            scheme_of(None, self.n_landmarks)         # raises where no mirror map is known
 
     def predict(self, images, shapes):
         """Refined ``(n, L, 2)`` shapes (pixels) from ``n`` images and their current shapes.
@@ -148,15 +157,23 @@ class Refiner:
     def _refine(self, images, shapes, stages):
         faces, offsets = grey_faces(images, shapes)      # once for all stages
         shapes = np.array(shapes, dtype=np.float64) - offsets[:, None]     # a copy, in the grey regions
+        if self.mirror:
+            mirrored = [np.ascontiguousarray(flip_image(face)) for face in faces]
+            widths = np.array([face.shape[1] for face in faces])
         # stage by stage over all faces: one network's weights stay in the CPU's caches
         for stage in stages:
             for start in range(0, len(images), self.batch_size):
                 batch = slice(start, start + self.batch_size)
-                shapes[batch] = stage.refine(faces[batch], shapes[batch])
+                refined = stage.refine(faces[batch], shapes[batch])
+                if self.mirror:
+                    flipped = stage.refine(mirrored[batch], flip_shapes(shapes[batch], widths[batch]))
+                    refined = (refined + flip_shapes(flipped, widths[batch])) / 2
+                shapes[batch] = refined
         return shapes + offsets[:, None]
 
     def __repr__(self):
-        return f"Refiner(model_path={self.model_path!r}, n_iterations={self.n_iterations})"
+        mirror = ", mirror=True" if self.mirror else ""
+        return f"Refiner(model_path={self.model_path!r}, n_iterations={self.n_iterations}{mirror})"
 
 
 class Stage(NamedTuple):

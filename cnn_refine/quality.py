@@ -18,39 +18,13 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 import cascade
 from cascade.detect import match_detection
 from cascade.quality import DEFAULT_MODEL, FORMAT, FORMAT_VERSION, MOVE_FLOOR, QualityModel, refiner_moves
 from cascade.shapes import tight_boxes
-
-KINDS = ("none", "rotate", "rotate", "small", "blur", "occlude", "jpeg")
-
-
-def made_hard(image, shape, kind, rng):
-    """``(image, shape)`` after one of :data:`KINDS`; the shape follows the image."""
-    height, width = image.shape[:2]
-    if kind == "rotate":
-        turn = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(20, 180) * rng.choice([-1, 1]), 1)
-        return (cv2.warpAffine(image, turn, (width, height), borderMode=cv2.BORDER_REFLECT),
-                shape @ turn[:, :2].T + turn[:, 2])
-    if kind == "small":
-        factor = rng.uniform(0.15, 0.3)
-        small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), shape
-    if kind == "blur":
-        return cv2.GaussianBlur(image, (0, 0), rng.uniform(2, 5)), shape
-    if kind == "occlude":
-        left, top, right, bottom = tight_boxes(shape)
-        x, y = int(left + rng.uniform(0, 0.5) * (right - left)), int(top + rng.uniform(0, 0.5) * (bottom - top))
-        hidden = image.copy()
-        hidden[y:y + int(0.5 * (bottom - top)), x:x + int(0.5 * (right - left))] = rng.integers(0, 256)
-        return hidden, shape
-    if kind == "jpeg":
-        return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 5])[1], cv2.IMREAD_COLOR), shape
-    return image, shape
+from cnn_refine.hard import KINDS, made_hard
 
 
 def observations(faces, seed):

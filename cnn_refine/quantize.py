@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 
 import cascade
-from cascade.data import SHARED_300W_TRAIN
-from cascade.shapes import jitter_shapes
-
 from cascade.crops import network_inputs
+from cascade.data import SHARED_300W_TRAIN
 from cascade.refiner import INT8_MODELS, Refiner, network_feed
+from cascade.shapes import jitter_shapes
 from cnn_refine import FLOAT_MODELS
 
 

@@ -58,15 +58,18 @@ import cv2
 import numpy as np
 
 import cascade
+from cascade.crops import CELL, crop_transforms, make_template, network_inputs, to_crop
 from cascade.data import SHARED_300W_TRAIN
 from cascade.evaluate import nme, normalizing_distance
-from cascade.schemes import IBUG68
-from cascade.shapes import (flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes,
-                            mean_shape, tight_boxes)
-
-from cascade.crops import CELL, crop_transforms, make_template, network_inputs, to_crop
 from cascade.refiner import FORMAT, FORMAT_VERSION, OUTPUT_NAME, Refiner, input_names, network_feed, pixels_shape
+from cascade.schemes import IBUG68
+from cascade.shapes import flip_image, flip_shapes, from_unit, jitter_boxes, jitter_shapes, mean_shape, tight_boxes
 from cnn_refine import GLOBAL_MODEL, LOCAL_MODEL
+from cnn_refine.hard import IN_PLACE, made_hard
+
+#: Low-resolution training faces: 144 px faces shrunk to 22-86 px (inter-ocular distance about 11-43 px).
+TRAINING_SHRINK = (0.15, 0.6)
+
 
 def log(message):
     logging.getLogger(__name__).info(message)
@@ -106,9 +109,10 @@ class Augmenter:
     """
 
     def __init__(self, images, shapes, cascade_shapes, template, crop_size, rng, mean_start_share=0.2,
-                 patch_size=None, earlier=None):
+                 patch_size=None, earlier=None, hard_share=0.0):
         self.template, self.crop_size, self.rng = template, crop_size, rng
         self.mean_start_share, self.patch_size, self.earlier = mean_start_share, patch_size, earlier
+        self.hard_share = hard_share
         width = np.array([im.shape[1] for im in images], dtype=np.float64)
         self.images = list(images) + [flip_image(im) for im in images]
         self.shapes = np.concatenate([shapes, flip_shapes(shapes, width)])
@@ -120,12 +124,14 @@ class Augmenter:
         errors = cascade_shapes - self.shapes[None]
         self.errors = np.einsum("bnlj,nij->bnli", errors, A).reshape(-1, *shapes.shape[1:])
 
-    def starts(self, index):
-        """Start shapes for the faces ``index``: moved cascade errors or the mean shape in a box."""
+    def starts(self, index, hard):
+        """Start shapes for the faces ``index``: moved cascade errors or the mean shape in a box.
+        A cascade errs more on a face made hard: its errors are scaled by 0.8-2 there (0.6-1.4 else)."""
         n, rng = len(index), self.rng
         truth = self.shapes[index]
         A, _ = crop_transforms(truth, self.template)
-        error = self.errors[rng.integers(len(self.errors), size=n)] * rng.uniform(0.6, 1.4, (n, 1, 1))
+        scale = np.where(hard, rng.uniform(0.8, 2.0, n), rng.uniform(0.6, 1.4, n))
+        error = self.errors[rng.integers(len(self.errors), size=n)] * scale[:, None, None]
         starts = truth + np.einsum("nli,nij->nlj", error, np.linalg.inv(A).transpose(0, 2, 1))
         from_mean = rng.random(n) < self.mean_start_share
         if from_mean.any():
@@ -137,8 +143,9 @@ class Augmenter:
         """Network inputs and targets for the faces ``index``: see :func:`network_inputs`;
         ``targets`` ``(n, L, 2)`` float32 is the truth minus the start in crop pixels / crop size,
         ``iod`` ``(n,)`` the truth's inter-ocular distance in crop pixels."""
-        images = [self.images[i] for i in index]
-        starts = self.starts(index)
+        hard = self.rng.random(len(index)) < self.hard_share
+        images = [self.made_hard(i) if made else self.images[i] for i, made in zip(index, hard)]
+        starts = self.starts(index, hard)
         if self.earlier is not None:
             starts = self.earlier.predict(images, starts)
         inputs = network_inputs(images, starts, self.template, self.crop_size, self.patch_size)
@@ -148,11 +155,16 @@ class Augmenter:
         iod = normalizing_distance(truth)
         return pixels, inputs.offsets, targets.astype(np.float32), iod.astype(np.float32)
 
+    def made_hard(self, i):
+        """Face ``i``'s image made hard in place, one of :data:`cnn_refine.hard.IN_PLACE` drawn."""
+        kind = self.rng.choice(IN_PLACE)
+        return made_hard(self.images[i], self.shapes[i], kind, self.rng, shrink=TRAINING_SHRINK)[0]
+
     def photometric(self, pixels):
         """Contrast, gamma, blur and noise, drawn per face; ``pixels`` in cells, ``(n, 16 k, h, w)``
         (the blur is done on the ``k`` pictures the cells make up)."""
         rng = self.rng
-        n, channels, height, width = pixels.shape
+        n, _, height, width = pixels.shape
         pictures = pixels.reshape(n, -1, CELL, CELL, height, width).transpose(0, 1, 4, 2, 5, 3)
         pictures = pictures.reshape(n, -1, height * CELL, width * CELL)
         out = np.empty_like(pictures)
@@ -170,6 +182,22 @@ class Augmenter:
 
 
 # -- training ------------------------------------------------------------------------------------
+
+def held_out_faces(rng, n_faces, n_held):
+    """The indices of the training faces that the networks never train on: the first ``n_held``
+    of a permutation drawn from ``rng`` (``numpy.random.default_rng(seed)``, its first draw)."""
+    return rng.permutation(n_faces)[:n_held]
+
+
+def validation_faces(faces, held, starts, seed):
+    """``(images, starts, truth)`` of the held-out faces as they are, then each made hard in place
+    (:data:`cnn_refine.hard.IN_PLACE` in turn, :func:`made_hard`'s default strengths) from the same start."""
+    rng = np.random.default_rng(seed + 1)
+    hard = [made_hard(faces.images[i], faces.shapes[i], IN_PLACE[k % len(IN_PLACE)], rng)[0]
+            for k, i in enumerate(held)]
+    return ([faces.images[i] for i in held] + hard, np.concatenate([starts, starts]),
+            np.concatenate([faces.shapes[held], faces.shapes[held]]))
+
 
 def nme_loss(predicted, targets, iod, crop_size):
     return ((predicted - targets).abs().sum(dim=2).mean(dim=1) * crop_size / iod).mean()
@@ -197,7 +225,7 @@ def train(args):
     oof_nme = [nme(shapes, faces.shapes).mean() for shapes in cascade_shapes]
     log(f"out-of-fold LBF NME: tight boxes {oof_nme[0]:.2%}, jittered boxes {oof_nme[1]:.2%}")
 
-    held = rng.permutation(len(faces))[:args.n_validation]
+    held = held_out_faces(rng, len(faces), args.n_validation)
     keep = np.setdiff1d(np.arange(len(faces)), held)
     local = args.stage == "local"
     crop_size = args.crop_size or (224 if local else 112)
@@ -207,12 +235,12 @@ def train(args):
     template = make_template(faces.shapes[keep], crop_size, args.face_fraction)
     augmenter = Augmenter([faces.images[i] for i in keep], faces.shapes[keep], cascade_shapes[:, keep],
                           template, crop_size, rng, mean_start_share=0.0 if local else 0.2,
-                          patch_size=patch_size, earlier=earlier)
-    val_images = [faces.images[i] for i in held]
-    val_starts, val_truth = cascade_shapes[0, held], faces.shapes[held]
+                          patch_size=patch_size, earlier=earlier, hard_share=args.hard_share)
+    val_images, val_starts, val_truth = validation_faces(faces, held, cascade_shapes[0, held], args.seed)
     if earlier is not None:
         val_starts = earlier.predict(val_images, val_starts)
     val_start_nme = nme(val_starts, val_truth).mean()
+    clean = np.arange(len(val_truth)) < len(held)
 
     net = build_network(args.stage, crop_size, faces.n_landmarks, patch_size)
     n_params = sum(p.numel() for p in net.parameters())
@@ -236,12 +264,14 @@ def train(args):
             schedule.step()
             losses.append(loss.item())
         refined, _ = refine_with_torch(net, val_images, val_starts, template, crop_size)
-        val = nme(refined, val_truth).mean()
+        errors = nme(refined, val_truth)
+        val = errors.mean()
         if val < best:
             best, best_state = val, {k: v.clone() for k, v in net.state_dict().items()}
         elapsed = time.time() - started
         log(f"epoch {epoch + 1}/{args.epochs}: train loss {np.mean(losses):.4f}, validation NME "
-            f"{val:.3%} (its starts {val_start_nme:.3%}), {elapsed / 60:.1f} min, "
+            f"{val:.3%} (as they are {errors[clean].mean():.3%}, made hard {errors[~clean].mean():.3%}; "
+            f"its starts {val_start_nme:.3%}), {elapsed / 60:.1f} min, "
             f"about {elapsed / (epoch + 1) * (args.epochs - epoch - 1) / 60:.0f} min left")
     net.load_state_dict(best_state)
     net.eval()
@@ -250,7 +280,7 @@ def train(args):
                 "mean_shape": augmenter.mean_unit.round(6).tolist(),
                 "flip_permutation": list(IBUG68.flip), "validation_nme": round(float(best), 6),
                 "training": {"data": list(SHARED_300W_TRAIN), "seed": args.seed, "epochs": args.epochs,
-                             "folds": args.folds, "command": " ".join(sys.argv)}}
+                             "folds": args.folds, "hard_share": args.hard_share, "command": " ".join(sys.argv)}}
     if local:
         metadata["patch_size"] = patch_size
     out = Path(args.out or (LOCAL_MODEL if local else GLOBAL_MODEL))
@@ -330,7 +360,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--n-validation", type=int, default=200)
+    parser.add_argument("--n-validation", type=int, default=200,
+                        help="training faces held out to choose the best epoch (each also made hard)")
+    parser.add_argument("--hard-share", type=float, default=0.4,
+                        help="share of training draws made hard (low resolution, blur, occlusion, JPEG)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

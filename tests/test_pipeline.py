@@ -219,12 +219,14 @@ def test_a_face_turned_upside_down_or_sideways_is_scored_low(astronaut_photo):
     assert Pipeline(refiner=False)(astronaut_photo)[0].quality is None
 
 
-def test_quality_separates_wrong_landmarks_on_held_out_faces(test_faces):
-    """The bundled quality model on lfpw/testset faces it never saw, half of them turned far enough
-    to defeat the landmarker: the quality ranks the faces above 8 % NME below the others."""
+def test_quality_separates_wrong_landmarks_on_held_out_faces(data_root):
+    """The bundled quality model on 96 lfpw/testset faces it never saw, half of them turned 60-120
+    degrees, often far enough to defeat the landmarker: the quality ranks the faces above 8 % NME
+    below the others (AUROC 0.94 measured; 24 faces are too few to measure it: 0.89-0.91)."""
     from cascade.evaluate import nme
     from sklearn.metrics import roc_auc_score
     pipeline, errors, qualities = Pipeline(), [], []
+    test_faces = cascade.load_faces(data_root / "lfpw" / "testset", lazy=True).subset(slice(0, 96))
     for k, (image, truth) in enumerate(zip(test_faces.images, test_faces.shapes)):
         if k % 2:
             centre = (image.shape[1] / 2, image.shape[0] / 2)

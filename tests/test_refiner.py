@@ -18,7 +18,7 @@ from cascade.crops import (
 )
 from cascade.refiner import Refiner
 from cnn_refine import GLOBAL_MODEL, LOCAL_MODEL
-from cascade.shapes import jitter_shapes, tight_boxes
+from cascade.shapes import flip_image, flip_shapes, jitter_shapes, tight_boxes
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +288,20 @@ def test_threads_sharing_one_refiner_get_the_serial_answers(refiner, test_images
         threaded = list(pool.map(lambda i: refiner.predict(images[i:i + 1], truth[i:i + 1]), range(len(images))))
     for one, other in zip(serial, threaded):
         np.testing.assert_array_equal(one, other)
+
+
+def test_mirrored_refining_is_symmetric_and_no_worse(refiner, test_images_and_shapes):
+    """mirror=True averages each stage's answers on the face and on its mirror image, so the mirror
+    image gets the mirrored answer (to interpolation at the grey regions' edges); on these faces it
+    is no worse than one pass (lfpw/testset from tight boxes, ert-68: see benchmarks/results)."""
+    images, truth = test_images_and_shapes
+    start = load_model("ert-68").predict(images, tight_boxes(truth))
+    both = Refiner(mirror=True)
+    answer = both.predict(images, start)
+    widths = np.array([image.shape[1] for image in images])
+    mirrored = both.predict([flip_image(image).copy() for image in images], flip_shapes(start, widths))
+    assert np.abs(flip_shapes(mirrored, widths) - answer).max() < 0.05
+    assert nme(answer, truth).mean() < nme(refiner.predict(images, start), truth).mean() + 0.001
+    assert "mirror=True" in repr(both)
+    with pytest.raises(TypeError, match="mirror must be True or False"):
+        Refiner(mirror="yes")
