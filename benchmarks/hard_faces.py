@@ -1,12 +1,13 @@
 """Hard faces held out: the families side by side on a validation split of the training folders.
 
-    python -m benchmarks.hard_faces --data ../shared/data/300w --work WORK --out benchmarks/results \
-        [--refiner NAME=GLOBAL.onnx,LOCAL.onnx ...]
+    python -m benchmarks.hard_faces --data ../shared/data/300w [--work WORK] [--out benchmarks/results] \
+        [--refiner NAME=GLOBAL.onnx,LOCAL.onnx ...] [--mirror] [--families ...] [--quick]
 
 The split: the 200 training faces that ``python -m cnn_refine.train`` holds out of the refiner's
-networks (seed 0). ERT and LBF are trained here on the other 1,812 faces by the bundled models'
-recipe (``cascade fit --point-share 1 --compress``, LBF's fast preset; cached in ``WORK``), so no
-model measured has seen a face of the split. ``lfpw/testset`` is not read.
+networks (seed 0). The cascades are trained here on the other 1,812 faces (cached in ``WORK``):
+ert-68 and lbf-68 by the bundled models' recipe (``cascade fit --point-share 1 --compress``, LBF's
+fast preset), ESR and ASM from boxes with their defaults, as the suite trains them; so no model
+measured has seen a face of the split. ``lfpw/testset`` is not read.
 
 Each face is measured as it is and made hard (:func:`cnn_refine.hard.made_hard`, drawn with a fixed
 seed): turned in the image plane by 15-60 degrees, low resolution (shrunk to 28-55 %: faces of
@@ -17,9 +18,11 @@ corners' midline, from the annotations), as it is.
 Starts: the pipeline (YuNet finds the face, a miss is a failure of infinite error), and the
 face's tight box (a box given to the pipeline, which looks for YuNet's five points near it: the
 scikit-learn style ``predict`` route), each with and without the refiner; and the CNN alone
-(:meth:`cascade.Refiner.predict_from_boxes` on the tight box). NME is inter-ocular; "> 8 %" the
-share of faces above 8 % (misses included). Speed: the landmark stage (no detector) on the faces
-as they are, from YuNet's five points, one thread, microseconds a face.
+(:meth:`cascade.Refiner.predict_from_boxes` on the tight box); ``--mirror`` adds each refiner
+with ``mirror=True``. ESR and ASM start from YuNet's calibrated box (they were trained from boxes)
+and are refined by the first refiner only. NME is inter-ocular; "> 8 %" the share of faces above
+8 % (misses included). Speed: the landmark stage (no detector) on the faces as they are, from
+YuNet's five points, one thread, microseconds a face.
 """
 import argparse
 import datetime
@@ -33,10 +36,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 import cascade
+from benchmarks import SCRATCH, output_path
+from benchmarks.methods import QUICK
 from cascade.data import SHARED_300W_TRAIN
 from cascade.detect import detect_faces, make_detector
 from cascade.evaluate import failure_rate, plot_ced
@@ -61,11 +67,14 @@ RECIPES = {"ert-68": (cascade.ERT(random_state=0, n_jobs=2), 1.0),
 BUNDLED = ("ert-68", "lbf-68")
 
 
-def split(data):
-    """``(held-out FaceSet, the rest)`` of the training folders."""
-    faces = cascade.load_faces(*(Path(data) / folder for folder in SHARED_300W_TRAIN))
-    held = held_out_faces(np.random.default_rng(0), len(faces), N_SPLIT)
-    return faces.subset(np.sort(held)), faces.subset(np.setdiff1d(np.arange(len(faces)), held))
+def split(data, quick=False):
+    """``(held-out FaceSet, the rest)`` of the training folders (``quick``: 12 and 120 of them)."""
+    faces = cascade.load_faces(*(Path(data) / folder for folder in SHARED_300W_TRAIN), lazy=quick)
+    held = np.sort(held_out_faces(np.random.default_rng(0), len(faces), N_SPLIT))
+    rest = np.setdiff1d(np.arange(len(faces)), held)
+    if quick:
+        held, rest = held[:12], rest[:120]
+    return faces.subset(held), faces.subset(rest)
 
 
 def yaw_proxy(shapes):
@@ -77,14 +86,17 @@ def yaw_proxy(shapes):
     return np.abs(np.einsum("ij,ij->i", nose - (left + right) / 2, axis) / iod ** 2)
 
 
-def validation_models(train, work, families):
+def validation_models(train, work, families, quick=False):
     """``{name: (model, start)}``: the ``families`` of :data:`RECIPES` trained on ``train`` by their
-    recipes (cached in ``work``) and the pipeline start each was trained for."""
+    recipes (cached in ``work``; ``quick``: shrunk as the suite's ``--quick`` shrinks them, not
+    cached) and the pipeline start each was trained for."""
     models = {}
     for name in families:
         estimator, point_share = RECIPES[name]
-        path = Path(work) / f"{name}-without-split.npz"
-        if not path.is_file():
+        path = Path(work) / f"{name}-without-split{'-quick' if quick else ''}.npz"
+        if quick:
+            estimator = clone(estimator).set_params(**QUICK[type(estimator)])
+        if quick or not path.is_file():
             started = time.time()
             model = train_landmarker(estimator, list(train.images), train.shapes, point_share=point_share,
                                      detectors=("yunet",), compress=point_share > 0, seed=0, n_jobs=2)
@@ -170,18 +182,21 @@ def landmark_speed(models, refiners, faces):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hard_faces", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/300w", help="the 300-W folder (training folders only)")
-    parser.add_argument("--work", default="hard_faces_work", help="cache of the cascades trained without the split")
-    parser.add_argument("--out", default="hard_faces_results", help="benchmarks/results to publish")
+    parser.add_argument("--work", default=str(SCRATCH / "hard_faces_work"),
+                        help="cache of the cascades trained without the split")
+    parser.add_argument("--out", default=str(SCRATCH / "hard_faces"), help="benchmarks/results to publish")
+    parser.add_argument("--quick", action="store_true", help="12 faces, small models trained on 120 (a smoke test)")
     parser.add_argument("--refiner", action="append", default=[], metavar="NAME=GLOBAL.onnx,LOCAL.onnx",
                         help="a refiner to measure besides the bundled one (its stage files)")
     parser.add_argument("--families", nargs="+", default=list(RECIPES), choices=list(RECIPES),
                         help="the cascades to train and measure")
     parser.add_argument("--mirror", action="store_true", help="also each refiner with mirror=True")
     args = parser.parse_args(argv)
+    output_path(args.out, args.quick)
     threadpool_limits(1)
     cv2.setNumThreads(1)
-    held, rest = split(args.data)
-    models = validation_models(rest, args.work, args.families)
+    held, rest = split(args.data, args.quick)
+    models = validation_models(rest, args.work, args.families, args.quick)
     refiners = {"refiner": cascade.Refiner()}
     for named in args.refiner:
         name, _, files = named.partition("=")

@@ -54,6 +54,13 @@ SECTIONS = [
      "node; the time a face against Python's compiled call; the library's size; and Python's calls with "
      "the loop in C against the previous release's Cython loop.",
      ["c_runtime.md"]),
+    ("Hard faces held out: the families side by side",
+     "`python -m benchmarks.hard_faces`: the 200 training faces the refiner's networks never see, the "
+     "cascades retrained without them, each face as it is and made hard (turned, low resolution, "
+     "blurred, a quarter hidden, JPEG) plus the split's largest poses; from YuNet (the pipeline) and "
+     "from tight boxes, each cascade alone and refined, and the CNN alone. `lfpw/testset` is not read. "
+     "CED of the hard kinds pooled: [ced-hard-faces.png](benchmarks/results/ced-hard-faces.png).",
+     ["hard_faces.md"]),
     ("A per-face quality score",
      "`python -m cnn_refine.quality`: how well `Face.quality` separates faces above 8 % NME from "
      "the rest (AUROC), on training-folder faces made hard (turned, shrunk, blurred, half hidden, "

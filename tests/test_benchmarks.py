@@ -153,3 +153,22 @@ def test_benchmarks_md_and_the_readme_table_are_written_from_the_results(tmp_pat
         table.write("| 123456 | dask | 2 | 99.5 | 1.9x | 1 | 1 | 100 |\n")
     assert "| 123456 | dask | 2 | 99.5 |" in report.benchmarks_md(results)
     assert report.main(["--check", "--results", str(results)]) == 1
+
+
+def test_hard_faces_benchmark_runs(tmp_path, data_root):
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "benchmarks.hard_faces", "--quick", "--data", str(data_root),
+                    "--work", str(tmp_path / "work"), "--out", str(out), "--families", "ert-68", "ESR",
+                    "--mirror"], check=True, cwd=ROOT, timeout=600)
+    results = json.loads((out / "hard_faces.json").read_text())
+    assert results["faces"]["as it is"] == 12 and results["faces"]["large pose"] == 3
+    methods = set(results["nme"])
+    assert {"ert-68, pipeline", "ert-68 + refiner, mirrored, tight box", "ESR + refiner, pipeline",
+            "refiner alone, tight box"} <= methods
+    assert "ESR + refiner, mirrored, pipeline" not in methods          # the other families: the first refiner
+    assert all(0 < nme < 1 for by_kind in results["nme"].values() for nme in by_kind.values())
+    assert (out / "ced-hard-faces.png").stat().st_size > 0
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run([sys.executable, "-m", "benchmarks.hard_faces", "--quick", "--out",
+                        str(ROOT / "benchmarks" / "results")], check=True, cwd=ROOT, timeout=60,
+                       capture_output=True)
