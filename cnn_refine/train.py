@@ -1,7 +1,7 @@
 """Train a refiner stage on the 300-W training folders and export it to ONNX.
 
-    python -m cnn_refine.train --data ../shared/data/300w --epochs 120 --out cnn_refine/models/refiner-68.onnx
-    python -m cnn_refine.train --data ../shared/data/300w --stage local --epochs 60 --batch 32 --lr 2e-3 \
+    python -m cnn_refine.train --data ../shared/data/300w --epochs 100 --out cnn_refine/models/refiner-68.onnx
+    python -m cnn_refine.train --data ../shared/data/300w --stage local --epochs 70 --batch 32 --lr 2e-3 \
         --out cnn_refine/models/refiner-68-local.onnx
 
 Needs the ``cnn-train`` extra (PyTorch CPU, onnx, onnxscript); inference does not.
@@ -27,7 +27,9 @@ inputs must carry a cascade's errors, not ground truth:
    one), so the local stage learns from the errors it will be given.
 
 On top: a random similarity on the start (crop position, scale, angle),
-mirrored faces, and photometric changes (contrast, gamma, blur, noise).
+mirrored faces, and photometric changes (contrast, gamma, blur, noise); and
+``--hard-share`` of the faces made hard in place (:data:`cnn_refine.hard.IN_PLACE`:
+low resolution, blur, a hidden quarter, JPEG), their starts' errors scaled up.
 
 The networks (:mod:`cnn_refine.networks`)
 -----------------------------------------
@@ -43,8 +45,9 @@ of every point, in crop pixels / crop_size. The loss is each point's
 face's loss divided by its inter-ocular distance in the crop, as the NME is.
 
 Validation: 200 training faces are held out of the networks' training (not
-of the out-of-fold cascades, which never see the networks' targets); the best
-epoch on them is kept. ``lfpw/testset`` is never read.
+of the out-of-fold cascades, which never see the networks' targets), each as it
+is and made hard; the best epoch on them (the mean of both) is kept.
+``lfpw/testset`` is never read.
 """
 import argparse
 import json
@@ -362,7 +365,7 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--n-validation", type=int, default=200,
                         help="training faces held out to choose the best epoch (each also made hard)")
-    parser.add_argument("--hard-share", type=float, default=0.4,
+    parser.add_argument("--hard-share", type=float, default=0.25,
                         help="share of training draws made hard (low resolution, blur, occlusion, JPEG)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

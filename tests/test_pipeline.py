@@ -207,15 +207,23 @@ def test_threads_sharing_one_pipeline_get_the_serial_answers(test_images_and_sha
             np.testing.assert_array_equal(a, b)
 
 
-def test_a_face_turned_upside_down_or_sideways_is_scored_low(astronaut_photo):
-    """Turned 90 degrees, YuNet still finds the astronaut (score 0.81) but the landmarks land on her
-    cheek and mouth (NME 76 %): the quality says so, where the upright face scores high."""
+def test_a_face_turned_upside_down_or_sideways_is_landmarked_or_scored_low(astronaut_photo):
+    """Turned a quarter or a half, YuNet finds the astronaut as if upright (score 0.81 at 90 degrees)
+    with her points wrong; scoring under 0.9, she is looked at turned and found the right way up:
+    her landmarks are then right (3.3 % and 6.0 % NME from her upright ones, measured), or else the
+    quality must say they are not."""
     pipeline = Pipeline()
     upright = pipeline(astronaut_photo)
     assert len(upright) == 1 and upright[0].quality > 0.9
-    for turn in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180):
+    height, width = astronaut_photo.shape[:2]
+    x, y = upright[0].landmarks.T
+    for turn, expected in ((cv2.ROTATE_90_CLOCKWISE, np.stack([height - 1 - y, x], axis=1)),
+                           (cv2.ROTATE_180, np.stack([width - 1 - x, height - 1 - y], axis=1)),
+                           (cv2.ROTATE_90_COUNTERCLOCKWISE, np.stack([y, width - 1 - x], axis=1))):
         faces = pipeline(cv2.rotate(astronaut_photo, turn))
-        assert faces and all(face.quality < 0.5 for face in faces)
+        assert len(faces) == 1
+        right = nme(faces[0].landmarks[None], expected[None])[0] < 0.08
+        assert right or faces[0].quality < 0.5, (turn, faces[0].quality)
     assert Pipeline(refiner=False)(astronaut_photo)[0].quality is None
 
 
