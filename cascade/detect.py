@@ -216,7 +216,7 @@ class YuNetDetector(Detector):
     ``finer_below`` and ``finer_side``: a face under ``finer_below`` pixels on the copy is
     detected again on a window around it at ``finer_side`` pixels (0: never). ``upright_passes``:
     how many times a face that its points show turned in the image plane is looked at again,
-    turned upright (:meth:`upright_points`; 0: never).
+    turned upright (:meth:`upright_points`; 0: never, nor a quarter turned).
     """
 
     colour = True
@@ -272,7 +272,9 @@ class YuNetDetector(Detector):
         its centre gives the points, up to ``upright_passes`` times, until the roll left is under
         :data:`UPRIGHT_MIN_ROLL` (ert-68 from them 15.2 -> 8.6 % NME; docs/notes/2026-12-06-hard-faces.md).
         The score is the last upright look's: how sure YuNet is of the face seen the right way up (the
-        quality score reads it). A face found in no turned window keeps the points it had."""
+        quality score reads it). A face still scoring under :data:`SIDEWAYS_CHECK_BELOW` is then
+        tried a quarter, a half and three quarters turned (:meth:`_best_quarter_turn`). A face found
+        in no turned window keeps the points it had."""
         scores, points = scores.copy(), points.copy()
         for index in range(len(points) if self.upright_passes else 0):
             side = max(boxes[index, 2] - boxes[index, 0], boxes[index, 3] - boxes[index, 1])
