@@ -94,8 +94,9 @@ def validation_models(train, work, families, quick=False):
     for name in families:
         estimator, point_share = RECIPES[name]
         path = Path(work) / f"{name}-without-split{'-quick' if quick else ''}.npz"
+        estimator = clone(estimator)            # the recipe itself stays unfitted
         if quick:
-            estimator = clone(estimator).set_params(**QUICK[type(estimator)])
+            estimator.set_params(**QUICK[type(estimator)])
         if quick or not path.is_file():
             started = time.time()
             model = train_landmarker(estimator, list(train.images), train.shapes, point_share=point_share,
@@ -120,27 +121,19 @@ def hard_sets(faces):
     return sets
 
 
-def detections(sets):
-    """``{kind: (boxes, points)}``: YuNet's detection over each annotated face (NaN where it missed)."""
-    detector = make_detector("yunet")
-    return {kind: detect_faces(detector, images, shapes) for kind, (images, shapes) in sets.items()}
-
-
-def pipeline_errors(pipeline, images, shapes, found):
-    """Per-face NME of ``pipeline``'s landmarks of the faces its detector ``found`` (``(boxes,
-    points)`` over each annotated face), inf where it found none."""
-    boxes, points = found
-    hit = np.flatnonzero(~np.isnan(boxes[:, 0]))
-    if points is None:          # it found none of them
-        points = np.full((len(images), 5, 2), np.nan)
+def pipeline_errors(pipeline, images, shapes):
+    """Per-face NME of ``pipeline``'s landmarks of each annotated face as its detector finds it
+    (:meth:`cascade.Pipeline.annotated_faces`, the protocol of ``cascade evaluate --detector``),
+    inf where it finds none."""
+    found = pipeline.annotated_faces(images, shapes)
+    hit = ~np.isnan(found[:, 0, 0])
     errors = np.full(len(images), np.inf)
-    starts = pipeline.starts(boxes[hit], points[hit])
-    errors[hit] = cascade.nme(pipeline.landmarks_of([images[i] for i in hit], **starts), shapes[hit])
+    errors[hit] = cascade.nme(found[hit], shapes[hit])
     return errors
 
 
 def methods(models, refiners):
-    """``{name: per-face errors of (images, shapes, YuNet's detections)}`` callables: each cascade
+    """``{name: per-face errors of (images, shapes)}`` callables: each cascade
     from the pipeline and from tight boxes, without a refiner and with each (the families beyond the
     bundled ones with the first only), and each refiner's CNN alone."""
     found = {}
@@ -150,10 +143,10 @@ def methods(models, refiners):
             pipeline = cascade.Pipeline(model, refiner=refiner or False, start=start, quality=False)
             suffix = f" + {refiner_name}" if refiner_name else ""
             found[f"{model_name}{suffix}, pipeline"] = functools.partial(pipeline_errors, pipeline)
-            found[f"{model_name}{suffix}, tight box"] = lambda images, shapes, _, p=pipeline: cascade.nme(
+            found[f"{model_name}{suffix}, tight box"] = lambda images, shapes, p=pipeline: cascade.nme(
                 p.landmarks_of(images, boxes=tight_boxes(shapes)), shapes)
     for refiner_name, refiner in refiners.items():
-        found[f"{refiner_name} alone, tight box"] = lambda images, shapes, _, r=refiner: cascade.nme(
+        found[f"{refiner_name} alone, tight box"] = lambda images, shapes, r=refiner: cascade.nme(
             r.predict_from_boxes(images, tight_boxes(shapes)), shapes)
     return found
 
@@ -205,10 +198,9 @@ def main(argv=None):
         refiners.update({f"{name}, mirrored": cascade.Refiner(refiner.model_path, mirror=True)
                          for name, refiner in list(refiners.items())})
     sets = hard_sets(held)
-    found = detections(sets)
     errors = {}
     for name, measure in tqdm(methods(models, refiners).items(), desc="methods"):
-        errors[name] = {kind: measure(images, shapes, found[kind]) for kind, (images, shapes) in sets.items()}
+        errors[name] = {kind: measure(images, shapes) for kind, (images, shapes) in sets.items()}
     speeds = landmark_speed(models, refiners, held)
     write(args, errors, speeds, {kind: len(shapes) for kind, (_, shapes) in sets.items()})
 

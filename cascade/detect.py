@@ -255,13 +255,6 @@ class YuNetDetector(Detector):
         keep = scores >= self.score_threshold
         return boxes[keep], *self.upright_points(image, boxes[keep], scores[keep], points[keep])
 
-    def detect_in(self, image, window, max_side):
-        """:meth:`Detector.detect_in`, each turned face's points and score from :meth:`upright_points`."""
-        found = super().detect_in(image, window, max_side)
-        scores, points = self.upright_points(image, found.boxes, found.scores, found.points)
-        order = np.argsort(-scores, kind="stable")          # surest first, as the upright looks scored them
-        return Detections(found.boxes[order], scores[order], points[order])
-
     def upright_points(self, image, boxes, scores, points):
         """``(scores (n,), points (n, 5, 2))``: those of a face turned more than :data:`UPRIGHT_MIN_ROLL`
         degrees found again upright. YuNet, trained on mostly upright faces, places a turned face's points
@@ -274,7 +267,9 @@ class YuNetDetector(Detector):
         The score is the last upright look's: how sure YuNet is of the face seen the right way up (the
         quality score reads it). A face still scoring under :data:`SIDEWAYS_CHECK_BELOW` is then
         tried a quarter, a half and three quarters turned (:meth:`_best_quarter_turn`). A face found
-        in no turned window keeps the points it had."""
+        in no turned window keeps the points it had. Whole-image detection does this for every face;
+        a window search (:meth:`detect_in`, a tracker's every frame) does not, and its caller asks for
+        it where the points start a face (:meth:`cascade.Pipeline.points_near`)."""
         scores, points = scores.copy(), points.copy()
         for index in range(len(points) if self.upright_passes else 0):
             side = max(boxes[index, 2] - boxes[index, 0], boxes[index, 3] - boxes[index, 1])

@@ -186,13 +186,14 @@ class Pipeline:
         return (make_detector(DEFAULT_DETECTOR), _stored(None, self.landmarker, "box_calibrations_", DEFAULT_DETECTOR,
                                                          BoxCalibration), stored[DEFAULT_DETECTOR])
 
-    def look_near(self, image, box, window_side=DEFAULT_WINDOW_SIDE, source=None):
+    def look_near(self, image, box, window_side=DEFAULT_WINDOW_SIDE, source=None, upright=False):
         """``(box, points or None, score)`` of the detection overlapping the tight ``box`` most in a
         window three times its size around it, searched on a copy of ``window_side`` pixels, its box
         calibrated to the landmarker's kind and its points as the detector gives them; None when the
         window holds no face. ``image`` is a checked image; ``source``, a ``(detector, box
         calibration, point calibration)`` to search with (:meth:`_five_point_source`), by default the
-        pipeline's own."""
+        pipeline's own; ``upright``: the chosen face's points and score looked at again turned upright
+        where the detector can (:meth:`cascade.detect.YuNetDetector.upright_points`)."""
         detector, calibration, _ = source or (self.detector, self.calibration, self.point_calibration)
         window = window_around(box, image.shape, 1.5)
         if window is None:
@@ -209,7 +210,10 @@ class Pipeline:
             return None
         calibrated = calibration.apply(found.boxes)
         best = int(np.argmax(box_iou(calibrated, box)))
-        return calibrated[best], None if found.points is None else found.points[best], float(found.scores[best])
+        scores, points = found.scores[best:best + 1], None if found.points is None else found.points[best:best + 1]
+        if upright and points is not None and hasattr(detector, "upright_points"):
+            scores, points = detector.upright_points(image, found.boxes[best:best + 1], scores, points)
+        return calibrated[best], None if points is None else points[0], float(scores[0])
 
     def points_near(self, images, boxes):
         """``(found (n,), points (n, 5, 2))``: for each tight box ``(n, 4)``, the five points (calibrated
@@ -223,7 +227,7 @@ class Pipeline:
             return found, points
         point_calibration = self.five_point_source[2]
         for index, (image, box) in enumerate(zip(images, boxes)):
-            near = self.look_near(image, box, POINTS_NEAR_SIDE, source=self.five_point_source)
+            near = self.look_near(image, box, POINTS_NEAR_SIDE, source=self.five_point_source, upright=True)
             if near is not None and near[1] is not None and box_iou(near[0][None], box)[0] > SAME_FACE_IOU:
                 found[index] = True
                 points[index] = point_calibration.apply(near[1][None])[0]

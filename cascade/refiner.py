@@ -123,8 +123,9 @@ class Refiner:
         if not isinstance(mirror, (bool, np.bool_)):
             raise TypeError(f"mirror must be True or False, got {mirror!r}")
         self.mirror = bool(mirror)
-        if self.mirror:
-            scheme_of(None, self.n_landmarks)         # raises where no mirror map is known
+        if self.mirror and scheme_of(None, self.n_landmarks).flip is None:
+            raise ValueError(f"mirror=True needs a mirror map of {self.n_landmarks} points, and none is known "
+                             "(68 points have one)")
 
     def predict(self, images, shapes):
         """Refined ``(n, L, 2)`` shapes (pixels) from ``n`` images and their current shapes.

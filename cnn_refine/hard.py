@@ -35,9 +35,11 @@ def made_hard(image, shape, kind, rng, shrink=(0.15, 0.3), turn=(20, 180)):
     if kind == "occlude":
         left, top, right, bottom = tight_boxes(shape)
         x, y = int(left + rng.uniform(0, 0.5) * (right - left)), int(top + rng.uniform(0, 0.5) * (bottom - top))
+        # clipped at 0: a negative slice bound would count from the far edge
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = max(x + int(0.5 * (right - left)), 0), max(y + int(0.5 * (bottom - top)), 0)
         hidden = image.copy()
-        hidden[max(y, 0):max(y + int(0.5 * (bottom - top)), 0), max(x, 0):max(x + int(0.5 * (right - left)), 0)] = \
-            rng.integers(0, 256)
+        hidden[y0:y1, x0:x1] = rng.integers(0, 256)
         return hidden, shape
     if kind == "jpeg":
         encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 5])[1]

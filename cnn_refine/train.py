@@ -147,7 +147,7 @@ class Augmenter:
         ``targets`` ``(n, L, 2)`` float32 is the truth minus the start in crop pixels / crop size,
         ``iod`` ``(n,)`` the truth's inter-ocular distance in crop pixels."""
         hard = self.rng.random(len(index)) < self.hard_share
-        images = [self.made_hard(i) if made else self.images[i] for i, made in zip(index, hard)]
+        images = [self.hard_image(i) if made else self.images[i] for i, made in zip(index, hard)]
         starts = self.starts(index, hard)
         if self.earlier is not None:
             starts = self.earlier.predict(images, starts)
@@ -158,7 +158,7 @@ class Augmenter:
         iod = normalizing_distance(truth)
         return pixels, inputs.offsets, targets.astype(np.float32), iod.astype(np.float32)
 
-    def made_hard(self, i):
+    def hard_image(self, i):
         """Face ``i``'s image made hard in place, one of :data:`cnn_refine.hard.IN_PLACE` drawn."""
         kind = self.rng.choice(IN_PLACE)
         return made_hard(self.images[i], self.shapes[i], kind, self.rng, shrink=TRAINING_SHRINK)[0]

@@ -305,3 +305,20 @@ def test_mirrored_refining_is_symmetric_and_no_worse(refiner, test_images_and_sh
     assert "mirror=True" in repr(both)
     with pytest.raises(TypeError, match="mirror must be True or False"):
         Refiner(mirror="yes")
+
+
+def test_mirroring_needs_a_mirror_map(tmp_path):
+    """Stages of a point count with no known mirror map cannot be mirrored: averaging a face with
+    its mirror image would then pair left points with right ones."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from cascade.refiner import FORMAT, FORMAT_VERSION
+    from cnn_refine.train import build_network, export
+    seven = tmp_path / "seven.onnx"
+    points = np.array([[10.0, 12], [22, 12], [16, 18], [11, 24], [21, 24], [16, 8], [16, 28]])
+    export(build_network("global", 32, 7).eval(), seven,
+           {"format": FORMAT, "format_version": FORMAT_VERSION, "crop_size": 32, "n_landmarks": 7,
+            "template": points.tolist(), "mean_shape": (points / 32).tolist()})
+    assert not Refiner(seven).mirror
+    with pytest.raises(ValueError, match="mirror map of 7 points"):
+        Refiner(seven, mirror=True)
